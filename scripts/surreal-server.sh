@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the pinned SurrealDB test server once into a cache outside the repository and prints
+# the path of the binary on stdout (progress goes to stderr).
+#
+#   SURREAL_BIN          use this binary instead (nothing is built)
+#   SURREAL_POOL_CACHE   cache directory (default: $XDG_CACHE_HOME or ~/.cache, then /surreal-pool)
+#
+# A file lock makes parallel callers (several test binaries) wait for one build.
+set -euo pipefail
+
+if [ -n "${SURREAL_BIN:-}" ]; then
+  [ -x "$SURREAL_BIN" ] || { echo "SURREAL_BIN=$SURREAL_BIN is not an executable file" >&2; exit 1; }
+  echo "$SURREAL_BIN"; exit 0
+fi
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+manifest="$here/test-server/Cargo.toml"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$manifest" | head -n1)
+cache="${SURREAL_POOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/surreal-pool}"
+bin="$cache/bin/surreal-$version"
+# The key also covers the manifest and lock file, so a changed recipe rebuilds.
+key=$(cat "$manifest" "$here/test-server/Cargo.lock" "$here/test-server/src/main.rs" | sha256sum | cut -c1-16)
+bin="$bin-$key"
+
+if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
+
+mkdir -p "$cache/bin"
+exec 9>"$cache/build.lock"
+echo "surreal-pool: waiting for the test-server build lock ($cache/build.lock)" >&2
+flock 9
+if [ ! -x "$bin" ]; then
+  echo "surreal-pool: building SurrealDB $version test server into $cache (about 20 minutes on 2 cores, once)" >&2
+  CARGO_TARGET_DIR="$cache/target" cargo build --release --locked --manifest-path "$manifest" >&2
+  cp "$cache/target/release/surreal" "$bin.tmp"
+  mv "$bin.tmp" "$bin"
+  echo "surreal-pool: test server ready: $bin" >&2
+fi
+echo "$bin"

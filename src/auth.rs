@@ -1,0 +1,385 @@
+//! Credentials and tokens.
+//!
+//! The four kinds of sign-in mirror the official SDKs: [`Root`], [`Namespace`] and [`Database`]
+//! system users, and [`Record`] users who sign in or sign up through a record access method.
+//! Tokens ([`AccessToken`], [`RefreshToken`]) and passwords never print themselves: their
+//! `Debug` and `Display` show `***`. Use [`AccessToken::as_str`] to read the token on purpose.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ciborium::Value as Cbor;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::protocol::to_cbor;
+
+/// A password or other secret string; prints as `***`.
+#[derive(Clone, PartialEq, Eq)]
+struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+fn text(s: &str) -> Cbor {
+    Cbor::Text(s.to_owned())
+}
+
+fn map(entries: Vec<(&str, Cbor)>) -> Cbor {
+    Cbor::Map(entries.into_iter().map(|(k, v)| (text(k), v)).collect())
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Something you can sign in with: [`Root`], [`Namespace`], [`Database`] or [`Record`].
+///
+/// This trait is sealed: the four kinds above are the ones the server knows.
+pub trait Credentials: sealed::Sealed + fmt::Debug + Send + Sync {
+    /// The `signin` parameter object, in the server's short keys (`NS`, `DB`, `AC`, `user`, `pass`).
+    #[doc(hidden)]
+    fn to_params(&self) -> Result<Cbor, Error>;
+}
+
+/// A root user: `Root::new("root", "root")`.
+///
+/// ```
+/// let creds = surreal_pool::Root::new("root", "s3cret");
+/// assert!(!format!("{creds:?}").contains("s3cret"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Root {
+    username: String,
+    password: Secret,
+}
+
+impl Root {
+    /// A root user's credentials.
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Root { username: username.into(), password: Secret(password.into()) }
+    }
+}
+
+impl sealed::Sealed for Root {}
+impl Credentials for Root {
+    fn to_params(&self) -> Result<Cbor, Error> {
+        Ok(map(vec![("user", text(&self.username)), ("pass", text(&self.password.0))]))
+    }
+}
+
+/// A namespace user: `Namespace::new("surrealdb", "tobie", "123456")`.
+///
+/// ```
+/// let creds = surreal_pool::Namespace::new("surrealdb", "tobie", "123456");
+/// assert!(!format!("{creds:?}").contains("123456"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Namespace {
+    namespace: String,
+    username: String,
+    password: Secret,
+}
+
+impl Namespace {
+    /// A namespace user's credentials.
+    pub fn new(namespace: impl Into<String>, username: impl Into<String>, password: impl Into<String>) -> Self {
+        Namespace { namespace: namespace.into(), username: username.into(), password: Secret(password.into()) }
+    }
+}
+
+impl sealed::Sealed for Namespace {}
+impl Credentials for Namespace {
+    fn to_params(&self) -> Result<Cbor, Error> {
+        Ok(map(vec![
+            ("NS", text(&self.namespace)),
+            ("user", text(&self.username)),
+            ("pass", text(&self.password.0)),
+        ]))
+    }
+}
+
+/// A database user: `Database::new("surrealdb", "docs", "tobie", "123456")`.
+///
+/// ```
+/// let creds = surreal_pool::Database::new("surrealdb", "docs", "tobie", "123456");
+/// assert!(!format!("{creds:?}").contains("123456"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Database {
+    namespace: String,
+    database: String,
+    username: String,
+    password: Secret,
+}
+
+impl Database {
+    /// A database user's credentials.
+    pub fn new(
+        namespace: impl Into<String>,
+        database: impl Into<String>,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        Database {
+            namespace: namespace.into(),
+            database: database.into(),
+            username: username.into(),
+            password: Secret(password.into()),
+        }
+    }
+}
+
+impl sealed::Sealed for Database {}
+impl Credentials for Database {
+    fn to_params(&self) -> Result<Cbor, Error> {
+        Ok(map(vec![
+            ("NS", text(&self.namespace)),
+            ("DB", text(&self.database)),
+            ("user", text(&self.username)),
+            ("pass", text(&self.password.0)),
+        ]))
+    }
+}
+
+/// A record user, signing in or up through a record access method with arbitrary variables.
+///
+/// The variables are any serializable map (a struct, a `serde_json::Value` object, a
+/// `HashMap`); they are sent as they are — a password shaped like a date or a record id stays a
+/// string. `Debug` never shows them.
+///
+/// ```
+/// use surreal_pool::Record;
+/// let creds = Record::new("surrealdb", "docs", "account", serde_json::json!({
+///     "email": "info@surrealdb.com",
+///     "password": "123456",
+/// }));
+/// assert!(!format!("{creds:?}").contains("123456"));
+/// ```
+#[derive(Clone)]
+pub struct Record<V> {
+    namespace: String,
+    database: String,
+    access: String,
+    variables: V,
+}
+
+impl<V> Record<V> {
+    /// Record-access credentials: namespace, database, access method name and its variables.
+    pub fn new(namespace: impl Into<String>, database: impl Into<String>, access: impl Into<String>, variables: V) -> Self {
+        Record { namespace: namespace.into(), database: database.into(), access: access.into(), variables }
+    }
+}
+
+impl<V> fmt::Debug for Record<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("namespace", &self.namespace)
+            .field("database", &self.database)
+            .field("access", &self.access)
+            .field("variables", &format_args!("***"))
+            .finish()
+    }
+}
+
+impl<V: Serialize> sealed::Sealed for Record<V> {}
+impl<V: Serialize + Send + Sync> Credentials for Record<V> {
+    fn to_params(&self) -> Result<Cbor, Error> {
+        let mut entries = vec![
+            (text("NS"), text(&self.namespace)),
+            (text("DB"), text(&self.database)),
+            (text("AC"), text(&self.access)),
+        ];
+        match to_cbor(&self.variables)? {
+            Cbor::Map(vars) => entries.extend(vars),
+            Cbor::Null => {}
+            _ => return Err(Error::InvalidArgument("record access variables must be a map".into())),
+        }
+        Ok(Cbor::Map(entries))
+    }
+}
+
+macro_rules! token_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// Wraps a token string.
+            pub fn new(token: impl Into<String>) -> Self {
+                $name(Arc::from(token.into()))
+            }
+
+            /// The token itself. This is the only way to read it: `Debug` and `Display` redact it.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}(***)", stringify!($name))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("***")
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name::new(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name::new(s)
+            }
+        }
+    };
+}
+
+token_type!(
+    /// A JWT access token. Prints as `***`.
+    ///
+    /// ```
+    /// let t = surreal_pool::AccessToken::new("eyJhbGciOi.secret.part");
+    /// assert_eq!(format!("{t} {t:?}"), "*** AccessToken(***)");
+    /// assert_eq!(t.as_str(), "eyJhbGciOi.secret.part");
+    /// ```
+    AccessToken
+);
+
+token_type!(
+    /// A single-use refresh token (`surreal-refresh-…`), issued by record access methods declared
+    /// `WITH REFRESH`. Prints as `***`.
+    ///
+    /// ```
+    /// let t = surreal_pool::RefreshToken::new("surreal-refresh-abc");
+    /// assert_eq!(format!("{t:?}"), "RefreshToken(***)");
+    /// ```
+    RefreshToken
+);
+
+impl AccessToken {
+    /// The `exp` claim (seconds since the Unix epoch), read from the JWT payload without
+    /// verifying it. `None` if the token is not a JWT or has no `exp`.
+    ///
+    /// ```
+    /// // {"alg":"none"} . {"exp":1700000000} . (no signature)
+    /// let t = surreal_pool::AccessToken::new("eyJhbGciOiJub25lIn0.eyJleHAiOjE3MDAwMDAwMDB9.");
+    /// assert_eq!(t.expires_at(), Some(1_700_000_000));
+    /// ```
+    pub fn expires_at(&self) -> Option<i64> {
+        let payload = self.0.split('.').nth(1)?;
+        let bytes = base64url_decode(payload)?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        claims.get("exp")?.as_i64()
+    }
+}
+
+fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in input.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        buf = (buf << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// What `signin`, `signup` and `refresh` return: the access token, and a refresh token when the
+/// record access method was declared `WITH REFRESH` (system users get `None`).
+///
+/// ```
+/// use surreal_pool::{AccessToken, Tokens};
+/// let t = Tokens { access: AccessToken::new("a.b.c"), refresh: None };
+/// assert!(!format!("{t:?}").contains("a.b.c"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tokens {
+    /// The JWT to authenticate with.
+    pub access: AccessToken,
+    /// The single-use refresh token, if the access method issues one.
+    pub refresh: Option<RefreshToken>,
+}
+
+impl Tokens {
+    /// Reads a `signin`/`signup`/`refresh` result: a bare token string or `{access, refresh}`.
+    pub(crate) fn from_result(value: &Cbor) -> Result<Tokens, Error> {
+        match value {
+            Cbor::Text(token) => Ok(Tokens { access: AccessToken::new(token.clone()), refresh: None }),
+            Cbor::Map(entries) => {
+                let get = |name: &str| {
+                    entries.iter().find(|(k, _)| k.as_text() == Some(name)).and_then(|(_, v)| v.as_text())
+                };
+                let access = get("access")
+                    .ok_or_else(|| Error::Protocol("a token object without `access`".into()))?;
+                Ok(Tokens { access: AccessToken::new(access), refresh: get("refresh").map(RefreshToken::new) })
+            }
+            _ => Err(Error::Protocol("an authentication result that is not a token".into())),
+        }
+    }
+
+    /// The `refresh` / `revoke` parameter: `{access, refresh}`.
+    pub(crate) fn to_params(&self) -> Result<Cbor, Error> {
+        let refresh = self
+            .refresh
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("these tokens have no refresh token".into()))?;
+        Ok(map(vec![("access", text(self.access.as_str())), ("refresh", text(refresh.as_str()))]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_use_the_short_keys() {
+        let p = Database::new("n", "d", "u", "p").to_params().unwrap();
+        let keys: Vec<_> = p.as_map().unwrap().iter().map(|(k, _)| k.as_text().unwrap().to_owned()).collect();
+        assert_eq!(keys, ["NS", "DB", "user", "pass"]);
+        let r = Record::new("n", "d", "account", serde_json::json!({"email": "a", "password": "2024-01-01"}));
+        let p = r.to_params().unwrap();
+        let entries = p.as_map().unwrap();
+        assert_eq!(entries[2], (text("AC"), text("account")));
+        assert!(entries.contains(&(text("password"), text("2024-01-01"))));
+    }
+
+    #[test]
+    fn record_variables_must_be_a_map() {
+        let r = Record::new("n", "d", "a", vec![1, 2]);
+        assert!(matches!(r.to_params(), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn tokens_read_both_result_shapes() {
+        let bare = Tokens::from_result(&text("jwt")).unwrap();
+        assert_eq!((bare.access.as_str(), bare.refresh), ("jwt", None));
+        let pair = Tokens::from_result(&map(vec![("access", text("a")), ("refresh", text("r"))])).unwrap();
+        assert_eq!(pair.refresh.unwrap().as_str(), "r");
+        assert!(Tokens::from_result(&Cbor::Null).is_err());
+    }
+}

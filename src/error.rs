@@ -1,0 +1,291 @@
+//! The crate's error type.
+//!
+//! Every fallible call returns [`Error`]. Errors are classified by what the caller can do about
+//! them (retry, re-authenticate, fix the input), not by where they came from; the `is_*` helpers
+//! answer the common questions. Errors never contain tokens or passwords.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error returned by surreal-pool.
+///
+/// ```
+/// use surreal_pool::Error;
+/// fn retry_worthy(e: &Error) -> bool {
+///     e.is_timeout() || e.is_connection()
+/// }
+/// assert!(retry_worthy(&Error::Closed));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The endpoint URL could not be used (bad syntax or a scheme other than `ws`/`wss`).
+    #[error("invalid endpoint URL: {0}")]
+    InvalidUrl(String),
+
+    /// The WebSocket connection could not be established.
+    #[error("could not connect to {endpoint}: {reason}")]
+    Connect {
+        /// The endpoint (scheme, host, port and path; never credentials).
+        endpoint: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A wait ran past its deadline.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// What was being waited for (`"reply"`, `"connect"`, `"checkout"`, …).
+        what: &'static str,
+        /// The deadline that passed.
+        after: Duration,
+    },
+
+    /// The connection was closed (explicitly, or because its task ended) before the request was sent.
+    #[error("the connection is closed")]
+    Closed,
+
+    /// The socket died while the request was in flight: it may or may not have executed on the
+    /// server. It is never resent automatically.
+    #[error("connection lost while the request was in flight: it may or may not have executed")]
+    ConnectionLost,
+
+    /// The server rejected the credentials or token (signin, signup, authenticate, refresh).
+    #[error("authentication failed: {0}")]
+    Auth(ServerError),
+
+    /// The session's authentication could not be restored (for example after its token expired
+    /// during an outage): commands on it fail until the caller authenticates again.
+    #[error("the session's authentication was lost; sign in or authenticate again")]
+    AuthLost,
+
+    /// The server refused the operation for the current identity.
+    #[error("not allowed: {0}")]
+    NotAllowed(ServerError),
+
+    /// Any other error reported by the server.
+    #[error("server error: {0}")]
+    Server(ServerError),
+
+    /// A SurrealQL statement in a `query` failed.
+    #[error("statement {index} failed: {error}")]
+    Query {
+        /// The statement's position in the query, from 0.
+        index: usize,
+        /// The error the server reported for it.
+        error: ServerError,
+    },
+
+    /// The server sent something that is not valid SurrealDB RPC.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+
+    /// A value could not be encoded for the wire.
+    #[error("could not encode the request: {0}")]
+    Encode(String),
+
+    /// A result could not be decoded into the requested type.
+    #[error("could not decode the result: {0}")]
+    Decode(String),
+
+    /// An argument given by the caller cannot be used.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    /// The server rejected credentials or a token.
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Error::Auth(_) | Error::AuthLost)
+    }
+
+    /// The token presented had expired.
+    pub fn is_token_expired(&self) -> bool {
+        self.server_error().is_some_and(ServerError::is_token_expired)
+    }
+
+    /// The server session had expired.
+    pub fn is_session_expired(&self) -> bool {
+        self.server_error().is_some_and(ServerError::is_session_expired)
+    }
+
+    /// The server refused the operation for the current identity.
+    pub fn is_not_allowed(&self) -> bool {
+        matches!(self, Error::NotAllowed(_))
+    }
+
+    /// A wait ran past its deadline.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// The connection is unusable or was lost (connect failure, closed, lost mid-request).
+    pub fn is_connection(&self) -> bool {
+        matches!(self, Error::Connect { .. } | Error::Closed | Error::ConnectionLost)
+    }
+
+    /// The error the server sent, if this error came from the server.
+    pub fn server_error(&self) -> Option<&ServerError> {
+        match self {
+            Error::Auth(e) | Error::NotAllowed(e) | Error::Server(e) => Some(e),
+            Error::Query { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// An error object as the server sent it: `{code, kind, message, details}`.
+///
+/// ```
+/// # use surreal_pool::ServerError;
+/// let e = ServerError::new(-32002, "NotAllowed", "There was a problem with authentication");
+/// assert_eq!(e.kind(), "NotAllowed");
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct ServerError {
+    code: i64,
+    kind: String,
+    message: String,
+    details: Option<serde_json::Value>,
+}
+
+impl ServerError {
+    /// Builds an error object (mainly for tests and fakes).
+    pub fn new(code: i64, kind: impl Into<String>, message: impl Into<String>) -> Self {
+        ServerError { code, kind: kind.into(), message: message.into(), details: None }
+    }
+
+    pub(crate) fn with_details(mut self, details: Option<serde_json::Value>) -> Self {
+        self.details = details.filter(|d| !d.is_null());
+        self
+    }
+
+    /// The JSON-RPC style code (`-32000`, `-32002`, …). `0` when the server sent none
+    /// (statement errors inside a `query` carry no code).
+    pub fn code(&self) -> i64 {
+        self.code
+    }
+
+    /// The error kind (`"NotAllowed"`, `"NotFound"`, `"Validation"`, `"Internal"`, …).
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The server's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The structured details, e.g. `{"kind":"Auth","details":{"kind":"TokenExpired"}}`.
+    pub fn details(&self) -> Option<&serde_json::Value> {
+        self.details.as_ref()
+    }
+
+    /// The innermost `kind` found by following `details.details…`, e.g. `"TokenExpired"`.
+    pub fn detail_kind(&self) -> Option<&str> {
+        let mut current = self.details.as_ref()?;
+        let mut found = None;
+        loop {
+            if let Some(kind) = current.get("kind").and_then(|k| k.as_str()) {
+                found = Some(kind);
+            }
+            match current.get("details") {
+                Some(next) if next.is_object() => current = next,
+                _ => return found,
+            }
+        }
+    }
+
+    fn has_detail_kind(&self, wanted: &str) -> bool {
+        let mut current = self.details.as_ref();
+        while let Some(value) = current {
+            if value.get("kind").and_then(|k| k.as_str()) == Some(wanted) {
+                return true;
+            }
+            current = value.get("details");
+        }
+        false
+    }
+
+    /// The token presented had expired (`TokenExpired`).
+    pub fn is_token_expired(&self) -> bool {
+        self.has_detail_kind("TokenExpired")
+    }
+
+    /// The server session had expired (`SessionExpired`).
+    pub fn is_session_expired(&self) -> bool {
+        self.has_detail_kind("SessionExpired")
+    }
+
+    /// An authentication failure (`details.kind == "Auth"`).
+    pub fn is_auth(&self) -> bool {
+        self.has_detail_kind("Auth")
+    }
+
+    /// The server refused the operation (`kind == "NotAllowed"`).
+    pub fn is_not_allowed(&self) -> bool {
+        self.kind == "NotAllowed"
+    }
+
+    /// The request named a session the server does not have.
+    pub fn is_session_not_found(&self) -> bool {
+        self.kind == "NotFound" && self.has_detail_kind("Session")
+    }
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}", self.message, self.kind)?;
+        if let Some(detail) = self.detail_kind().filter(|d| *d != self.kind) {
+            write!(f, "/{detail}")?;
+        }
+        if self.code != 0 {
+            write!(f, ", code {}", self.code)?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl fmt::Debug for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerError")
+            .field("code", &self.code)
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("details", &self.details)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expired() -> ServerError {
+        ServerError::new(-32002, "NotAllowed", "The token has expired").with_details(Some(
+            serde_json::json!({"kind": "Auth", "details": {"kind": "TokenExpired"}}),
+        ))
+    }
+
+    #[test]
+    fn detail_kind_follows_the_nesting() {
+        let e = expired();
+        assert_eq!(e.detail_kind(), Some("TokenExpired"));
+        assert!(e.is_token_expired());
+        assert!(e.is_auth());
+        assert!(!e.is_session_expired());
+        assert_eq!(e.to_string(), "The token has expired (NotAllowed/TokenExpired, code -32002)");
+    }
+
+    #[test]
+    fn helpers_classify_variants() {
+        assert!(Error::Auth(expired()).is_auth());
+        assert!(Error::Auth(expired()).is_token_expired());
+        assert!(Error::ConnectionLost.is_connection());
+        assert!(Error::Timeout { what: "reply", after: Duration::from_secs(1) }.is_timeout());
+        assert!(!Error::Closed.is_auth());
+    }
+}

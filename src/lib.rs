@@ -1,0 +1,67 @@
+//! # surreal-pool
+//!
+//! A pool of SurrealDB 3.x WebSocket connections for servers that act on behalf of many users:
+//! each request runs as *its* user (per-request JWT forwarding), and a network fault never makes
+//! a command run under the wrong identity.
+//!
+//! The building blocks:
+//!
+//! * [`Connection`] — one WebSocket, owned by a background task, speaking SurrealDB's RPC in
+//!   CBOR (JSON would turn strings such as `"Person:John Smith"` or `"2024-01-01"` into record
+//!   ids and datetimes on the server). Many requests are in flight at once.
+//! * [`Session`] — one server session on a connection, with its own namespace, database,
+//!   variables and identity; the authentication API mirrors the official SDKs (signin at every
+//!   level, signup, authenticate, info, invalidate, refresh, revoke).
+//!
+//! ```no_run
+//! # async fn demo() -> surreal_pool::Result<()> {
+//! use surreal_pool::{Connection, Record, Root};
+//!
+//! let conn = Connection::connect("ws://127.0.0.1:8000").await?;
+//! let admin = conn.session();
+//! admin.signin(&Root::new("root", "root")).await?;
+//!
+//! // A second identity on the same socket.
+//! let user = conn.attach().await?;
+//! let tokens = user
+//!     .signin(&Record::new("surrealdb", "docs", "account", serde_json::json!({
+//!         "email": "info@surrealdb.com", "password": "123456",
+//!     })))
+//!     .await?;
+//! let me: Option<serde_json::Value> = user.info().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Values
+//!
+//! Parameters are any `serde::Serialize` type and results any `serde::de::DeserializeOwned`
+//! type (or [`serde_json::Value`]). Strings are always sent as strings. SurrealDB-specific
+//! values in results are mapped to JSON as follows: record ids become SurrealQL strings
+//! (`person:⟨John Smith⟩`, parsed back by [`RecordId`]), datetimes RFC 3339 strings, uuids
+//! hyphenated strings, decimals strings with their exact digits, durations SurrealQL duration
+//! strings (`1h30m`), `NONE` becomes `null`, geometries GeoJSON objects, sets arrays.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod cbor;
+mod connection;
+mod error;
+mod protocol;
+mod query;
+mod session;
+mod state;
+mod value;
+
+#[cfg(feature = "test-server")]
+pub mod test_server;
+
+pub use auth::{AccessToken, Credentials, Database, Namespace, Record, RefreshToken, Root, Tokens};
+pub use connection::{
+    Connection, ConnectionBuilder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_REQUEST_TIMEOUT,
+};
+pub use error::{Error, Result, ServerError};
+pub use query::QueryResponse;
+pub use session::{Resource, Session};
+pub use value::{RecordId, RecordKey};

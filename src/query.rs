@@ -1,0 +1,139 @@
+//! The results of a `query`: one per statement.
+
+use ciborium::Value as Cbor;
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+
+use crate::cbor;
+use crate::error::{Error, Result, ServerError};
+
+/// The per-statement results of [`Session::query`](crate::Session::query).
+///
+/// Each statement succeeded with a value or failed with its own error; a failed statement does
+/// not fail the whole call. Use [`take`](QueryResponse::take) to read one statement's value as
+/// any serde type, or [`check`](QueryResponse::check) to turn the first statement error into an
+/// `Err`.
+///
+/// ```no_run
+/// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+/// #[derive(serde::Deserialize)]
+/// struct Person { name: String }
+/// let mut res = db.query("CREATE person SET name = $n; SELECT * FROM person", serde_json::json!({"n": "Tobie"})).await?;
+/// let people: Vec<Person> = res.take(1)?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct QueryResponse {
+    results: Vec<Option<Result<Json, ServerError>>>,
+}
+
+impl QueryResponse {
+    pub(crate) fn from_reply(reply: Cbor) -> Result<QueryResponse> {
+        let Cbor::Array(items) = reply else {
+            return Err(Error::Protocol("a query result that is not a list".into()));
+        };
+        let results = items
+            .into_iter()
+            .map(|item| {
+                let mut item = match cbor::to_json(item) {
+                    Json::Object(map) => map,
+                    _ => return Err(Error::Protocol("a statement result that is not an object".into())),
+                };
+                let result = item.remove("result").unwrap_or(Json::Null);
+                match item.get("status").and_then(Json::as_str) {
+                    Some("OK") => Ok(Some(Ok(result))),
+                    Some("ERR") => {
+                        let message = match result {
+                            Json::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        let kind = item.get("kind").and_then(Json::as_str).unwrap_or("Internal").to_owned();
+                        Ok(Some(Err(ServerError::new(0, kind, message).with_details(item.remove("details")))))
+                    }
+                    _ => Err(Error::Protocol("a statement result without a status".into())),
+                }
+            })
+            .collect::<Result<_>>()?;
+        Ok(QueryResponse { results })
+    }
+
+    /// The number of statement results.
+    pub fn len(&self) -> usize {
+        self.results.len()
+    }
+
+    /// Whether the query had no statements.
+    pub fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
+
+    /// Takes statement `index`'s value, deserialized as `T`. A statement error is returned as
+    /// [`Error::Query`]. Each result can be taken once; a second take is an
+    /// [`Error::InvalidArgument`].
+    pub fn take<T: DeserializeOwned>(&mut self, index: usize) -> Result<T> {
+        let len = self.results.len();
+        let slot = self
+            .results
+            .get_mut(index)
+            .ok_or_else(|| Error::InvalidArgument(format!("no statement {index} in a response of {len}")))?;
+        match slot.take() {
+            None => Err(Error::InvalidArgument(format!("statement {index}'s result was already taken"))),
+            Some(Err(error)) => Err(Error::Query { index, error }),
+            Some(Ok(value)) => serde_json::from_value(value).map_err(|e| Error::Decode(format!("statement {index}: {e}"))),
+        }
+    }
+
+    /// The first statement error, if any, as [`Error::Query`].
+    pub fn check(self) -> Result<Self> {
+        if let Some((index, error)) = self.results.iter().enumerate().find_map(|(i, r)| match r {
+            Some(Err(e)) => Some((i, e.clone())),
+            _ => None,
+        }) {
+            return Err(Error::Query { index, error });
+        }
+        Ok(self)
+    }
+
+    /// Every statement's outcome, in order (taken results are `None`).
+    pub fn into_results(self) -> Vec<Option<Result<Json, ServerError>>> {
+        self.results
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Cbor {
+        Cbor::Text(s.into())
+    }
+
+    fn response() -> QueryResponse {
+        let ok = Cbor::Map(vec![(text("status"), text("OK")), (text("time"), text("1ms")), (text("result"), Cbor::Integer(2.into()))]);
+        let err = Cbor::Map(vec![
+            (text("status"), text("ERR")),
+            (text("time"), text("1ms")),
+            (text("result"), text("boom")),
+            (text("kind"), text("Thrown")),
+        ]);
+        QueryResponse::from_reply(Cbor::Array(vec![ok, err])).unwrap()
+    }
+
+    #[test]
+    fn take_reads_values_and_errors_once() {
+        let mut r = response();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.take::<i64>(0).unwrap(), 2);
+        assert!(matches!(r.take::<i64>(0), Err(Error::InvalidArgument(_))));
+        match r.take::<i64>(1) {
+            Err(Error::Query { index: 1, error }) => assert_eq!((error.kind(), error.message()), ("Thrown", "boom")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(r.take::<i64>(9), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn check_finds_the_first_error() {
+        assert!(matches!(response().check(), Err(Error::Query { index: 1, .. })));
+    }
+}

@@ -1,0 +1,452 @@
+//! A server session: the unit of namespace, database, variables and identity.
+
+use ciborium::Value as Cbor;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::auth::{AccessToken, Credentials, Record, Tokens};
+use crate::cbor;
+use crate::connection::Connection;
+use crate::error::{Error, Result, ServerError};
+use crate::protocol::to_cbor;
+use crate::query::QueryResponse;
+use crate::state::{AuthState, Effect};
+use crate::value::RecordId;
+
+/// Maps a server error object to the crate's error type.
+pub(crate) fn classify(e: ServerError) -> Error {
+    if e.is_auth() && !e.is_not_allowed_action() {
+        Error::Auth(e)
+    } else if e.is_not_allowed() {
+        Error::NotAllowed(e)
+    } else {
+        Error::Server(e)
+    }
+}
+
+impl ServerError {
+    /// An `Auth/NotAllowed` detail is a permission refusal, not a credential failure.
+    fn is_not_allowed_action(&self) -> bool {
+        self.detail_kind() == Some("NotAllowed")
+    }
+}
+
+/// For signin, signup and refresh every refusal is an authentication failure (record access
+/// reports bad credentials as a generic error: "No record was returned").
+fn auth_error(e: Error) -> Error {
+    match e {
+        Error::NotAllowed(e) | Error::Server(e) if e.kind() != "NotFound" && e.kind() != "Validation" => Error::Auth(e),
+        other => other,
+    }
+}
+
+/// What a data method operates on: a whole table (`&str`) or one record ([`RecordId`]).
+pub trait Resource: sealed::Sealed {
+    #[doc(hidden)]
+    fn to_param(&self) -> Cbor;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for &str {}
+impl Resource for &str {
+    fn to_param(&self) -> Cbor {
+        Cbor::Tag(cbor::TAG_TABLE, Box::new(Cbor::Text((*self).to_owned())))
+    }
+}
+impl sealed::Sealed for String {}
+impl Resource for String {
+    fn to_param(&self) -> Cbor {
+        self.as_str().to_param()
+    }
+}
+impl sealed::Sealed for &RecordId {}
+impl Resource for &RecordId {
+    fn to_param(&self) -> Cbor {
+        self.to_cbor()
+    }
+}
+impl sealed::Sealed for RecordId {}
+impl Resource for RecordId {
+    fn to_param(&self) -> Cbor {
+        self.to_cbor()
+    }
+}
+
+/// One SurrealDB server session on a [`Connection`].
+///
+/// A session has its own namespace, database, variables and identity. Its methods mirror the
+/// official SDKs' authentication and data API. [`Connection::session`] gives the connection's
+/// default session; [`Connection::attach`] creates more on the same socket.
+///
+/// # Identity
+///
+/// Signin, signup, authenticate, refresh, invalidate and reset change the session's identity.
+/// If one of them fails (or its reply is lost with the socket), the identity the server holds is
+/// no longer known for certain: the session then refuses every other command with
+/// [`Error::AuthLost`] until an auth command succeeds. A command never runs under an identity
+/// the caller did not establish.
+///
+/// ```no_run
+/// # async fn demo(conn: surreal_pool::Connection) -> surreal_pool::Result<()> {
+/// use surreal_pool::Record;
+/// let session = conn.attach().await?;
+/// let tokens = session
+///     .signin(&Record::new("surrealdb", "docs", "account", serde_json::json!({
+///         "email": "info@surrealdb.com", "password": "123456",
+///     })))
+///     .await?;
+/// let me = session.info().await?;
+/// session.detach().await?;
+/// # Ok(()) }
+/// ```
+pub struct Session {
+    conn: Connection,
+    id: Option<uuid::Uuid>,
+    detached: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.id).field("endpoint", &self.conn.endpoint()).finish()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let (Some(id), false) = (self.id, self.detached) {
+            self.conn.detach_in_background(id);
+        }
+    }
+}
+
+impl Session {
+    pub(crate) fn new(conn: Connection, id: Option<uuid::Uuid>) -> Self {
+        Session { conn, id, detached: false }
+    }
+
+    /// The server session id (`None` for the connection's default session).
+    pub fn id(&self) -> Option<uuid::Uuid> {
+        self.id
+    }
+
+    /// The connection this session lives on.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The access token this session was last authenticated with, as confirmed by the server.
+    /// `None` when anonymous or when the identity is unknown.
+    pub fn token(&self) -> Option<AccessToken> {
+        self.conn.shared().sessions().get(&self.id).and_then(|s| s.auth.access().cloned())
+    }
+
+    /// Whether the server-side identity is known (no auth command failed or is unanswered).
+    pub fn auth_known(&self) -> bool {
+        self.conn
+            .shared()
+            .sessions()
+            .get(&self.id)
+            .is_some_and(|s| s.auth != AuthState::Unknown && s.auth_in_flight == 0)
+    }
+
+    async fn call(&self, method: &'static str, params: Vec<Cbor>, effect: Effect) -> Result<Cbor> {
+        let allowed_without_identity = effect.changes_auth() || matches!(method, "ping" | "version" | "detach" | "use" | "let" | "unset");
+        if !allowed_without_identity {
+            let sessions = self.conn.shared().sessions();
+            match sessions.get(&self.id) {
+                None => return Err(Error::InvalidArgument("this session is detached".into())),
+                Some(state) if state.auth == AuthState::Unknown => return Err(Error::AuthLost),
+                Some(_) => {}
+            }
+        }
+        self.conn.request(self.id, method, params, effect).await
+    }
+
+    // ----- authentication -----
+
+    /// Signs in as a root, namespace, database or record user; returns the tokens.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// use surreal_pool::{Database, Namespace, Root};
+    /// db.signin(&Root::new("root", "root")).await?;
+    /// db.signin(&Namespace::new("surrealdb", "tobie", "123456")).await?;
+    /// let tokens = db.signin(&Database::new("surrealdb", "docs", "tobie", "123456")).await?;
+    /// assert!(tokens.refresh.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub async fn signin<C: Credentials + ?Sized>(&self, credentials: &C) -> Result<Tokens> {
+        let params = vec![credentials.to_params()?];
+        let reply = self.call("signin", params, Effect::SignedIn).await.map_err(auth_error)?;
+        Tokens::from_result(&reply)
+    }
+
+    /// Signs up a record user through a record access method (`DEFINE ACCESS … TYPE RECORD
+    /// SIGNUP …`); returns the tokens (with a refresh token when the method has `WITH REFRESH`).
+    ///
+    /// Only [`Record`] credentials can sign up; that is checked at compile time.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// use surreal_pool::Record;
+    /// let tokens = db
+    ///     .signup(&Record::new("surrealdb", "docs", "account", serde_json::json!({
+    ///         "email": "info@surrealdb.com", "password": "123456",
+    ///     })))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn signup<V: Serialize + Send + Sync>(&self, credentials: &Record<V>) -> Result<Tokens> {
+        let params = vec![credentials.to_params()?];
+        let reply = self.call("signup", params, Effect::SignedIn).await.map_err(auth_error)?;
+        Tokens::from_result(&reply)
+    }
+
+    /// Authenticates the session with an existing access token (for example one forwarded
+    /// from an HTTP request).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session, jwt: &str) -> surreal_pool::Result<()> {
+    /// db.authenticate(jwt).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn authenticate(&self, token: impl Into<AccessToken>) -> Result<()> {
+        let token = token.into();
+        let params = vec![Cbor::Text(token.as_str().to_owned())];
+        self.call("authenticate", params, Effect::Authenticated(token)).await.map_err(auth_error)?;
+        Ok(())
+    }
+
+    /// Signs out: the session becomes anonymous, keeping its namespace, database and variables.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// db.invalidate().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn invalidate(&self) -> Result<()> {
+        self.call("invalidate", vec![], Effect::Invalidated).await?;
+        Ok(())
+    }
+
+    /// The signed-in record user's record, or `None` when the session is not a record user (or
+    /// the table's permissions hide the record).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// if let Some(user) = db.info().await? {
+    ///     println!("signed in as {}", user["id"]);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn info(&self) -> Result<Option<serde_json::Value>> {
+        let reply = self.call("info", vec![], Effect::None).await?;
+        Ok(match cbor::to_json(reply) {
+            serde_json::Value::Null => None,
+            v => Some(v),
+        })
+    }
+
+    /// Exchanges tokens that carry a refresh token for a new pair; the old refresh token is
+    /// spent. The session is authenticated with the new access token.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session, tokens: surreal_pool::Tokens) -> surreal_pool::Result<()> {
+    /// let fresh = db.refresh(&tokens).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn refresh(&self, tokens: &Tokens) -> Result<Tokens> {
+        let reply = self.call("refresh", vec![tokens.to_params()?], Effect::SignedIn).await.map_err(auth_error)?;
+        Tokens::from_result(&reply)
+    }
+
+    /// Revokes a refresh token so it can no longer be used. The session's identity is unchanged.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session, tokens: surreal_pool::Tokens) -> surreal_pool::Result<()> {
+    /// db.revoke(&tokens).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn revoke(&self, tokens: &Tokens) -> Result<()> {
+        self.call("revoke", vec![tokens.to_params()?], Effect::None).await?;
+        Ok(())
+    }
+
+    /// Resets the session: anonymous, no namespace, database or variables.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// db.reset().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn reset(&self) -> Result<()> {
+        self.call("reset", vec![], Effect::Reset).await?;
+        Ok(())
+    }
+
+    // ----- session state -----
+
+    /// Selects a namespace and a database.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// db.use_ns_db("surrealdb", "docs").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn use_ns_db(&self, namespace: &str, database: &str) -> Result<()> {
+        self.use_params(Cbor::Text(namespace.into()), Cbor::Text(database.into())).await
+    }
+
+    /// Selects a namespace, leaving the database selection as it is.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// db.use_ns("surrealdb").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn use_ns(&self, namespace: &str) -> Result<()> {
+        self.use_params(Cbor::Text(namespace.into()), none()).await
+    }
+
+    /// Selects a database, leaving the namespace selection as it is.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// db.use_db("docs").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn use_db(&self, database: &str) -> Result<()> {
+        self.use_params(none(), Cbor::Text(database.into())).await
+    }
+
+    async fn use_params(&self, namespace: Cbor, database: Cbor) -> Result<()> {
+        self.call("use", vec![namespace, database], Effect::Use).await?;
+        Ok(())
+    }
+
+    /// Defines a session variable, usable as `$name` in later queries (the `let` RPC).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// db.set("tenant", "acme").await?;
+    /// let t: String = db.query("RETURN $tenant", ()).await?.take(0)?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
+        let value = to_cbor(value)?;
+        self.call("let", vec![Cbor::Text(name.into()), value.clone()], Effect::Let(name.into(), value)).await?;
+        Ok(())
+    }
+
+    /// Removes a session variable.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// db.unset("tenant").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn unset(&self, name: &str) -> Result<()> {
+        self.call("unset", vec![Cbor::Text(name.into())], Effect::Unset(name.into())).await?;
+        Ok(())
+    }
+
+    // ----- misc -----
+
+    /// The server's version string, e.g. `"surrealdb-3.3.5"`.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// println!("{}", db.version().await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn version(&self) -> Result<String> {
+        match cbor::to_json(self.call("version", vec![], Effect::None).await?) {
+            serde_json::Value::String(v) => Ok(v),
+            other => Ok(other.to_string()),
+        }
+    }
+
+    /// A round trip to the server.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// db.ping().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn ping(&self) -> Result<()> {
+        self.call("ping", vec![], Effect::None).await?;
+        Ok(())
+    }
+
+    // ----- data -----
+
+    /// Runs SurrealQL with bindings (any serializable map, or `()` for none) and returns each
+    /// statement's result. Binding values are sent as they are: a string stays a string.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// let mut res = db.query("RETURN $a + $b", serde_json::json!({"a": 1, "b": 2})).await?;
+    /// let three: i64 = res.take(0)?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn query<B: Serialize>(&self, sql: &str, bindings: B) -> Result<QueryResponse> {
+        let mut params = vec![Cbor::Text(sql.into())];
+        match to_cbor(&bindings)? {
+            Cbor::Null => {}
+            vars @ Cbor::Map(_) => params.push(vars),
+            _ => return Err(Error::InvalidArgument("query bindings must be a map".into())),
+        }
+        QueryResponse::from_reply(self.call("query", params, Effect::None).await?)
+    }
+
+    /// Creates a record in a table (`"person"`) or with a given id ([`RecordId`]) and returns it.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// use surreal_pool::RecordId;
+    /// let note: serde_json::Value = db.create(RecordId::new("note", "a b"), serde_json::json!({"text": "hi"})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create<R: Resource, D: Serialize, T: DeserializeOwned>(&self, resource: R, data: D) -> Result<T> {
+        let reply = self.call("create", vec![resource.to_param(), to_cbor(&data)?], Effect::None).await?;
+        decode(reply)
+    }
+
+    /// Selects a whole table or one record.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// let all: Vec<serde_json::Value> = db.select("person").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn select<R: Resource, T: DeserializeOwned>(&self, resource: R) -> Result<T> {
+        decode(self.call("select", vec![resource.to_param()], Effect::None).await?)
+    }
+
+    /// Detaches the session on the server and waits for the answer. (Dropping an attached
+    /// session detaches it too, without waiting.) The default session cannot be detached.
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: surreal_pool::Connection) -> surreal_pool::Result<()> {
+    /// let s = conn.attach().await?;
+    /// s.detach().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn detach(mut self) -> Result<()> {
+        let id = self.id.ok_or_else(|| Error::InvalidArgument("the default session cannot be detached".into()))?;
+        self.detached = true;
+        self.conn.request(Some(id), "detach", vec![], Effect::Detach).await?;
+        Ok(())
+    }
+}
+
+fn none() -> Cbor {
+    Cbor::Tag(cbor::TAG_NONE, Box::new(Cbor::Null))
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(reply: Cbor) -> Result<T> {
+    serde_json::from_value(cbor::to_json(reply)).map_err(|e| Error::Decode(e.to_string()))
+}

@@ -1,0 +1,153 @@
+//! The state of each server session, as the connection actor last saw the server confirm it.
+//!
+//! The actor updates it when a reply to a state-changing request arrives (whether or not the
+//! caller is still waiting), so it always describes the server side, and it is what a reconnect
+//! replays: attach, `use` ns/db, variables, then auth.
+
+use std::collections::BTreeMap;
+
+use ciborium::Value as Cbor;
+
+use crate::auth::{AccessToken, Tokens};
+
+/// Who a session is authenticated as.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) enum AuthState {
+    /// No identity (fresh, invalidated or reset).
+    #[default]
+    Anonymous,
+    /// Authenticated by signin, signup, refresh (with the tokens it returned) or authenticate.
+    Token(Tokens),
+    /// An auth request failed or its outcome was never seen: the server-side identity is not
+    /// known. Commands other than auth commands are refused until the caller authenticates,
+    /// invalidates or resets.
+    Unknown,
+}
+
+impl AuthState {
+    /// The access token the session is authenticated with, if known.
+    pub(crate) fn access(&self) -> Option<&AccessToken> {
+        match self {
+            AuthState::Token(t) => Some(&t.access),
+            _ => None,
+        }
+    }
+}
+
+/// One server session's state.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SessionState {
+    pub(crate) namespace: Option<String>,
+    pub(crate) database: Option<String>,
+    pub(crate) variables: BTreeMap<String, Cbor>,
+    pub(crate) auth: AuthState,
+    /// Auth-changing requests sent and not yet answered.
+    pub(crate) auth_in_flight: u32,
+}
+
+/// What a successful reply changes in the session's state. Sent along with the request so that
+/// the actor, not the (possibly cancelled) caller, applies it.
+#[derive(Debug, Clone)]
+pub(crate) enum Effect {
+    None,
+    Attach,
+    Detach,
+    /// `use`: the reply `{namespace, database}` is the new state.
+    Use,
+    Let(String, Cbor),
+    Unset(String),
+    /// signin / signup / refresh: the reply holds the tokens.
+    SignedIn,
+    Authenticated(AccessToken),
+    Invalidated,
+    Reset,
+}
+
+impl Effect {
+    /// Whether the request changes the session's identity.
+    pub(crate) fn changes_auth(&self) -> bool {
+        matches!(self, Effect::SignedIn | Effect::Authenticated(_) | Effect::Invalidated | Effect::Reset)
+    }
+}
+
+impl SessionState {
+    /// Applies a reply to a request carrying `effect`. `reply` is `None` when the request failed.
+    pub(crate) fn apply(&mut self, effect: &Effect, reply: Option<&Cbor>) {
+        if effect.changes_auth() {
+            self.auth_in_flight = self.auth_in_flight.saturating_sub(1);
+        }
+        let Some(reply) = reply else {
+            if effect.changes_auth() {
+                // The server may have half-applied a failed signin or authenticate.
+                self.auth = AuthState::Unknown;
+            }
+            return;
+        };
+        match effect {
+            Effect::None | Effect::Attach | Effect::Detach => {}
+            Effect::Use => {
+                let field = |name: &str| {
+                    reply.as_map().and_then(|m| {
+                        m.iter().find(|(k, _)| k.as_text() == Some(name)).and_then(|(_, v)| v.as_text())
+                    })
+                };
+                self.namespace = field("namespace").map(str::to_owned);
+                self.database = field("database").map(str::to_owned);
+            }
+            Effect::Let(name, value) => {
+                self.variables.insert(name.clone(), value.clone());
+            }
+            Effect::Unset(name) => {
+                self.variables.remove(name);
+            }
+            Effect::SignedIn => {
+                self.auth = match Tokens::from_result(reply) {
+                    Ok(tokens) => AuthState::Token(tokens),
+                    Err(_) => AuthState::Unknown,
+                };
+            }
+            Effect::Authenticated(token) => {
+                self.auth = AuthState::Token(Tokens { access: token.clone(), refresh: None });
+            }
+            Effect::Invalidated => self.auth = AuthState::Anonymous,
+            Effect::Reset => *self = SessionState { auth_in_flight: self.auth_in_flight, ..Default::default() },
+        }
+    }
+
+    /// The outcome of an auth request is unknown (the socket died with it in flight).
+    pub(crate) fn lose(&mut self, effect: &Effect) {
+        if effect.changes_auth() {
+            self.auth_in_flight = self.auth_in_flight.saturating_sub(1);
+            self.auth = AuthState::Unknown;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_auth_makes_the_identity_unknown() {
+        let mut s = SessionState { auth_in_flight: 1, ..Default::default() };
+        s.apply(&Effect::Authenticated(AccessToken::new("t")), None);
+        assert_eq!((s.auth.clone(), s.auth_in_flight), (AuthState::Unknown, 0));
+        s.auth_in_flight = 1;
+        s.apply(&Effect::Invalidated, Some(&Cbor::Null));
+        assert_eq!(s.auth, AuthState::Anonymous);
+    }
+
+    #[test]
+    fn use_takes_the_reply_and_reset_clears_everything() {
+        let mut s = SessionState::default();
+        let reply = Cbor::Map(vec![
+            (Cbor::Text("namespace".into()), Cbor::Text("n".into())),
+            (Cbor::Text("database".into()), Cbor::Text("d".into())),
+        ]);
+        s.apply(&Effect::Use, Some(&reply));
+        s.apply(&Effect::Let("x".into(), Cbor::Integer(1.into())), Some(&Cbor::Null));
+        assert_eq!((s.namespace.as_deref(), s.database.as_deref(), s.variables.len()), (Some("n"), Some("d"), 1));
+        s.apply(&Effect::Reset, Some(&Cbor::Null));
+        assert!(s.namespace.is_none() && s.variables.is_empty());
+    }
+}
