@@ -1,0 +1,143 @@
+//! The connection actor and session plumbing against a real SurrealDB 3.3.5.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{server, setup};
+use surreal_pool::{Connection, Error, Root};
+
+#[tokio::test]
+async fn hundred_concurrent_requests_each_get_their_own_answer() {
+    let server = server();
+    let conn = Connection::connect(server.url()).await.unwrap();
+    let s = conn.session();
+    let answers = futures_util::future::join_all((0..100i64).map(|i| {
+        let s = &s;
+        async move {
+            let v: i64 = s.query("RETURN $i * 2", serde_json::json!({ "i": i })).await.unwrap().take(0).unwrap();
+            (i, v)
+        }
+    }))
+    .await;
+    assert_eq!(answers.len(), 100);
+    for (i, v) in answers {
+        assert_eq!(v, i * 2);
+    }
+}
+
+#[tokio::test]
+async fn sessions_on_one_socket_keep_their_own_state() {
+    let (_server, conn) = setup().await;
+    let a = conn.attach().await.unwrap();
+    let b = conn.attach().await.unwrap();
+    a.signin(&Root::new("root", "root")).await.unwrap();
+    a.use_ns_db("na", "da").await.unwrap();
+    a.set("x", "from a").await.unwrap();
+    b.use_ns("nb").await.unwrap();
+    b.use_db("db").await.unwrap();
+    b.set("x", &42).await.unwrap();
+    let ra: serde_json::Value = a.query("RETURN [session::ns(), session::db(), $x]", ()).await.unwrap().take(0).unwrap();
+    let rb: serde_json::Value = b.query("RETURN [session::ns(), session::db(), $x]", ()).await.unwrap().take(0).unwrap();
+    assert_eq!(ra, serde_json::json!(["na", "da", "from a"]));
+    assert_eq!(rb, serde_json::json!(["nb", "db", 42]));
+    b.unset("x").await.unwrap();
+    let gone: serde_json::Value = b.query("RETURN $x", ()).await.unwrap().take(0).unwrap();
+    assert!(gone.is_null());
+    // use_ns leaves the database alone, use_db the namespace.
+    a.use_ns("other").await.unwrap();
+    let r: serde_json::Value = a.query("RETURN [session::ns(), session::db()]", ()).await.unwrap().take(0).unwrap();
+    assert_eq!(r, serde_json::json!(["other", "da"]));
+    // reset clears everything.
+    a.reset().await.unwrap();
+    assert_eq!(a.token(), None);
+    let r: serde_json::Value = a.query("RETURN [session::ns(), $x]", ()).await.unwrap().take(0).unwrap();
+    assert_eq!(r, serde_json::json!([null, null]));
+}
+
+#[tokio::test]
+async fn attach_and_detach_are_visible_on_the_server() {
+    let server = server();
+    let conn = Connection::connect(server.url()).await.unwrap();
+    let a = conn.attach().await.unwrap();
+    let b = conn.attach().await.unwrap();
+    let mut listed = conn.server_sessions().await.unwrap();
+    listed.sort();
+    let mut want = vec![a.id().unwrap(), b.id().unwrap()];
+    want.sort();
+    assert_eq!(listed, want);
+    a.detach().await.unwrap();
+    assert_eq!(conn.server_sessions().await.unwrap(), vec![b.id().unwrap()]);
+    // Dropping a session detaches it in the background.
+    drop(b);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !conn.server_sessions().await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "dropped session still attached");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn version_and_ping_answer() {
+    let server = server();
+    let conn = Connection::connect(server.url()).await.unwrap();
+    let s = conn.session();
+    s.ping().await.unwrap();
+    let v = s.version().await.unwrap();
+    assert!(v.contains("3.3.5"), "{v}");
+}
+
+#[tokio::test]
+async fn a_request_after_close_is_a_typed_error() {
+    let server = server();
+    let conn = Connection::connect(server.url()).await.unwrap();
+    let s = conn.session();
+    s.ping().await.unwrap();
+    conn.close();
+    match s.ping().await {
+        Err(Error::Closed) => {}
+        other => panic!("expected Closed, got {other:?}"),
+    }
+    assert!(conn.is_closed());
+}
+
+#[tokio::test]
+async fn a_slow_reply_times_out_without_breaking_the_connection() {
+    let server = server();
+    let conn = Connection::builder(server.url()).request_timeout(Duration::from_millis(300)).connect().await.unwrap();
+    let s = conn.session();
+    s.signin(&Root::new("root", "root")).await.unwrap();
+    let started = Instant::now();
+    let err = s.query("SLEEP 2s", ()).await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let one: i64 = s.query("RETURN 1", ()).await.unwrap().take(0).unwrap();
+    assert_eq!(one, 1);
+}
+
+#[tokio::test]
+async fn statement_errors_are_per_statement() {
+    let server = server();
+    let conn = Connection::connect(server.url()).await.unwrap();
+    let s = conn.session();
+    let mut res = s.query("RETURN 1; THROW 'boom'; RETURN 3", ()).await.unwrap();
+    assert_eq!(res.len(), 3);
+    assert_eq!(res.take::<i64>(0).unwrap(), 1);
+    match res.take::<i64>(1) {
+        Err(Error::Query { index: 1, error }) => assert!(error.message().contains("boom"), "{error}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(res.take::<i64>(2).unwrap(), 3);
+}
+
+#[tokio::test]
+async fn connect_failures_are_typed() {
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    match Connection::connect(format!("ws://127.0.0.1:{port}")).await {
+        Err(Error::Connect { endpoint, .. }) => assert!(endpoint.contains(&port.to_string())),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(Connection::connect("http://127.0.0.1:1").await, Err(Error::InvalidUrl(_))));
+    assert!(matches!(Connection::connect("not a url").await, Err(Error::InvalidUrl(_))));
+}

@@ -1,0 +1,62 @@
+//! Shared set-up for the integration tests: a real SurrealDB server per test, and the schema of
+//! the official SDK documentation's authentication examples.
+#![allow(dead_code)]
+
+use surreal_pool::test_server::TestServer;
+use surreal_pool::{Connection, Record, Root, Session};
+
+pub const NS: &str = "surrealdb";
+pub const DB: &str = "docs";
+
+/// Namespace and database users `tobie`/`123456`, a `user` table that lets a record user read
+/// itself, and two record access methods: `account` (WITH REFRESH) and `plain` (without).
+pub const SCHEMA: &str = r#"
+DEFINE NAMESPACE surrealdb;
+USE NS surrealdb;
+DEFINE USER tobie ON NAMESPACE PASSWORD '123456' ROLES OWNER;
+DEFINE DATABASE docs;
+USE NS surrealdb DB docs;
+DEFINE USER tobie ON DATABASE PASSWORD '123456' ROLES OWNER;
+DEFINE TABLE user SCHEMALESS PERMISSIONS FOR select, update WHERE id = $auth.id, FOR create, delete NONE;
+DEFINE TABLE note SCHEMALESS PERMISSIONS FOR select, create, update, delete WHERE owner = $auth.id;
+DEFINE ACCESS account ON DATABASE TYPE RECORD
+    SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password), tag = $tag )
+    SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
+    WITH REFRESH
+    DURATION FOR TOKEN 15m, FOR SESSION 12h;
+DEFINE ACCESS plain ON DATABASE TYPE RECORD
+    SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
+    SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
+    DURATION FOR TOKEN 15m, FOR SESSION 12h;
+"#;
+
+/// Starts a server; fails the test loudly with the reason if it cannot.
+pub fn server() -> TestServer {
+    TestServer::start().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A server with [`SCHEMA`] applied, and a connection to it.
+pub async fn setup() -> (TestServer, Connection) {
+    let server = server();
+    let conn = Connection::connect(server.url()).await.expect("connect");
+    let admin = conn.attach().await.expect("attach");
+    admin.signin(&Root::new("root", "root")).await.expect("root signin");
+    admin.query(SCHEMA, ()).await.expect("schema").check().expect("schema statements");
+    admin.detach().await.expect("detach");
+    (server, conn)
+}
+
+/// Record-access credentials for `account` (or another access method).
+pub fn record(access: &str, email: &str, password: &str) -> Record<serde_json::Value> {
+    Record::new(NS, DB, access, serde_json::json!({ "email": email, "password": password }))
+}
+
+/// `[$auth.id, $token.ac, session::ns(), session::db()]` as JSON.
+pub async fn identity(session: &Session) -> serde_json::Value {
+    session
+        .query("RETURN { auth: $auth.id, access: $token.AC ?? $token.ac, id: $token.ID ?? $token.id, ns: session::ns(), db: session::db() }", ())
+        .await
+        .expect("identity query")
+        .take(0)
+        .expect("identity value")
+}
