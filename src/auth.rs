@@ -278,10 +278,13 @@ impl AccessToken {
     /// assert_eq!(t.expires_at(), Some(1_700_000_000));
     /// ```
     pub fn expires_at(&self) -> Option<i64> {
+        self.claims()?.get("exp")?.as_i64()
+    }
+
+    /// The JWT payload, unverified.
+    pub(crate) fn claims(&self) -> Option<serde_json::Value> {
         let payload = self.0.split('.').nth(1)?;
-        let bytes = base64url_decode(payload)?;
-        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        claims.get("exp")?.as_i64()
+        serde_json::from_slice(&base64url_decode(payload)?).ok()
     }
 }
 

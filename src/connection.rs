@@ -451,9 +451,9 @@ impl Actor {
 
     /// Records a request as in flight and returns its frame.
     fn register(&mut self, command: Command) -> Vec<u8> {
-        if command.effect.changes_auth() {
+        if command.effect.tracked() {
             if let Some(state) = self.shared.sessions().get_mut(&command.session) {
-                state.auth_in_flight += 1;
+                state.effects_in_flight += 1;
             }
         }
         self.pending.insert(command.id, Pending { session: command.session, effect: command.effect, reply: command.reply });

@@ -47,6 +47,7 @@ mod auth;
 mod cbor;
 mod connection;
 mod error;
+mod pool;
 mod protocol;
 mod query;
 mod session;
@@ -62,6 +63,10 @@ pub use connection::{
     DEFAULT_REQUEST_TIMEOUT,
 };
 pub use error::{Error, Result, ServerError};
+pub use pool::{
+    Pool, PoolBuilder, PoolStatus, PooledSession, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_MAX_SESSIONS,
+    DEFAULT_MAX_SESSIONS_PER_CONNECTION,
+};
 pub use query::QueryResponse;
 pub use session::{Resource, Session};
 pub use value::{RecordId, RecordKey};

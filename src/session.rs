@@ -149,7 +149,12 @@ impl Session {
             .shared()
             .sessions()
             .get(&self.id)
-            .is_some_and(|s| s.auth != AuthState::Unknown && s.auth_in_flight == 0)
+            .is_some_and(|s| s.auth != AuthState::Unknown && s.effects_in_flight == 0)
+    }
+
+    /// Runs `f` on the server-confirmed state of this session (`None` once detached).
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(Option<&crate::state::SessionState>) -> R) -> R {
+        f(self.conn.shared().sessions().get(&self.id))
     }
 
     async fn call(&self, method: &'static str, params: Vec<Cbor>, effect: Effect) -> Result<Cbor> {

@@ -41,8 +41,8 @@ pub(crate) struct SessionState {
     pub(crate) database: Option<String>,
     pub(crate) variables: BTreeMap<String, Cbor>,
     pub(crate) auth: AuthState,
-    /// Auth-changing requests sent and not yet answered.
-    pub(crate) auth_in_flight: u32,
+    /// State-changing requests sent and not yet answered.
+    pub(crate) effects_in_flight: u32,
 }
 
 /// What a successful reply changes in the session's state. Sent along with the request so that
@@ -64,6 +64,11 @@ pub(crate) enum Effect {
 }
 
 impl Effect {
+    /// Whether the request changes the session's state (so its reply must be tracked).
+    pub(crate) fn tracked(&self) -> bool {
+        !matches!(self, Effect::None | Effect::Attach | Effect::Detach)
+    }
+
     /// Whether the request changes the session's identity.
     pub(crate) fn changes_auth(&self) -> bool {
         matches!(self, Effect::SignedIn | Effect::Authenticated(_) | Effect::Invalidated | Effect::Reset)
@@ -73,8 +78,8 @@ impl Effect {
 impl SessionState {
     /// Applies a reply to a request carrying `effect`. `reply` is `None` when the request failed.
     pub(crate) fn apply(&mut self, effect: &Effect, reply: Option<&Cbor>) {
-        if effect.changes_auth() {
-            self.auth_in_flight = self.auth_in_flight.saturating_sub(1);
+        if effect.tracked() {
+            self.effects_in_flight = self.effects_in_flight.saturating_sub(1);
         }
         let Some(reply) = reply else {
             if effect.changes_auth() {
@@ -100,24 +105,36 @@ impl SessionState {
             Effect::Unset(name) => {
                 self.variables.remove(name);
             }
-            Effect::SignedIn => {
-                self.auth = match Tokens::from_result(reply) {
-                    Ok(tokens) => AuthState::Token(tokens),
-                    Err(_) => AuthState::Unknown,
-                };
-            }
-            Effect::Authenticated(token) => {
-                self.auth = AuthState::Token(Tokens { access: token.clone(), refresh: None });
-            }
+            Effect::SignedIn => match Tokens::from_result(reply) {
+                Ok(tokens) => self.authenticated(tokens),
+                Err(_) => self.auth = AuthState::Unknown,
+            },
+            Effect::Authenticated(token) => self.authenticated(Tokens { access: token.clone(), refresh: None }),
             Effect::Invalidated => self.auth = AuthState::Anonymous,
-            Effect::Reset => *self = SessionState { auth_in_flight: self.auth_in_flight, ..Default::default() },
+            Effect::Reset => *self = SessionState { effects_in_flight: self.effects_in_flight, ..Default::default() },
         }
+    }
+
+    /// A successful signin or authenticate: the server also selects the token's namespace and
+    /// database (its `NS` and `DB` claims), so the state follows.
+    fn authenticated(&mut self, tokens: Tokens) {
+        let claims = tokens.access.claims();
+        let claim = |name: &str| claims.as_ref().and_then(|c| c.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
+        if let Some(ns) = claim("NS") {
+            self.namespace = Some(ns);
+        }
+        if let Some(db) = claim("DB") {
+            self.database = Some(db);
+        }
+        self.auth = AuthState::Token(tokens);
     }
 
     /// The outcome of an auth request is unknown (the socket died with it in flight).
     pub(crate) fn lose(&mut self, effect: &Effect) {
+        if effect.tracked() {
+            self.effects_in_flight = self.effects_in_flight.saturating_sub(1);
+        }
         if effect.changes_auth() {
-            self.auth_in_flight = self.auth_in_flight.saturating_sub(1);
             self.auth = AuthState::Unknown;
         }
     }
@@ -129,10 +146,10 @@ mod tests {
 
     #[test]
     fn failed_auth_makes_the_identity_unknown() {
-        let mut s = SessionState { auth_in_flight: 1, ..Default::default() };
+        let mut s = SessionState { effects_in_flight: 1, ..Default::default() };
         s.apply(&Effect::Authenticated(AccessToken::new("t")), None);
-        assert_eq!((s.auth.clone(), s.auth_in_flight), (AuthState::Unknown, 0));
-        s.auth_in_flight = 1;
+        assert_eq!((s.auth.clone(), s.effects_in_flight), (AuthState::Unknown, 0));
+        s.effects_in_flight = 1;
         s.apply(&Effect::Invalidated, Some(&Cbor::Null));
         assert_eq!(s.auth, AuthState::Anonymous);
     }

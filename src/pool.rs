@@ -1,0 +1,723 @@
+//! The pool: server sessions on shared sockets, checked out exclusively, each running as the
+//! identity its caller asked for.
+//!
+//! # How a checkout works
+//!
+//! The pool owns `connections` WebSockets and up to `max_sessions` server sessions spread over
+//! them (fewest sessions first). [deadpool] decides *whether* a checkout may proceed (size
+//! limit, wait queue, wait timeout, cancellation safety); the pool's session table decides
+//! *which* session it gets:
+//!
+//! 1. An idle session already authenticated as the requested token (or, for [`Pool::get`], already
+//!    in the pool's default identity) is taken with no round trip (an *affinity hit*).
+//! 2. Otherwise the least recently used idle session is re-authenticated with the token
+//!    (one `authenticate` round trip), or put back into the default identity.
+//! 3. A session whose state is not exactly what the pool left it in — the caller signed in as
+//!    someone else, changed namespace or variables, or dropped a future mid-request so the
+//!    outcome of a state change is unknown — is *dirty*: it is `reset` and re-prepared before
+//!    anyone gets it again.
+//!
+//! The session's *tag* (the identity it is clean for) is computed on return from the state the
+//! connection actor recorded from the server's replies, never from what the caller intended, so
+//! a tag always equals the server-side identity.
+//!
+//! [deadpool]: https://docs.rs/deadpool
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
+use tracing::Instrument;
+
+use crate::auth::{AccessToken, Credentials};
+use crate::connection::{Connection, ConnectionBuilder};
+use crate::error::{Error, Result};
+use crate::session::Session;
+use crate::state::{AuthState, SessionState};
+
+/// Default number of WebSocket connections.
+pub const DEFAULT_CONNECTIONS: usize = 2;
+/// Default maximum number of pooled server sessions.
+pub const DEFAULT_MAX_SESSIONS: usize = 32;
+/// Default cap of sessions per connection (the server allows 256).
+pub const DEFAULT_MAX_SESSIONS_PER_CONNECTION: usize = 128;
+/// Default longest wait for a free session.
+pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The identity fresh pooled sessions get, and that [`Pool::get`] hands out.
+#[derive(Debug, Clone)]
+enum Identity {
+    Anonymous,
+    Token(AccessToken),
+    Credentials(Arc<dyn Credentials>),
+}
+
+/// Configures a [`Pool`]. Every setting has a documented default.
+///
+/// ```no_run
+/// # async fn demo() -> surreal_pool::Result<()> {
+/// use std::time::Duration;
+/// let pool = surreal_pool::Pool::builder("ws://127.0.0.1:8000")
+///     .connections(2)                     // sockets (default 2)
+///     .max_sessions(32)                   // pooled server sessions (default 32)
+///     .namespace_database("app", "main")  // selected on every session (default: none)
+///     .checkout_timeout(Duration::from_secs(5))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PoolBuilder {
+    endpoint: String,
+    connection: ConnectionBuilder,
+    connections: usize,
+    max_sessions: usize,
+    max_sessions_per_connection: usize,
+    namespace: Option<String>,
+    database: Option<String>,
+    identity: Identity,
+    checkout_timeout: Duration,
+}
+
+impl PoolBuilder {
+    fn new(endpoint: String) -> Self {
+        PoolBuilder {
+            connection: ConnectionBuilder::new(endpoint.clone()),
+            endpoint,
+            connections: DEFAULT_CONNECTIONS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_sessions_per_connection: DEFAULT_MAX_SESSIONS_PER_CONNECTION,
+            namespace: None,
+            database: None,
+            identity: Identity::Anonymous,
+            checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
+        }
+    }
+
+    /// Number of WebSocket connections (default 2). The server serves each socket largely
+    /// serially, so more sockets mean more parallelism.
+    pub fn connections(mut self, n: usize) -> Self {
+        self.connections = n;
+        self
+    }
+
+    /// Maximum number of pooled server sessions, i.e. concurrent checkouts (default 32).
+    pub fn max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n;
+        self
+    }
+
+    /// Cap of sessions on one connection (default 128; the server refuses more than 256).
+    pub fn max_sessions_per_connection(mut self, n: usize) -> Self {
+        self.max_sessions_per_connection = n;
+        self
+    }
+
+    /// Namespace and database selected on every pooled session (default: none).
+    pub fn namespace_database(mut self, namespace: impl Into<String>, database: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self.database = Some(database.into());
+        self
+    }
+
+    /// Pool identity: sessions handed out by [`Pool::get`] are authenticated with this token
+    /// (default: anonymous).
+    pub fn identity_token(mut self, token: impl Into<AccessToken>) -> Self {
+        self.identity = Identity::Token(token.into());
+        self
+    }
+
+    /// Pool identity: the pool signs in once with these credentials and authenticates sessions
+    /// handed out by [`Pool::get`] with the resulting token (default: anonymous).
+    pub fn identity_credentials(mut self, credentials: impl Credentials + 'static) -> Self {
+        self.identity = Identity::Credentials(Arc::new(credentials));
+        self
+    }
+
+    /// Longest wait for a free session in a checkout (default 10 s), after which it fails with
+    /// [`Error::Timeout`].
+    pub fn checkout_timeout(mut self, timeout: Duration) -> Self {
+        self.checkout_timeout = timeout;
+        self
+    }
+
+    /// Longest a request may take (default 30 s). See [`ConnectionBuilder::request_timeout`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.connection = self.connection.request_timeout(timeout);
+        self
+    }
+
+    /// Longest a connect may take (default 10 s). See [`ConnectionBuilder::connect_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connection = self.connection.connect_timeout(timeout);
+        self
+    }
+
+    /// Opens the connections and builds the pool. Sessions are created on demand.
+    pub async fn build(self) -> Result<Pool> {
+        if self.connections == 0 || self.max_sessions == 0 {
+            return Err(Error::InvalidArgument("a pool needs at least one connection and one session".into()));
+        }
+        if self.max_sessions_per_connection == 0 || self.max_sessions_per_connection > 256 {
+            return Err(Error::InvalidArgument("max_sessions_per_connection must be 1..=256 (the server's cap)".into()));
+        }
+        if self.max_sessions > self.connections * self.max_sessions_per_connection {
+            return Err(Error::InvalidArgument(format!(
+                "{} sessions do not fit on {} connections of at most {} sessions",
+                self.max_sessions, self.connections, self.max_sessions_per_connection
+            )));
+        }
+        let mut connections = Vec::with_capacity(self.connections);
+        for _ in 0..self.connections {
+            connections.push(self.connection.clone().connect().await?);
+        }
+        let shared = Arc::new(PoolShared {
+            table: Mutex::new(Table { per_connection: vec![0; connections.len()], ..Table::default() }),
+            connections,
+            max_per_connection: self.max_sessions_per_connection,
+            namespace: self.namespace,
+            database: self.database,
+            identity: self.identity,
+            identity_token: Mutex::new(None),
+            counters: Counters::default(),
+        });
+        let manager = SessionManager { shared: shared.clone() };
+        let sessions = managed::Pool::builder(manager)
+            .max_size(self.max_sessions)
+            .wait_timeout(Some(self.checkout_timeout))
+            .create_timeout(Some(self.checkout_timeout))
+            .recycle_timeout(Some(self.checkout_timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        tracing::debug!(endpoint = %self.endpoint, "pool ready");
+        Ok(Pool { inner: Arc::new(PoolInner { sessions, shared, checkout_timeout: self.checkout_timeout }) })
+    }
+}
+
+/// A shared, cloneable pool of SurrealDB server sessions for a multi-tenant server.
+///
+/// ```no_run
+/// # async fn demo(jwt_from_request: &str) -> surreal_pool::Result<()> {
+/// let pool = surreal_pool::Pool::builder("ws://127.0.0.1:8000")
+///     .namespace_database("app", "main")
+///     .build()
+///     .await?;
+/// // Per request: run as the request's user.
+/// let db = pool.get_with_token(jwt_from_request).await?;
+/// let mine: Vec<serde_json::Value> = db.query("SELECT * FROM note", ()).await?.take(0)?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<PoolInner>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("status", &self.status()).finish()
+    }
+}
+
+struct PoolInner {
+    sessions: managed::Pool<SessionManager>,
+    shared: Arc<PoolShared>,
+    checkout_timeout: Duration,
+}
+
+struct PoolShared {
+    table: Mutex<Table>,
+    connections: Vec<Connection>,
+    max_per_connection: usize,
+    namespace: Option<String>,
+    database: Option<String>,
+    identity: Identity,
+    /// The token of the pool identity (from `identity_token`, or from signing in once).
+    identity_token: Mutex<Option<AccessToken>>,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    checkouts: AtomicU64,
+    auth_round_trips: AtomicU64,
+    affinity_hits: AtomicU64,
+    resets: AtomicU64,
+}
+
+/// A snapshot of the pool's state and counters.
+///
+/// ```no_run
+/// # fn demo(pool: &surreal_pool::Pool) {
+/// let s = pool.status();
+/// println!("{}/{} sessions idle, {} waiting, {} affinity hits of {} checkouts",
+///     s.available, s.size, s.waiting, s.affinity_hits, s.checkouts);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// Maximum number of sessions.
+    pub max_size: usize,
+    /// Sessions that exist now.
+    pub size: usize,
+    /// Idle sessions.
+    pub available: usize,
+    /// Checkouts waiting for a session.
+    pub waiting: usize,
+    /// Checkouts served so far.
+    pub checkouts: u64,
+    /// `authenticate`/`signin`/`invalidate` round trips made to prepare checkouts.
+    pub auth_round_trips: u64,
+    /// Checkouts served by a session already in the wanted identity (no round trip).
+    pub affinity_hits: u64,
+    /// Sessions reset because their state was not what the pool left.
+    pub resets: u64,
+}
+
+/// A namespace and database selection.
+type NsDb = (Option<String>, Option<String>);
+
+/// What [`Table::take`] hands a checkout.
+struct Taken {
+    session: Session,
+    tag: Tag,
+    clean_ns_db: NsDb,
+    hit: bool,
+}
+
+/// What a pooled session is clean for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Tag {
+    /// The pool's default identity.
+    Default,
+    /// Authenticated with this forwarded token.
+    Tenant(AccessToken),
+    /// Must be reset before use.
+    Dirty,
+}
+
+/// One pooled session. While checked out its `session` is held by the [`PooledSession`].
+struct Entry {
+    session: Option<Session>,
+    connection: usize,
+    tag: Tag,
+    /// The namespace and database the session had when it was last made clean.
+    clean_ns_db: NsDb,
+    last_used: u64,
+    busy: bool,
+}
+
+#[derive(Default)]
+struct Table {
+    entries: HashMap<u64, Entry>,
+    /// Idle clean entries by tag.
+    idle: HashMap<Tag, Vec<u64>>,
+    per_connection: Vec<usize>,
+    next_slot: u64,
+    tick: u64,
+}
+
+impl Table {
+    fn unindex(&mut self, slot: u64) {
+        if let Some(tag) = self.entries.get(&slot).map(|e| e.tag.clone()) {
+            if let Some(list) = self.idle.get_mut(&tag) {
+                list.retain(|s| *s != slot);
+                if list.is_empty() {
+                    self.idle.remove(&tag);
+                }
+            }
+        }
+    }
+
+    fn index(&mut self, slot: u64) {
+        if let Some(e) = self.entries.get(&slot) {
+            if !e.busy && e.tag != Tag::Dirty {
+                self.idle.entry(e.tag.clone()).or_default().push(slot);
+            }
+        }
+    }
+
+    /// Exchanges the sessions of a busy slot (ours) and an idle one.
+    fn swap(&mut self, ours: u64, idle: u64) {
+        if ours == idle {
+            return;
+        }
+        self.unindex(idle);
+        let Some(mut a) = self.entries.remove(&ours) else { return };
+        if let Some(b) = self.entries.get_mut(&idle) {
+            std::mem::swap(&mut a.session, &mut b.session);
+            std::mem::swap(&mut a.connection, &mut b.connection);
+            std::mem::swap(&mut a.tag, &mut b.tag);
+            std::mem::swap(&mut a.clean_ns_db, &mut b.clean_ns_db);
+            std::mem::swap(&mut a.last_used, &mut b.last_used);
+        }
+        self.entries.insert(ours, a);
+        self.index(idle);
+    }
+
+    /// Takes the session for a checkout that holds `slot` and wants `want`. Returns the session,
+    /// its current tag and clean ns/db, and whether it is an affinity hit.
+    fn take(&mut self, slot: u64, want: &Tag) -> Option<Taken> {
+        self.unindex(slot);
+        self.entries.get_mut(&slot)?.busy = true;
+        let mut hit = self.entries[&slot].tag == *want;
+        if !hit {
+            if let Some(other) = self.idle.get(want).and_then(|l| l.last().copied()) {
+                self.swap(slot, other);
+                hit = true;
+            } else {
+                // Re-purpose the least recently used clean session (ours included); a dirty one
+                // would cost a reset on top.
+                let victim = self
+                    .entries
+                    .iter()
+                    .filter(|(id, e)| **id == slot || (!e.busy && e.session.is_some() && e.tag != Tag::Dirty))
+                    .min_by_key(|(id, e)| (e.tag == Tag::Dirty && **id == slot, e.last_used))
+                    .map(|(id, _)| *id);
+                if let Some(victim) = victim {
+                    self.swap(slot, victim);
+                }
+            }
+        }
+        self.tick += 1;
+        let tick = self.tick;
+        let e = self.entries.get_mut(&slot)?;
+        e.last_used = tick;
+        Some(Taken { session: e.session.take()?, tag: e.tag.clone(), clean_ns_db: e.clean_ns_db.clone(), hit })
+    }
+}
+
+impl PoolShared {
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn default_ns_db(&self) -> NsDb {
+        (self.namespace.clone(), self.database.clone())
+    }
+
+    fn identity_token(&self) -> Option<AccessToken> {
+        self.identity_token.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts a session into the pool's default identity. Returns the round trips made.
+    async fn make_default(&self, session: &Session, from: &Tag) -> Result<()> {
+        match &self.identity {
+            Identity::Anonymous => {
+                if *from != Tag::Default {
+                    self.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                    session.invalidate().await?;
+                }
+            }
+            Identity::Token(token) => {
+                self.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                session.authenticate(token.clone()).await?;
+            }
+            Identity::Credentials(credentials) => {
+                self.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                let cached = self.identity_token();
+                let reused = match cached {
+                    Some(token) => session.authenticate(token).await.is_ok(),
+                    None => false,
+                };
+                if !reused {
+                    self.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                    let tokens = session.signin(credentials.as_ref()).await?;
+                    *self.identity_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens.access);
+                }
+            }
+        }
+        // Signing in may select the token's namespace/database: restore the pool's.
+        self.select_defaults(session).await
+    }
+
+    async fn select_defaults(&self, session: &Session) -> Result<()> {
+        let current = session.with_state(|s| s.map(|s| (s.namespace.clone(), s.database.clone())));
+        let (ns, db) = self.default_ns_db();
+        if current.as_ref() != Some(&(ns.clone(), db.clone())) {
+            if let (Some(ns), Some(db)) = (ns, db) {
+                session.use_ns_db(&ns, &db).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What a returned session is clean for, judged from the server-confirmed state.
+    fn classify(&self, state: Option<&SessionState>, forwarded: Option<&AccessToken>, clean_ns_db: &NsDb) -> Tag {
+        let Some(state) = state else { return Tag::Dirty };
+        if state.effects_in_flight > 0
+            || !state.variables.is_empty()
+            || (&state.namespace, &state.database) != (&clean_ns_db.0, &clean_ns_db.1)
+        {
+            return Tag::Dirty;
+        }
+        let identity = self.identity_token();
+        match (&state.auth, &self.identity) {
+            (AuthState::Anonymous, Identity::Anonymous) => Tag::Default,
+            (AuthState::Token(t), _) if forwarded == Some(&t.access) => Tag::Tenant(t.access.clone()),
+            (AuthState::Token(t), Identity::Token(id)) if *id == t.access => Tag::Default,
+            (AuthState::Token(t), Identity::Credentials(_)) if identity.as_ref() == Some(&t.access) => Tag::Default,
+            _ => Tag::Dirty,
+        }
+    }
+}
+
+/// deadpool's manager: a pooled object is a *slot*; the session in it lives in the table.
+struct SessionManager {
+    shared: Arc<PoolShared>,
+}
+
+/// A deadpool object: the key of an [`Entry`]. Dropping it removes the entry (the session is
+/// detached on the server when it drops).
+struct Slot {
+    id: u64,
+    shared: Arc<PoolShared>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut table = self.shared.table();
+        table.unindex(self.id);
+        if let Some(entry) = table.entries.remove(&self.id) {
+            if let Some(n) = table.per_connection.get_mut(entry.connection) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
+impl managed::Manager for SessionManager {
+    type Type = Slot;
+    type Error = Error;
+
+    async fn create(&self) -> Result<Slot> {
+        let shared = &self.shared;
+        // Reserve room on the least-loaded connection.
+        let connection = {
+            let mut table = shared.table();
+            let (index, count) = table
+                .per_connection
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !shared.connections[*i].is_closed())
+                .min_by_key(|(_, n)| **n)
+                .map(|(i, n)| (i, *n))
+                .ok_or(Error::Closed)?;
+            if count >= shared.max_per_connection {
+                return Err(Error::InvalidArgument("every connection is at its session cap".into()));
+            }
+            table.per_connection[index] += 1;
+            index
+        };
+        let release = |shared: &PoolShared| {
+            if let Some(n) = shared.table().per_connection.get_mut(connection) {
+                *n = n.saturating_sub(1);
+            }
+        };
+        let prepared = async {
+            let session = shared.connections[connection].attach().await?;
+            shared.make_default(&session, &Tag::Default).await?;
+            Ok::<_, Error>(session)
+        }
+        .await;
+        let session = match prepared {
+            Ok(session) => session,
+            Err(e) => {
+                release(shared);
+                return Err(e);
+            }
+        };
+        let clean_ns_db = session.with_state(|s| s.map(|s| (s.namespace.clone(), s.database.clone()))).unwrap_or_default();
+        let mut table = shared.table();
+        table.next_slot += 1;
+        let id = table.next_slot;
+        table.entries.insert(
+            id,
+            Entry { session: Some(session), connection, tag: Tag::Default, clean_ns_db, last_used: 0, busy: true },
+        );
+        Ok(Slot { id, shared: shared.clone() })
+    }
+
+    async fn recycle(&self, slot: &mut Slot, _: &Metrics) -> RecycleResult<Error> {
+        let table = self.shared.table();
+        match table.entries.get(&slot.id) {
+            Some(e) if !self.shared.connections[e.connection].is_closed() && e.session.is_some() => Ok(()),
+            _ => Err(RecycleError::message("the session's connection is closed")),
+        }
+    }
+}
+
+impl Pool {
+    /// A builder for a pool on `endpoint` (`ws://` or `wss://`).
+    pub fn builder(endpoint: impl Into<String>) -> PoolBuilder {
+        PoolBuilder::new(endpoint.into())
+    }
+
+    /// Checks out a session in the pool's default identity (anonymous, or the pool identity):
+    /// never one that still carries a previous caller's identity.
+    pub async fn get(&self) -> Result<PooledSession> {
+        self.checkout(Tag::Default).await
+    }
+
+    /// Checks out a session authenticated as `token` (per-request JWT forwarding). An idle
+    /// session already authenticated with the same token is reused with no round trip;
+    /// otherwise one `authenticate` is made. A bad or expired token is an [`Error::Auth`], and
+    /// the session goes back to the pool to be cleaned.
+    pub async fn get_with_token(&self, token: impl Into<AccessToken>) -> Result<PooledSession> {
+        self.checkout(Tag::Tenant(token.into())).await
+    }
+
+    async fn checkout(&self, want: Tag) -> Result<PooledSession> {
+        let span = tracing::debug_span!("surreal_pool.checkout", tenant = matches!(want, Tag::Tenant(_)));
+        async move {
+            let shared = &self.inner.shared;
+            shared.counters.checkouts.fetch_add(1, Ordering::Relaxed);
+            let object = self.inner.sessions.get().await.map_err(|e| self.pool_error(e))?;
+            let slot = object.id;
+            let Taken { session, tag, clean_ns_db, hit } = shared
+                .table()
+                .take(slot, &want)
+                .ok_or_else(|| Error::Protocol("a pooled slot without a session".into()))?;
+            // From here on, dropping the guard (error or cancellation) returns the session.
+            let mut pooled = PooledSession {
+                session: Some(session),
+                object: Some(object),
+                shared: shared.clone(),
+                forwarded: match &want {
+                    Tag::Tenant(t) => Some(t.clone()),
+                    _ => None,
+                },
+                clean_ns_db,
+            };
+            if hit && !token_expired(&want) {
+                shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(pooled);
+            }
+            pooled.prepare(&tag, &want).await?;
+            Ok(pooled)
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn pool_error(&self, e: PoolError<Error>) -> Error {
+        match e {
+            PoolError::Timeout(_) => Error::Timeout { what: "checkout", after: self.inner.checkout_timeout },
+            PoolError::Backend(e) => e,
+            PoolError::Closed => Error::Closed,
+            other => Error::InvalidArgument(other.to_string()),
+        }
+    }
+
+    /// The pool's size, idle and waiting counts, and its counters.
+    pub fn status(&self) -> PoolStatus {
+        let s = self.inner.sessions.status();
+        let c = &self.inner.shared.counters;
+        PoolStatus {
+            max_size: s.max_size,
+            size: s.size,
+            available: s.available,
+            waiting: s.waiting,
+            checkouts: c.checkouts.load(Ordering::Relaxed),
+            auth_round_trips: c.auth_round_trips.load(Ordering::Relaxed),
+            affinity_hits: c.affinity_hits.load(Ordering::Relaxed),
+            resets: c.resets.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The pool's connections (for inspection, e.g. [`Connection::server_sessions`]).
+    pub fn connections(&self) -> &[Connection] {
+        &self.inner.shared.connections
+    }
+
+    /// Closes the pool and its connections: waiting and later checkouts fail with
+    /// [`Error::Closed`].
+    pub fn close(&self) {
+        self.inner.sessions.close();
+        for c in &self.inner.shared.connections {
+            c.close();
+        }
+    }
+}
+
+fn token_expired(want: &Tag) -> bool {
+    match want {
+        Tag::Tenant(t) => t.expires_at().is_some_and(|exp| exp <= chrono::Utc::now().timestamp()),
+        _ => false,
+    }
+}
+
+/// A server session checked out of a [`Pool`]; derefs to [`Session`] for the whole auth and data
+/// API. Dropping it returns the session to the pool, which cleans it before anyone else gets
+/// it if the caller changed its identity or state.
+pub struct PooledSession {
+    session: Option<Session>,
+    object: Option<Object<SessionManager>>,
+    shared: Arc<PoolShared>,
+    forwarded: Option<AccessToken>,
+    clean_ns_db: NsDb,
+}
+
+impl std::fmt::Debug for PooledSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledSession").field("session", &self.session).finish()
+    }
+}
+
+impl Deref for PooledSession {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        // Present from checkout until drop.
+        self.session.as_ref().expect("pooled session present until drop")
+    }
+}
+
+impl PooledSession {
+    /// Brings the session from `tag` to `want`.
+    async fn prepare(&mut self, tag: &Tag, want: &Tag) -> Result<()> {
+        let shared = self.shared.clone();
+        let session = self.session.as_ref().ok_or(Error::Closed)?;
+        let mut from = tag.clone();
+        if from == Tag::Dirty {
+            shared.counters.resets.fetch_add(1, Ordering::Relaxed);
+            session.reset().await?;
+            shared.select_defaults(session).await?;
+            from = Tag::Dirty;
+        }
+        match want {
+            Tag::Tenant(token) => {
+                shared.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                session.authenticate(token.clone()).await?;
+            }
+            _ => shared.make_default(session, &from).await?,
+        }
+        self.clean_ns_db = session.with_state(|s| s.map(|s| (s.namespace.clone(), s.database.clone()))).unwrap_or_default();
+        Ok(())
+    }
+}
+
+impl Drop for PooledSession {
+    fn drop(&mut self) {
+        let Some(object) = self.object.take() else { return };
+        let session = self.session.take();
+        let tag = match &session {
+            Some(s) => s.with_state(|state| self.shared.classify(state, self.forwarded.as_ref(), &self.clean_ns_db)),
+            None => Tag::Dirty,
+        };
+        {
+            let mut table = self.shared.table();
+            if let Some(entry) = table.entries.get_mut(&object.id) {
+                entry.session = session;
+                entry.tag = tag;
+                entry.clean_ns_db = std::mem::take(&mut self.clean_ns_db);
+                entry.busy = false;
+            }
+            table.index(object.id);
+        }
+        drop(object); // back to deadpool's idle queue
+    }
+}
