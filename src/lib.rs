@@ -70,3 +70,8 @@ pub use pool::{
 pub use query::QueryResponse;
 pub use session::{Resource, Session};
 pub use value::{RecordId, RecordKey};
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
