@@ -18,23 +18,23 @@
 //!   [`Error::ConnectionLost`] — they may or may not have run, and are never resent.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use ciborium::Value as Cbor;
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::actor::{self, Command};
 use crate::error::{Error, Result};
-use crate::protocol::{self, Incoming};
+use crate::protocol;
+use crate::reconnect::{ConnectionEvent, ReconnectPolicy};
 use crate::session::Session;
 use crate::state::{Effect, SessionState};
 
@@ -46,8 +46,12 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 /// Default capacity of the command channel into the actor.
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
-/// Requests the actor writes before flushing the socket.
-const WRITE_BATCH: usize = 64;
+/// Default idle time before an RPC ping.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// Default time without a frame before the socket counts as stalled.
+pub const DEFAULT_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default margin before access-token expiry at which sessions with a refresh token renew.
+pub const DEFAULT_RENEW_MARGIN: Duration = Duration::from_secs(60);
 
 /// Configures and opens a [`Connection`].
 ///
@@ -62,25 +66,38 @@ const WRITE_BATCH: usize = 64;
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConnectionBuilder {
-    endpoint: String,
+    endpoints: Vec<String>,
     config: Config,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
+    /// Normalized endpoints; the first is tried first.
+    pub(crate) endpoints: Vec<String>,
     pub(crate) request_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_message_size: usize,
     pub(crate) channel_capacity: usize,
+    pub(crate) reconnect: ReconnectPolicy,
+    pub(crate) keepalive_interval: Duration,
+    pub(crate) watchdog_timeout: Duration,
+    pub(crate) remember_credentials: bool,
+    pub(crate) renew_margin: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
+            endpoints: Vec::new(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            reconnect: ReconnectPolicy::default(),
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            watchdog_timeout: DEFAULT_WATCHDOG_TIMEOUT,
+            remember_credentials: false,
+            renew_margin: DEFAULT_RENEW_MARGIN,
         }
     }
 }
@@ -89,7 +106,48 @@ impl ConnectionBuilder {
     /// A builder for `endpoint`: `ws://host:port` or `wss://host:port`; `/rpc` is added when the
     /// URL has no path.
     pub fn new(endpoint: impl Into<String>) -> Self {
-        ConnectionBuilder { endpoint: endpoint.into(), config: Config::default() }
+        ConnectionBuilder { endpoints: vec![endpoint.into()], config: Config::default() }
+    }
+
+    /// Adds another endpoint: a node of the same SurrealDB cluster that reconnects may fail over
+    /// to (see [`ReconnectPolicy::failover_after`]).
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoints.push(endpoint.into());
+        self
+    }
+
+    /// How to reconnect after the socket fails (default: [`ReconnectPolicy::default`]).
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.config.reconnect = policy;
+        self
+    }
+
+    /// How long the socket may be idle before the connection sends an RPC `ping` (default 5 s).
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.config.keepalive_interval = interval;
+        self
+    }
+
+    /// How long without any frame from the server (or with a write blocked) before the socket is
+    /// declared stalled and replaced (default 15 s). Should exceed the keepalive interval.
+    pub fn watchdog_timeout(mut self, timeout: Duration) -> Self {
+        self.config.watchdog_timeout = timeout;
+        self
+    }
+
+    /// Remember signin/signup credentials (in memory only) so that a session whose token
+    /// expired during an outage and has no refresh token can sign in again after a reconnect
+    /// (default off: only tokens are replayed, never passwords).
+    pub fn remember_credentials(mut self, on: bool) -> Self {
+        self.config.remember_credentials = on;
+        self
+    }
+
+    /// Sessions holding a refresh token renew their tokens this long before the access token
+    /// expires (default 60 s).
+    pub fn renew_margin(mut self, margin: Duration) -> Self {
+        self.config.renew_margin = margin;
+        self
     }
 
     /// The longest a request may take, from sending to reply (default 30 s).
@@ -118,7 +176,9 @@ impl ConnectionBuilder {
 
     /// Opens the connection and starts its task. Must be called within a Tokio runtime.
     pub async fn connect(self) -> Result<Connection> {
-        Connection::open(self.endpoint, self.config).await
+        let mut config = self.config;
+        config.endpoints = self.endpoints.iter().map(|e| normalize_endpoint(e)).collect::<Result<_>>()?;
+        Connection::open(config).await
     }
 }
 
@@ -146,19 +206,23 @@ pub struct Connection {
 }
 
 struct Inner {
-    endpoint: String,
-    config: Config,
+    config: Arc<Config>,
     tx: mpsc::Sender<Command>,
-    next_id: AtomicU64,
     shared: Arc<Shared>,
     close: CancellationToken,
 }
 
 /// State shared by the handles and the actor.
-#[derive(Default)]
 pub(crate) struct Shared {
     /// Server sessions on this socket (`None` = the default session).
     sessions: Mutex<HashMap<Option<uuid::Uuid>, SessionState>>,
+    next_id: AtomicU64,
+    /// Connected and replayed (false while reconnecting).
+    pub(crate) up: AtomicBool,
+    /// Reconnecting for longer than the policy's `max_attempts`.
+    pub(crate) down: AtomicBool,
+    endpoint: Mutex<String>,
+    events: broadcast::Sender<ConnectionEvent>,
 }
 
 impl Shared {
@@ -166,20 +230,25 @@ impl Shared {
         // A poisoned lock only means a panic elsewhere while holding it; the map is still valid.
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-struct Command {
-    id: u64,
-    frame: Vec<u8>,
-    session: Option<uuid::Uuid>,
-    effect: Effect,
-    reply: oneshot::Sender<Result<Cbor>>,
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn emit(&self, event: ConnectionEvent) {
+        let _ = self.events.send(event); // no subscriber is fine
+    }
+
+    pub(crate) fn set_endpoint(&self, endpoint: &str) {
+        *self.endpoint.lock().unwrap_or_else(|e| e.into_inner()) = endpoint.to_owned();
+    }
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("endpoint", &self.inner.endpoint)
+            .field("endpoint", &self.endpoint())
+            .field("up", &self.is_up())
             .field("closed", &self.is_closed())
             .finish()
     }
@@ -210,30 +279,63 @@ impl Connection {
         ConnectionBuilder::new(endpoint).connect().await
     }
 
-    /// A builder to configure timeouts and limits before connecting.
+    /// A builder to configure timeouts, limits, reconnects and endpoints before connecting.
     pub fn builder(endpoint: impl Into<String>) -> ConnectionBuilder {
         ConnectionBuilder::new(endpoint)
     }
 
-    async fn open(endpoint: String, config: Config) -> Result<Connection> {
-        let endpoint = normalize_endpoint(&endpoint)?;
-        let socket = dial(&endpoint, &config).await?;
+    async fn open(config: Config) -> Result<Connection> {
+        // The first endpoint that answers.
+        let mut first_error = None;
+        let mut opened = None;
+        for endpoint in &config.endpoints {
+            match dial(endpoint, &config).await {
+                Ok(socket) => {
+                    opened = Some((endpoint.clone(), socket));
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let Some((endpoint, socket)) = opened else {
+            return Err(first_error.unwrap_or_else(|| Error::InvalidUrl("no endpoint given".into())));
+        };
+        let config = Arc::new(config);
         let (tx, rx) = mpsc::channel(config.channel_capacity);
-        let shared = Arc::new(Shared::default());
-        shared.sessions().insert(None, SessionState::default());
+        let shared = Arc::new(Shared {
+            sessions: Mutex::new(HashMap::from([(None, SessionState::default())])),
+            next_id: AtomicU64::new(1),
+            up: AtomicBool::new(true),
+            down: AtomicBool::new(false),
+            endpoint: Mutex::new(endpoint.clone()),
+            events: broadcast::channel(256).0,
+        });
         let close = CancellationToken::new();
-        let actor = Actor { rx, shared: shared.clone(), pending: HashMap::new(), close: close.clone() };
-        let span = tracing::info_span!("surreal_pool.connection", endpoint = %endpoint);
-        tokio::spawn(actor.run(socket).instrument(span));
+        actor::spawn(rx, shared.clone(), config.clone(), close.clone(), socket);
         tracing::debug!(endpoint = %endpoint, "connected");
-        Ok(Connection {
-            inner: Arc::new(Inner { endpoint, config, tx, next_id: AtomicU64::new(1), shared, close }),
-        })
+        Ok(Connection { inner: Arc::new(Inner { config, tx, shared, close }) })
     }
 
-    /// The endpoint this connection talks to.
-    pub fn endpoint(&self) -> &str {
-        &self.inner.endpoint
+    /// The endpoint this connection talks to now.
+    pub fn endpoint(&self) -> String {
+        self.inner.shared.endpoint.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Subscribes to this connection's events (disconnects, reconnect attempts, restores, …).
+    /// The channel keeps the last 256 events for a slow subscriber.
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: surreal_pool::Connection) {
+    /// let mut events = conn.events();
+    /// while let Ok(event) = events.recv().await {
+    ///     println!("{event:?}");
+    /// }
+    /// # }
+    /// ```
+    pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
+        self.inner.shared.events.subscribe()
     }
 
     /// A handle to the connection's default server session.
@@ -265,13 +367,27 @@ impl Connection {
         self.inner.close.cancel();
     }
 
-    /// Whether the connection's task has stopped (closed, or the socket died).
+    /// Whether the connection's task has stopped (closed, or every handle dropped).
     pub fn is_closed(&self) -> bool {
         self.inner.tx.is_closed()
     }
 
+    /// Whether the socket is connected and every session replayed (false while reconnecting).
+    pub fn is_up(&self) -> bool {
+        self.inner.shared.up.load(Ordering::SeqCst) && !self.is_closed()
+    }
+
+    /// Whether reconnecting has failed `max_attempts` times (commands fail at once meanwhile).
+    pub fn is_down(&self) -> bool {
+        self.inner.shared.down.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn shared(&self) -> &Shared {
         &self.inner.shared
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
     }
 
     /// Sends one request and waits for its reply, bounded by the request timeout.
@@ -282,14 +398,14 @@ impl Connection {
         params: Vec<Cbor>,
         effect: Effect,
     ) -> Result<Cbor> {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.inner.shared.next_id();
         let span = tracing::debug_span!("surreal_pool.request", method, id, session = ?session);
         async move {
             let started = Instant::now();
             let deadline = started + self.inner.config.request_timeout;
             let frame = protocol::encode_request(id, method, params, session)?;
             let (reply, rx) = oneshot::channel();
-            let command = Command { id, frame, session, effect, reply };
+            let command = Command { id, frame, session, effect, reply, fire_and_forget: false };
             let timed_out = || Error::Timeout { what: "reply", after: self.inner.config.request_timeout };
             match timeout_at(deadline, self.inner.tx.send(command)).await {
                 Err(_) => return Err(timed_out()),
@@ -310,30 +426,25 @@ impl Connection {
 
     /// Detaches a session without waiting (used from `Drop`).
     pub(crate) fn detach_in_background(&self, session: uuid::Uuid) {
-        let conn = self.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
+        let id = self.inner.shared.next_id();
+        let Ok(frame) = protocol::encode_request(id, "detach", vec![], Some(session)) else { return };
+        let (reply, _) = oneshot::channel();
+        let command = Command { id, frame, session: Some(session), effect: Effect::Detach, reply, fire_and_forget: true };
+        if let Err(mpsc::error::TrySendError::Full(command)) = self.inner.tx.try_send(command) {
+            // The channel is full: wait for room in the background if there is a runtime.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                let tx = self.inner.tx.clone();
                 rt.spawn(async move {
-                    if let Err(e) = conn.request(Some(session), "detach", vec![], Effect::Detach).await {
-                        tracing::debug!(error = %e, "background detach failed");
-                    }
+                    let _ = tx.send(command).await;
                 });
-            }
-            Err(_) => {
-                // No runtime: queue it if there is room; the actor needs no reply.
-                let id = conn.inner.next_id.fetch_add(1, Ordering::Relaxed);
-                if let Ok(frame) = protocol::encode_request(id, "detach", vec![], Some(session)) {
-                    let (reply, _) = oneshot::channel();
-                    let _ = conn.inner.tx.try_send(Command { id, frame, session: Some(session), effect: Effect::Detach, reply });
-                }
             }
         }
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
+pub(crate) async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
     let connect_error = |reason: String| Error::Connect { endpoint: endpoint.to_owned(), reason };
     let mut request = endpoint.into_client_request().map_err(|e| Error::InvalidUrl(e.to_string()))?;
     request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("cbor"));
@@ -354,154 +465,6 @@ async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
         )));
     }
     Ok(socket)
-}
-
-/// A request written to the socket and not yet answered.
-struct Pending {
-    session: Option<uuid::Uuid>,
-    effect: Effect,
-    reply: oneshot::Sender<Result<Cbor>>,
-}
-
-struct Actor {
-    rx: mpsc::Receiver<Command>,
-    shared: Arc<Shared>,
-    pending: HashMap<u64, Pending>,
-    close: CancellationToken,
-}
-
-/// Why the actor's serve loop ended.
-enum Stop {
-    /// Closed on purpose, or every handle is gone.
-    Closed,
-    /// The socket failed.
-    Lost(String),
-}
-
-impl Actor {
-    async fn run(mut self, socket: Socket) {
-        let stop = self.serve(socket).await;
-        match &stop {
-            Stop::Closed => tracing::debug!("connection closed"),
-            Stop::Lost(reason) => tracing::warn!(%reason, "connection lost"),
-        }
-        let in_flight_error: fn() -> Error = match stop {
-            Stop::Closed => || Error::Closed,
-            Stop::Lost(_) => || Error::ConnectionLost,
-        };
-        self.fail_pending(in_flight_error);
-        // Refuse what is still queued: it was never sent.
-        self.rx.close();
-        while let Ok(command) = self.rx.try_recv() {
-            let _ = command.reply.send(Err(Error::Closed));
-        }
-    }
-
-    async fn serve(&mut self, socket: Socket) -> Stop {
-        let (mut sink, mut stream) = socket.split();
-        let mut sweep = tokio::time::interval(Duration::from_secs(1));
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                biased;
-                _ = self.close.cancelled() => {
-                    let _ = sink.send(Message::Close(None)).await;
-                    return Stop::Closed;
-                }
-                frame = stream.next() => match frame {
-                    Some(Ok(Message::Binary(bytes))) => self.on_frame(&bytes),
-                    Some(Ok(Message::Text(text))) => {
-                        tracing::warn!(len = text.len(), "ignoring a text frame on a CBOR connection");
-                    }
-                    Some(Ok(Message::Close(frame))) => {
-                        return Stop::Lost(format!("the server closed the socket: {frame:?}"));
-                    }
-                    Some(Ok(_)) => {} // ping / pong: tungstenite answers pings itself
-                    Some(Err(e)) => return Stop::Lost(e.to_string()),
-                    None => return Stop::Lost("the socket ended".into()),
-                },
-                command = self.rx.recv() => {
-                    let Some(command) = command else {
-                        let _ = sink.send(Message::Close(None)).await;
-                        return Stop::Closed;
-                    };
-                    let mut written = 0;
-                    let mut next = Some(command);
-                    while let Some(command) = next.take() {
-                        let frame = self.register(command);
-                        if let Err(e) = sink.feed(Message::Binary(frame.into())).await {
-                            return Stop::Lost(e.to_string());
-                        }
-                        written += 1;
-                        if written < WRITE_BATCH {
-                            next = self.rx.try_recv().ok();
-                        }
-                    }
-                    if let Err(e) = sink.flush().await {
-                        return Stop::Lost(e.to_string());
-                    }
-                }
-                _ = sweep.tick() => {
-                    // Forget requests whose caller gave up, unless the reply changes session state.
-                    self.pending.retain(|_, p| !matches!(p.effect, Effect::None) || !p.reply.is_closed());
-                }
-            }
-        }
-    }
-
-    /// Records a request as in flight and returns its frame.
-    fn register(&mut self, command: Command) -> Vec<u8> {
-        if command.effect.tracked() {
-            if let Some(state) = self.shared.sessions().get_mut(&command.session) {
-                state.effects_in_flight += 1;
-            }
-        }
-        self.pending.insert(command.id, Pending { session: command.session, effect: command.effect, reply: command.reply });
-        command.frame
-    }
-
-    fn on_frame(&mut self, bytes: &[u8]) {
-        match protocol::decode_response(bytes) {
-            Ok(Incoming::Reply { id, outcome }) => {
-                let Some(pending) = self.pending.remove(&id) else {
-                    tracing::warn!(id, "a reply for no request in flight");
-                    return;
-                };
-                self.apply_effect(&pending, outcome.as_ref().ok());
-                let _ = pending.reply.send(outcome.map_err(crate::session::classify));
-            }
-            Ok(Incoming::Unsolicited(_)) => tracing::debug!("ignoring a frame with no request id"),
-            Err(e) => tracing::warn!(error = %e, "ignoring an undecodable frame"),
-        }
-    }
-
-    fn apply_effect(&self, pending: &Pending, reply: Option<&Cbor>) {
-        let mut sessions = self.shared.sessions();
-        match (&pending.effect, reply) {
-            (Effect::None, _) => {}
-            (Effect::Attach, Some(_)) => {
-                sessions.insert(pending.session, SessionState::default());
-            }
-            (Effect::Detach, _) => {
-                sessions.remove(&pending.session);
-            }
-            (effect, reply) => {
-                if let Some(state) = sessions.get_mut(&pending.session) {
-                    state.apply(effect, reply);
-                }
-            }
-        }
-    }
-
-    fn fail_pending(&mut self, error: fn() -> Error) {
-        let mut sessions = self.shared.sessions();
-        for (_, pending) in self.pending.drain() {
-            if let Some(state) = sessions.get_mut(&pending.session) {
-                state.lose(&pending.effect);
-            }
-            let _ = pending.reply.send(Err(error()));
-        }
-    }
 }
 
 #[cfg(test)]

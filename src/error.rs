@@ -48,6 +48,11 @@ pub enum Error {
     #[error("the connection is closed")]
     Closed,
 
+    /// The connection is down: reconnecting has failed the policy's `max_attempts` times. It
+    /// keeps retrying in the background; commands fail at once meanwhile.
+    #[error("the connection is down (reconnecting)")]
+    Disconnected,
+
     /// The socket died while the request was in flight: it may or may not have executed on the
     /// server. It is never resent automatically.
     #[error("connection lost while the request was in flight: it may or may not have executed")]
@@ -124,7 +129,7 @@ impl Error {
 
     /// The connection is unusable or was lost (connect failure, closed, lost mid-request).
     pub fn is_connection(&self) -> bool {
-        matches!(self, Error::Connect { .. } | Error::Closed | Error::ConnectionLost)
+        matches!(self, Error::Connect { .. } | Error::Closed | Error::ConnectionLost | Error::Disconnected)
     }
 
     /// The error the server sent, if this error came from the server.

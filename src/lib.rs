@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod actor;
 mod auth;
 mod cbor;
 mod connection;
@@ -50,6 +51,8 @@ mod error;
 mod pool;
 mod protocol;
 mod query;
+mod reconnect;
+mod replay;
 mod session;
 mod state;
 mod value;
@@ -59,9 +62,10 @@ pub mod test_server;
 
 pub use auth::{AccessToken, Credentials, Database, Namespace, Record, RefreshToken, Root, Tokens};
 pub use connection::{
-    Connection, ConnectionBuilder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_REQUEST_TIMEOUT,
+    Connection, ConnectionBuilder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_RENEW_MARGIN, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCHDOG_TIMEOUT,
 };
+pub use reconnect::{ConnectionEvent, ReconnectPolicy};
 pub use error::{Error, Result, ServerError};
 pub use pool::{
     Pool, PoolBuilder, PoolStatus, PooledSession, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_MAX_SESSIONS,

@@ -10,7 +10,7 @@ use crate::connection::Connection;
 use crate::error::{Error, Result, ServerError};
 use crate::protocol::to_cbor;
 use crate::query::QueryResponse;
-use crate::state::{AuthState, Effect};
+use crate::state::{AuthState, Effect, Remembered};
 use crate::value::RecordId;
 
 /// Maps a server error object to the crate's error type.
@@ -184,8 +184,9 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn signin<C: Credentials + ?Sized>(&self, credentials: &C) -> Result<Tokens> {
-        let params = vec![credentials.to_params()?];
-        let reply = self.call("signin", params, Effect::SignedIn).await.map_err(auth_error)?;
+        let params = credentials.to_params()?;
+        let remember = self.conn.config().remember_credentials.then(|| Remembered::new(params.clone()));
+        let reply = self.call("signin", vec![params], Effect::SignedIn { remember }).await.map_err(auth_error)?;
         Tokens::from_result(&reply)
     }
 
@@ -205,8 +206,10 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn signup<V: Serialize + Send + Sync>(&self, credentials: &Record<V>) -> Result<Tokens> {
-        let params = vec![credentials.to_params()?];
-        let reply = self.call("signup", params, Effect::SignedIn).await.map_err(auth_error)?;
+        let params = credentials.to_params()?;
+        // Replaying a signup would create another user: remember it as the equivalent signin.
+        let remember = self.conn.config().remember_credentials.then(|| Remembered::new(params.clone()));
+        let reply = self.call("signup", vec![params], Effect::SignedIn { remember }).await.map_err(auth_error)?;
         Tokens::from_result(&reply)
     }
 
@@ -264,7 +267,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn refresh(&self, tokens: &Tokens) -> Result<Tokens> {
-        let reply = self.call("refresh", vec![tokens.to_params()?], Effect::SignedIn).await.map_err(auth_error)?;
+        let reply = self.call("refresh", vec![tokens.to_params()?], Effect::SignedIn { remember: None }).await.map_err(auth_error)?;
         Tokens::from_result(&reply)
     }
 

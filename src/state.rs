@@ -34,6 +34,27 @@ impl AuthState {
     }
 }
 
+/// Signin parameters kept for re-signing in after a reconnect (only when the caller opted in).
+/// Never printed.
+#[derive(Clone, PartialEq)]
+pub(crate) struct Remembered(Cbor);
+
+impl Remembered {
+    pub(crate) fn new(params: Cbor) -> Self {
+        Remembered(params)
+    }
+
+    pub(crate) fn params(&self) -> &Cbor {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Remembered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Remembered(***)")
+    }
+}
+
 /// One server session's state.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SessionState {
@@ -43,6 +64,8 @@ pub(crate) struct SessionState {
     pub(crate) auth: AuthState,
     /// State-changing requests sent and not yet answered.
     pub(crate) effects_in_flight: u32,
+    /// Credentials of the last successful signin/signup, if the connection remembers them.
+    pub(crate) credentials: Option<Remembered>,
 }
 
 /// What a successful reply changes in the session's state. Sent along with the request so that
@@ -56,8 +79,12 @@ pub(crate) enum Effect {
     Use,
     Let(String, Cbor),
     Unset(String),
-    /// signin / signup / refresh: the reply holds the tokens.
-    SignedIn,
+    /// signin / signup / refresh: the reply holds the tokens. `remember` is the signin
+    /// parameters to keep, when the connection remembers credentials.
+    SignedIn { remember: Option<Remembered> },
+    /// A refresh the connection made by itself before the token expired: same identity, new
+    /// tokens. Not tracked as a caller's state change; a failure changes nothing.
+    Renewed,
     Authenticated(AccessToken),
     Invalidated,
     Reset,
@@ -66,12 +93,12 @@ pub(crate) enum Effect {
 impl Effect {
     /// Whether the request changes the session's state (so its reply must be tracked).
     pub(crate) fn tracked(&self) -> bool {
-        !matches!(self, Effect::None | Effect::Attach | Effect::Detach)
+        !matches!(self, Effect::None | Effect::Attach | Effect::Detach | Effect::Renewed)
     }
 
     /// Whether the request changes the session's identity.
     pub(crate) fn changes_auth(&self) -> bool {
-        matches!(self, Effect::SignedIn | Effect::Authenticated(_) | Effect::Invalidated | Effect::Reset)
+        matches!(self, Effect::SignedIn { .. } | Effect::Authenticated(_) | Effect::Invalidated | Effect::Reset)
     }
 }
 
@@ -105,12 +132,25 @@ impl SessionState {
             Effect::Unset(name) => {
                 self.variables.remove(name);
             }
-            Effect::SignedIn => match Tokens::from_result(reply) {
-                Ok(tokens) => self.authenticated(tokens),
+            Effect::SignedIn { remember } => match Tokens::from_result(reply) {
+                Ok(tokens) => {
+                    self.authenticated(tokens);
+                    if remember.is_some() {
+                        self.credentials = remember.clone();
+                    }
+                }
                 Err(_) => self.auth = AuthState::Unknown,
             },
+            Effect::Renewed => {
+                if let Ok(tokens) = Tokens::from_result(reply) {
+                    self.auth = AuthState::Token(tokens);
+                }
+            }
             Effect::Authenticated(token) => self.authenticated(Tokens { access: token.clone(), refresh: None }),
-            Effect::Invalidated => self.auth = AuthState::Anonymous,
+            Effect::Invalidated => {
+                self.auth = AuthState::Anonymous;
+                self.credentials = None;
+            }
             Effect::Reset => *self = SessionState { effects_in_flight: self.effects_in_flight, ..Default::default() },
         }
     }

@@ -1,0 +1,354 @@
+//! The connection actor: the one task that owns a WebSocket.
+//!
+//! It writes the requests it receives, routes replies by id, applies each reply's effect on the
+//! session state, keeps the socket alive (RPC pings; a watchdog for stalls), renews tokens before
+//! they expire, and when the socket fails, reconnects with backoff and replays every session's
+//! state before it takes the next command (see [`crate::replay`]).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ciborium::Value as Cbor;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::connection::{dial, Config, Shared, Socket};
+use crate::error::{Error, Result};
+use crate::protocol::{self, Incoming};
+use crate::reconnect::ConnectionEvent;
+use crate::state::{AuthState, Effect, SessionState};
+
+/// A request for the actor.
+pub(crate) struct Command {
+    pub(crate) id: u64,
+    pub(crate) frame: Vec<u8>,
+    pub(crate) session: Option<uuid::Uuid>,
+    pub(crate) effect: Effect,
+    pub(crate) reply: oneshot::Sender<Result<Cbor>>,
+    /// Send even though nobody waits for the reply (background detach).
+    pub(crate) fire_and_forget: bool,
+}
+
+/// A request written to the socket and not yet answered.
+struct Pending {
+    session: Option<uuid::Uuid>,
+    effect: Effect,
+    reply: Option<oneshot::Sender<Result<Cbor>>>,
+}
+
+pub(crate) struct Actor {
+    pub(crate) rx: mpsc::Receiver<Command>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) close: CancellationToken,
+    pending: HashMap<u64, Pending>,
+    renewing: HashSet<Option<uuid::Uuid>>,
+    /// Index into `config.endpoints` of the endpoint in use.
+    endpoint: usize,
+}
+
+/// Why the serve loop ended.
+enum Stop {
+    /// Closed on purpose, or every handle is gone.
+    Closed,
+    /// The socket failed.
+    Lost(String),
+}
+
+impl Actor {
+    pub(crate) fn new(rx: mpsc::Receiver<Command>, shared: Arc<Shared>, config: Arc<Config>, close: CancellationToken) -> Self {
+        Actor { rx, shared, config, close, pending: HashMap::new(), renewing: HashSet::new(), endpoint: 0 }
+    }
+
+    pub(crate) async fn run(mut self, socket: Socket) {
+        let mut socket = socket;
+        loop {
+            match self.serve(socket).await {
+                Stop::Closed => {
+                    tracing::debug!("connection closed");
+                    self.fail_pending(|| Error::Closed);
+                    break;
+                }
+                Stop::Lost(reason) => {
+                    tracing::warn!(%reason, "connection lost");
+                    self.fail_pending(|| Error::ConnectionLost);
+                    self.shared.emit(ConnectionEvent::Disconnected { reason });
+                    match self.reconnect().await {
+                        Some(next) => socket = next,
+                        None => break,
+                    }
+                }
+            }
+        }
+        self.shared.up.store(false, Ordering::SeqCst);
+        // Refuse what is still queued: it was never sent.
+        self.rx.close();
+        while let Ok(command) = self.rx.try_recv() {
+            let _ = command.reply.send(Err(Error::Closed));
+        }
+    }
+
+    async fn serve(&mut self, socket: Socket) -> Stop {
+        let (mut sink, mut stream) = socket.split();
+        let watchdog = self.config.watchdog_timeout;
+        let mut tick = tokio::time::interval(self.config.keepalive_interval.min(Duration::from_secs(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_rx = Instant::now();
+        let mut last_ping = Instant::now();
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.close.cancelled() => {
+                    let _ = timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
+                    return Stop::Closed;
+                }
+                frame = stream.next() => {
+                    last_rx = Instant::now();
+                    match frame {
+                        Some(Ok(Message::Binary(bytes))) => self.on_frame(&bytes),
+                        Some(Ok(Message::Text(text))) => {
+                            tracing::warn!(len = text.len(), "ignoring a text frame on a CBOR connection");
+                        }
+                        Some(Ok(Message::Close(frame))) => {
+                            return Stop::Lost(format!("the server closed the socket ({:?})", frame.map(|f| f.code)));
+                        }
+                        Some(Ok(_)) => {} // ping / pong: tungstenite answers pings itself
+                        Some(Err(e)) => return Stop::Lost(e.to_string()),
+                        None => return Stop::Lost("the socket ended".into()),
+                    }
+                }
+                command = self.rx.recv() => {
+                    let Some(command) = command else {
+                        let _ = timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
+                        return Stop::Closed;
+                    };
+                    let mut written = 0;
+                    let mut next = Some(command);
+                    while let Some(command) = next.take() {
+                        if let Some(frame) = self.register(command) {
+                            match timeout(watchdog, sink.feed(Message::Binary(frame.into()))).await {
+                                Ok(Ok(())) => written += 1,
+                                Ok(Err(e)) => return Stop::Lost(e.to_string()),
+                                Err(_) => return Stop::Lost(format!("a write stalled for {watchdog:?}")),
+                            }
+                        }
+                        if written < WRITE_BATCH {
+                            next = self.rx.try_recv().ok();
+                        }
+                    }
+                    match timeout(watchdog, sink.flush()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Stop::Lost(e.to_string()),
+                        Err(_) => return Stop::Lost(format!("a write stalled for {watchdog:?}")),
+                    }
+                }
+                _ = tick.tick() => {
+                    if last_rx.elapsed() > watchdog {
+                        return Stop::Lost(format!("no frame from the server for {watchdog:?}"));
+                    }
+                    // Forget requests whose caller gave up, unless the reply changes state.
+                    self.pending.retain(|_, p| p.effect.tracked() || p.reply.as_ref().is_some_and(|r| !r.is_closed()));
+                    let mut internal = Vec::new();
+                    if last_rx.elapsed() >= self.config.keepalive_interval && last_ping.elapsed() >= self.config.keepalive_interval {
+                        last_ping = Instant::now();
+                        internal.push((None, "ping", vec![], Effect::None));
+                    }
+                    internal.extend(self.renewals());
+                    for (session, method, params, effect) in internal {
+                        let id = self.shared.next_id();
+                        let Ok(frame) = protocol::encode_request(id, method, params, session) else { continue };
+                        self.pending.insert(id, Pending { session, effect, reply: None });
+                        match timeout(watchdog, sink.send(Message::Binary(frame.into()))).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => return Stop::Lost(e.to_string()),
+                            Err(_) => return Stop::Lost(format!("a write stalled for {watchdog:?}")),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Refresh requests for sessions whose access token expires within the renewal margin.
+    fn renewals(&mut self) -> Vec<(Option<uuid::Uuid>, &'static str, Vec<Cbor>, Effect)> {
+        let now = chrono::Utc::now().timestamp();
+        let margin = self.config.renew_margin.as_secs() as i64;
+        let mut out = Vec::new();
+        for (id, state) in self.shared.sessions().iter() {
+            let AuthState::Token(tokens) = &state.auth else { continue };
+            if tokens.refresh.is_none() || self.renewing.contains(id) {
+                continue;
+            }
+            if tokens.access.expires_at().is_some_and(|exp| exp - now <= margin) {
+                if let Ok(params) = tokens.to_params() {
+                    out.push((*id, "refresh", vec![params], Effect::Renewed));
+                }
+            }
+        }
+        for (id, ..) in &out {
+            self.renewing.insert(*id);
+        }
+        out
+    }
+
+    /// Records a request as in flight and returns its frame; `None` if its caller already gave up
+    /// (a request nobody waits for is not sent, so a timed-out request never runs later).
+    fn register(&mut self, command: Command) -> Option<Vec<u8>> {
+        if command.reply.is_closed() && !command.fire_and_forget {
+            return None;
+        }
+        if command.effect.tracked() {
+            if let Some(state) = self.shared.sessions().get_mut(&command.session) {
+                state.effects_in_flight += 1;
+            }
+        }
+        self.pending.insert(command.id, Pending { session: command.session, effect: command.effect, reply: Some(command.reply) });
+        Some(command.frame)
+    }
+
+    fn on_frame(&mut self, bytes: &[u8]) {
+        match protocol::decode_response(bytes) {
+            Ok(Incoming::Reply { id, outcome }) => {
+                let Some(pending) = self.pending.remove(&id) else {
+                    tracing::warn!(id, "a reply for no request in flight");
+                    return;
+                };
+                self.apply_effect(&pending, outcome.as_ref().ok());
+                if let Some(reply) = pending.reply {
+                    let _ = reply.send(outcome.map_err(crate::session::classify));
+                }
+            }
+            Ok(Incoming::Unsolicited(_)) => tracing::debug!("ignoring a frame with no request id"),
+            Err(e) => tracing::warn!(error = %e, "ignoring an undecodable frame"),
+        }
+    }
+
+    fn apply_effect(&mut self, pending: &Pending, reply: Option<&Cbor>) {
+        let mut sessions = self.shared.sessions();
+        match (&pending.effect, reply) {
+            (Effect::None, _) => {}
+            (Effect::Attach, Some(_)) => {
+                sessions.insert(pending.session, SessionState::default());
+            }
+            (Effect::Detach, _) => {
+                sessions.remove(&pending.session);
+            }
+            (Effect::Renewed, reply) => {
+                self.renewing.remove(&pending.session);
+                if let (Some(state), Some(reply)) = (sessions.get_mut(&pending.session), reply) {
+                    state.apply(&pending.effect, Some(reply));
+                    drop(sessions);
+                    self.shared.emit(ConnectionEvent::Renewed { session: pending.session });
+                }
+            }
+            (effect, reply) => {
+                if let Some(state) = sessions.get_mut(&pending.session) {
+                    state.apply(effect, reply);
+                }
+            }
+        }
+    }
+
+    fn fail_pending(&mut self, error: fn() -> Error) {
+        let mut sessions = self.shared.sessions();
+        for (_, pending) in self.pending.drain() {
+            if let Some(state) = sessions.get_mut(&pending.session) {
+                state.lose(&pending.effect);
+            }
+            if let Some(reply) = pending.reply {
+                let _ = reply.send(Err(error()));
+            }
+        }
+        self.renewing.clear();
+    }
+
+    /// Reconnects with backoff and replays every session. `None` if the connection was closed
+    /// (or every handle dropped) meanwhile.
+    async fn reconnect(&mut self) -> Option<Socket> {
+        self.shared.up.store(false, Ordering::SeqCst);
+        let started = Instant::now();
+        let policy = self.config.reconnect.clone();
+        let endpoints = self.config.endpoints.len();
+        let mut attempt: u32 = 0;
+        let mut on_endpoint: u32 = 0;
+        let mut down = false;
+        loop {
+            if self.rx.is_closed() && self.rx.is_empty() {
+                return None;
+            }
+            attempt += 1;
+            if on_endpoint >= policy.failover_after_value() && endpoints > 1 {
+                self.endpoint = (self.endpoint + 1) % endpoints;
+                on_endpoint = 0;
+            }
+            on_endpoint += 1;
+            let endpoint = self.config.endpoints[self.endpoint].clone();
+            self.shared.emit(ConnectionEvent::Reconnecting { attempt, endpoint: endpoint.clone() });
+            let span = tracing::info_span!("surreal_pool.reconnect", attempt, endpoint = %endpoint);
+            let close = self.close.clone();
+            let result = tokio::select! {
+                _ = close.cancelled() => return None,
+                r = tracing::Instrument::instrument(connect_and_replay(&endpoint, &self.shared, &self.config), span) => r,
+            };
+            match result {
+                Ok((socket, sessions)) => {
+                    self.shared.set_endpoint(&endpoint);
+                    self.shared.down.store(false, Ordering::SeqCst);
+                    self.shared.up.store(true, Ordering::SeqCst);
+                    let elapsed = started.elapsed();
+                    tracing::info!(attempt, sessions, elapsed_ms = elapsed.as_millis() as u64, "connection restored");
+                    self.shared.emit(ConnectionEvent::Restored { endpoint, sessions, elapsed });
+                    return Some(socket);
+                }
+                Err(reason) => tracing::debug!(attempt, %reason, "reconnect attempt failed"),
+            }
+            let max = policy.max_attempts_value();
+            if !down && max != 0 && attempt >= max {
+                down = true;
+                self.shared.down.store(true, Ordering::SeqCst);
+                tracing::warn!(attempt, "connection down");
+                self.shared.emit(ConnectionEvent::Down { attempts: attempt });
+            }
+            let delay = if down { policy.max_delay_value() } else { policy.delay(attempt) };
+            let sleep = tokio::time::sleep(delay);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = self.close.cancelled() => return None,
+                    _ = &mut sleep => break,
+                    // While down, fail commands at once instead of letting them wait.
+                    command = self.rx.recv(), if down => match command {
+                        None => return None,
+                        Some(command) => {
+                            let _ = command.reply.send(Err(Error::Disconnected));
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+}
+
+async fn connect_and_replay(endpoint: &str, shared: &Shared, config: &Config) -> std::result::Result<(Socket, usize), String> {
+    let mut socket = dial(endpoint, config).await.map_err(|e| e.to_string())?;
+    let report = crate::replay::replay(&mut socket, shared, config).await?;
+    for session in report.auth_lost {
+        shared.emit(ConnectionEvent::SessionAuthLost { session });
+    }
+    Ok((socket, report.sessions))
+}
+
+/// Requests the actor writes before flushing the socket.
+const WRITE_BATCH: usize = 64;
+
+pub(crate) fn spawn(rx: mpsc::Receiver<Command>, shared: Arc<Shared>, config: Arc<Config>, close: CancellationToken, socket: Socket) {
+    let actor = Actor::new(rx, shared, config.clone(), close);
+    let span = tracing::info_span!("surreal_pool.connection", endpoint = %config.endpoints[0]);
+    tokio::spawn(tracing::Instrument::instrument(actor.run(socket), span));
+}

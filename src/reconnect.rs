@@ -1,0 +1,177 @@
+//! Reconnect policy and connection events.
+
+use std::time::Duration;
+
+/// How a connection retries after its socket fails: exponential backoff with jitter.
+///
+/// Attempt `n` (from 1) waits `min(max_delay, min_delay · 2^(n-1))`, scaled by a random factor
+/// in `[1 - jitter, 1]`. After `max_attempts` failed attempts (`0` = never give up) the
+/// connection reports itself down: its commands fail at once with [`Error::Disconnected`]
+/// instead of waiting, and it keeps trying in the background every `max_delay`, so it recovers.
+///
+/// With several endpoints, a connection moves on to the next endpoint after
+/// `failover_after` failed attempts on the current one.
+///
+/// ```
+/// use std::time::Duration;
+/// use surreal_pool::ReconnectPolicy;
+/// let policy = ReconnectPolicy::default()
+///     .min_delay(Duration::from_millis(50))
+///     .max_delay(Duration::from_secs(5))
+///     .max_attempts(10);
+/// assert_eq!(policy.base_delay(1), Duration::from_millis(50));
+/// assert_eq!(policy.base_delay(3), Duration::from_millis(200));
+/// assert_eq!(policy.base_delay(30), Duration::from_secs(5));
+/// ```
+///
+/// [`Error::Disconnected`]: crate::Error::Disconnected
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReconnectPolicy {
+    min_delay: Duration,
+    max_delay: Duration,
+    max_attempts: u32,
+    jitter: f64,
+    failover_after: u32,
+}
+
+impl Default for ReconnectPolicy {
+    /// 100 ms to 10 s, never give up, 30 % jitter, fail over after 2 attempts.
+    fn default() -> Self {
+        ReconnectPolicy {
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+            max_attempts: 0,
+            jitter: 0.3,
+            failover_after: 2,
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// Delay before the first retry (default 100 ms). The first attempt is immediate.
+    pub fn min_delay(mut self, d: Duration) -> Self {
+        self.min_delay = d;
+        self
+    }
+
+    /// Longest delay between attempts (default 10 s).
+    pub fn max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = d;
+        self
+    }
+
+    /// Failed attempts before the connection reports itself down (default 0 = never).
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// Random reduction of each delay, 0.0–1.0 (default 0.3), so that many clients do not
+    /// retry in lockstep.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Failed attempts on one endpoint before trying the next (default 2).
+    pub fn failover_after(mut self, n: u32) -> Self {
+        self.failover_after = n.max(1);
+        self
+    }
+
+    pub(crate) fn max_attempts_value(&self) -> u32 {
+        self.max_attempts
+    }
+
+    pub(crate) fn failover_after_value(&self) -> u32 {
+        self.failover_after
+    }
+
+    pub(crate) fn max_delay_value(&self) -> Duration {
+        self.max_delay
+    }
+
+    /// The delay after failed attempt `attempt` (from 1), before jitter.
+    pub fn base_delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(31));
+        self.min_delay.saturating_mul(factor).min(self.max_delay)
+    }
+
+    /// The delay after failed attempt `attempt`, with jitter.
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
+        let base = self.base_delay(attempt);
+        let cut = self.jitter * random_unit();
+        base.mul_f64(1.0 - cut)
+    }
+}
+
+/// A number in `[0, 1)` from the standard library's randomly seeded hasher (no extra crate).
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Something that happened to a connection. Subscribe with
+/// [`Connection::events`](crate::Connection::events).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ConnectionEvent {
+    /// The socket failed; in-flight requests failed with `ConnectionLost`.
+    Disconnected {
+        /// Why (no secrets).
+        reason: String,
+    },
+    /// A reconnect attempt is starting.
+    Reconnecting {
+        /// The attempt number, from 1.
+        attempt: u32,
+        /// The endpoint being tried.
+        endpoint: String,
+    },
+    /// Connected again and every session's state replayed.
+    Restored {
+        /// The endpoint now in use.
+        endpoint: String,
+        /// Sessions replayed.
+        sessions: usize,
+        /// Time from the failure to the end of the replay.
+        elapsed: Duration,
+    },
+    /// `max_attempts` failed: commands now fail at once until the connection recovers.
+    Down {
+        /// Attempts made so far.
+        attempts: u32,
+    },
+    /// A session's identity could not be restored (expired token, no refresh token, no
+    /// remembered credentials): its commands fail with `AuthLost` until it authenticates again.
+    SessionAuthLost {
+        /// The session (`None` = the connection's default session).
+        session: Option<uuid::Uuid>,
+    },
+    /// A session's tokens were renewed with its refresh token before they expired.
+    Renewed {
+        /// The session.
+        session: Option<uuid::Uuid>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_cap_and_jitter_down_only() {
+        let p = ReconnectPolicy::default().min_delay(Duration::from_millis(100)).max_delay(Duration::from_secs(1)).jitter(0.5);
+        for attempt in 1..40 {
+            let base = p.base_delay(attempt);
+            assert!(base <= Duration::from_secs(1));
+            for _ in 0..10 {
+                let d = p.delay(attempt);
+                assert!(d <= base && d >= base / 2, "{attempt}: {d:?} vs {base:?}");
+            }
+        }
+        assert_eq!(p.base_delay(4), Duration::from_millis(800));
+    }
+}

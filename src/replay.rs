@@ -1,0 +1,285 @@
+//! Restoring every server session on a fresh socket, in a fixed order, before any caller's
+//! command is sent.
+//!
+//! The order, for every session at once (each step pipelined across sessions, each reply
+//! checked before the next step):
+//!
+//! 1. `attach` the session id (not for the default session);
+//! 2. `use` its namespace and database — skipped when step 4 authenticates with a token whose
+//!    `NS`/`DB` claims select the same ones;
+//! 3. `let` each variable;
+//! 4. auth: `authenticate` with the stored access token if it has not expired; otherwise
+//!    `refresh` with the refresh token — once per refresh token, since refresh tokens are
+//!    single-use, then `authenticate` the other sessions that held it with the new access token;
+//!    otherwise `signin` with remembered credentials if the caller opted in; otherwise the
+//!    session is marked auth-lost. A session is never left silently anonymous.
+//!
+//! The server answers one socket's requests concurrently, so steps are separated by a wait for
+//! every reply of the previous step.
+
+use std::collections::HashMap;
+
+use ciborium::Value as Cbor;
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::{timeout_at, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::auth::Tokens;
+use crate::cbor;
+use crate::connection::{Config, Shared, Socket};
+use crate::error::ServerError;
+use crate::protocol::{self, Incoming};
+use crate::state::{AuthState, SessionState};
+
+type Outcome = Result<Cbor, ServerError>;
+
+/// What a replay did.
+pub(crate) struct Report {
+    pub(crate) sessions: usize,
+    pub(crate) auth_lost: Vec<Option<uuid::Uuid>>,
+}
+
+/// One request of a replay step.
+struct Step {
+    session: Option<uuid::Uuid>,
+    method: &'static str,
+    params: Vec<Cbor>,
+}
+
+/// Sends every request of a step, then waits for every reply (bounded by the request timeout).
+async fn exchange(socket: &mut Socket, shared: &Shared, config: &Config, steps: Vec<Step>) -> Result<Vec<Outcome>, String> {
+    if steps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids = HashMap::with_capacity(steps.len());
+    for (index, step) in steps.into_iter().enumerate() {
+        let id = shared.next_id();
+        let frame = protocol::encode_request(id, step.method, step.params, step.session).map_err(|e| e.to_string())?;
+        socket.feed(Message::Binary(frame.into())).await.map_err(|e| e.to_string())?;
+        ids.insert(id, index);
+    }
+    socket.flush().await.map_err(|e| e.to_string())?;
+    let mut results: Vec<Option<Outcome>> = (0..ids.len()).map(|_| None).collect();
+    let mut missing = ids.len();
+    let deadline = Instant::now() + config.request_timeout;
+    while missing > 0 {
+        let frame = timeout_at(deadline, socket.next())
+            .await
+            .map_err(|_| format!("no reply to the replay within {:?}", config.request_timeout))?;
+        match frame {
+            Some(Ok(Message::Binary(bytes))) => {
+                if let Ok(Incoming::Reply { id, outcome }) = protocol::decode_response(&bytes) {
+                    if let Some(index) = ids.remove(&id) {
+                        results[index] = Some(outcome);
+                        missing -= 1;
+                    }
+                }
+            }
+            Some(Ok(Message::Close(_))) | None => return Err("the socket closed during the replay".into()),
+            Some(Err(e)) => return Err(e.to_string()),
+            Some(Ok(_)) => {}
+        }
+    }
+    Ok(results.into_iter().map(|r| r.unwrap_or_else(|| Err(ServerError::new(0, "Internal", "no reply")))).collect())
+}
+
+fn text(s: &str) -> Cbor {
+    Cbor::Text(s.to_owned())
+}
+
+fn none() -> Cbor {
+    Cbor::Tag(cbor::TAG_NONE, Box::new(Cbor::Null))
+}
+
+/// Whether authenticating with `tokens` selects exactly `namespace` and `database`.
+fn token_selects(tokens: &Tokens, state: &SessionState) -> bool {
+    let Some(claims) = tokens.access.claims() else { return false };
+    let claim = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    claim("NS") == state.namespace && claim("DB") == state.database && state.namespace.is_some()
+}
+
+fn expired(tokens: &Tokens) -> bool {
+    // One second of slack for the trip to the server.
+    tokens.access.expires_at().is_some_and(|exp| exp <= chrono::Utc::now().timestamp() + 1)
+}
+
+/// How a session's identity is being restored.
+#[derive(Clone, PartialEq)]
+enum Auth {
+    /// Nothing to restore (anonymous).
+    Nothing,
+    /// Done.
+    Restored(Tokens),
+    /// Still to do, with what is known.
+    Todo(Tokens),
+    Lost,
+}
+
+pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config) -> Result<Report, String> {
+    let mut plans: Vec<(Option<uuid::Uuid>, SessionState)> =
+        shared.sessions().iter().map(|(id, s)| (*id, s.clone())).collect();
+    plans.sort_by_key(|(id, _)| *id);
+    let sessions = plans.len();
+    let mut alive = vec![true; plans.len()];
+
+    // 1. attach
+    let attach: Vec<usize> = (0..plans.len()).filter(|&i| plans[i].0.is_some()).collect();
+    let results = exchange(socket, shared, config, attach.iter().map(|&i| Step { session: plans[i].0, method: "attach", params: vec![] }).collect()).await?;
+    for (&i, result) in attach.iter().zip(results) {
+        if let Err(e) = result {
+            tracing::warn!(session = ?plans[i].0, error = %e, "could not re-attach a session");
+            alive[i] = false;
+        }
+    }
+
+    // 2. use (unless the token will select the same namespace and database)
+    let mut used = vec![false; plans.len()];
+    let uses: Vec<usize> = (0..plans.len())
+        .filter(|&i| alive[i] && (plans[i].1.namespace.is_some() || plans[i].1.database.is_some()))
+        .filter(|&i| !matches!(&plans[i].1.auth, AuthState::Token(t) if token_selects(t, &plans[i].1)))
+        .collect();
+    let use_step = |i: usize| Step {
+        session: plans[i].0,
+        method: "use",
+        params: vec![
+            plans[i].1.namespace.as_deref().map(text).unwrap_or_else(none),
+            plans[i].1.database.as_deref().map(text).unwrap_or_else(none),
+        ],
+    };
+    let results = exchange(socket, shared, config, uses.iter().map(|&i| use_step(i)).collect()).await?;
+    for (&i, result) in uses.iter().zip(results) {
+        used[i] = true;
+        if let Err(e) = result {
+            tracing::warn!(session = ?plans[i].0, error = %e, "could not restore a session's namespace/database");
+            alive[i] = false;
+        }
+    }
+
+    // 3. variables
+    let mut lets = Vec::new();
+    for (i, (id, state)) in plans.iter().enumerate() {
+        if alive[i] {
+            for (name, value) in &state.variables {
+                lets.push((i, Step { session: *id, method: "let", params: vec![text(name), value.clone()] }));
+            }
+        }
+    }
+    let (owners, steps): (Vec<usize>, Vec<Step>) = lets.into_iter().unzip();
+    let results = exchange(socket, shared, config, steps).await?;
+    for (&i, result) in owners.iter().zip(results) {
+        if let Err(e) = result {
+            tracing::warn!(session = ?plans[i].0, error = %e, "could not restore a session variable");
+            alive[i] = false;
+        }
+    }
+
+    // 4. auth
+    let mut auth: Vec<Auth> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, (_, state))| match &state.auth {
+            _ if !alive[i] => Auth::Lost,
+            AuthState::Anonymous => Auth::Nothing,
+            AuthState::Token(t) => Auth::Todo(t.clone()),
+            AuthState::Unknown => Auth::Lost,
+        })
+        .collect();
+
+    // 4a. authenticate with unexpired tokens
+    let todo: Vec<usize> = (0..plans.len()).filter(|&i| matches!(&auth[i], Auth::Todo(t) if !expired(t))).collect();
+    let steps = todo
+        .iter()
+        .map(|&i| {
+            let Auth::Todo(t) = &auth[i] else { unreachable!() };
+            Step { session: plans[i].0, method: "authenticate", params: vec![text(t.access.as_str())] }
+        })
+        .collect();
+    for (&i, result) in todo.iter().zip(exchange(socket, shared, config, steps).await?) {
+        if result.is_ok() {
+            if let Auth::Todo(t) = &auth[i] {
+                auth[i] = Auth::Restored(t.clone());
+            }
+        }
+    }
+
+    // 4b. refresh, once per refresh token
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, a) in auth.iter().enumerate() {
+        if let Auth::Todo(Tokens { refresh: Some(r), .. }) = a {
+            groups.entry(r.as_str().to_owned()).or_default().push(i);
+        }
+    }
+    let leaders: Vec<usize> = groups.values().map(|g| g[0]).collect();
+    let steps = leaders
+        .iter()
+        .filter_map(|&i| match &auth[i] {
+            Auth::Todo(t) => t.to_params().ok().map(|p| Step { session: plans[i].0, method: "refresh", params: vec![p] }),
+            _ => None,
+        })
+        .collect();
+    let mut followers = Vec::new();
+    for (&leader, result) in leaders.iter().zip(exchange(socket, shared, config, steps).await?) {
+        let Ok(tokens) = result.map_err(|_| ()).and_then(|r| Tokens::from_result(&r).map_err(|_| ())) else { continue };
+        let group = match &auth[leader] {
+            Auth::Todo(Tokens { refresh: Some(r), .. }) => groups.get(r.as_str()).cloned().unwrap_or_default(),
+            _ => continue,
+        };
+        for &i in &group {
+            auth[i] = Auth::Restored(tokens.clone());
+            if i != leader {
+                followers.push(i);
+            }
+        }
+    }
+    let steps = followers
+        .iter()
+        .filter_map(|&i| match &auth[i] {
+            Auth::Restored(t) => Some(Step { session: plans[i].0, method: "authenticate", params: vec![text(t.access.as_str())] }),
+            _ => None,
+        })
+        .collect();
+    for (&i, result) in followers.iter().zip(exchange(socket, shared, config, steps).await?) {
+        if result.is_err() {
+            auth[i] = Auth::Lost;
+        }
+    }
+
+    // 4c. remembered credentials
+    let by_credentials: Vec<usize> = (0..plans.len())
+        .filter(|&i| matches!(auth[i], Auth::Todo(_)) && config.remember_credentials && plans[i].1.credentials.is_some())
+        .collect();
+    let steps = by_credentials
+        .iter()
+        .filter_map(|&i| plans[i].1.credentials.as_ref().map(|c| Step { session: plans[i].0, method: "signin", params: vec![c.params().clone()] }))
+        .collect();
+    for (&i, result) in by_credentials.iter().zip(exchange(socket, shared, config, steps).await?) {
+        if let Ok(tokens) = result.map_err(|_| ()).and_then(|r| Tokens::from_result(&r).map_err(|_| ())) {
+            auth[i] = Auth::Restored(tokens);
+        }
+    }
+
+    // Sessions whose `use` was skipped for a token that did not come back: select explicitly.
+    let reselect: Vec<usize> = (0..plans.len())
+        .filter(|&i| alive[i] && !used[i] && !matches!(auth[i], Auth::Restored(_) | Auth::Nothing))
+        .filter(|&i| plans[i].1.namespace.is_some() || plans[i].1.database.is_some())
+        .collect();
+    exchange(socket, shared, config, reselect.iter().map(|&i| use_step(i)).collect()).await?;
+
+    // Record the outcome.
+    let mut auth_lost = Vec::new();
+    let mut states = shared.sessions();
+    for (i, (id, _)) in plans.iter().enumerate() {
+        let Some(state) = states.get_mut(id) else { continue };
+        match &auth[i] {
+            Auth::Nothing => {}
+            Auth::Restored(tokens) => state.auth = AuthState::Token(tokens.clone()),
+            Auth::Todo(_) | Auth::Lost => {
+                if state.auth != AuthState::Unknown {
+                    auth_lost.push(*id);
+                }
+                state.auth = AuthState::Unknown;
+            }
+        }
+    }
+    Ok(Report { sessions, auth_lost })
+}

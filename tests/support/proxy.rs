@@ -1,0 +1,118 @@
+//! A TCP proxy in front of the real server, for fault injection: cut every connection, stall
+//! them (bytes stop flowing both ways), or refuse new connections.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub struct Proxy {
+    addr: SocketAddr,
+    state: Arc<State>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+struct State {
+    upstream: Mutex<SocketAddr>,
+    refuse: AtomicBool,
+    stalled: watch::Sender<bool>,
+    cut: Mutex<CancellationToken>,
+}
+
+impl Proxy {
+    /// Starts a proxy on a free loopback port forwarding to `upstream_port` on loopback.
+    pub async fn start(upstream_port: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            upstream: Mutex::new(([127, 0, 0, 1], upstream_port).into()),
+            refuse: AtomicBool::new(false),
+            stalled: watch::channel(false).0,
+            cut: Mutex::new(CancellationToken::new()),
+        });
+        let accept_state = state.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { return };
+                if accept_state.refuse.load(Ordering::SeqCst) {
+                    drop(client); // accepted and closed at once: a refused connection
+                    continue;
+                }
+                let upstream = *accept_state.upstream.lock().unwrap();
+                let cut = accept_state.cut.lock().unwrap().clone();
+                let stalled = accept_state.stalled.subscribe();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(upstream).await else { return };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (cr, cw) = client.into_split();
+                    let (sr, sw) = server.into_split();
+                    tokio::select! {
+                        _ = cut.cancelled() => {}
+                        _ = pump(cr, sw, stalled.clone()) => {}
+                        _ = pump(sr, cw, stalled) => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, state, accept }
+    }
+
+    /// `ws://127.0.0.1:<proxy port>`.
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Closes every open connection (new ones are still accepted).
+    pub fn cut(&self) {
+        let mut cut = self.state.cut.lock().unwrap();
+        cut.cancel();
+        *cut = CancellationToken::new();
+    }
+
+    /// Stops (true) or resumes (false) the flow of bytes on every connection.
+    pub fn stall(&self, on: bool) {
+        self.state.stalled.send_replace(on);
+    }
+
+    /// Refuses (true) or accepts (false) new connections.
+    pub fn refuse(&self, on: bool) {
+        self.state.refuse.store(on, Ordering::SeqCst);
+    }
+
+    /// Forwards new connections to another port.
+    pub fn set_upstream(&self, port: u16) {
+        *self.state.upstream.lock().unwrap() = ([127, 0, 0, 1], port).into();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+async fn pump(mut from: impl AsyncReadExt + Unpin, mut to: impl AsyncWriteExt + Unpin, mut stalled: watch::Receiver<bool>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Hold the bytes while stalled.
+        while *stalled.borrow_and_update() {
+            if stalled.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
