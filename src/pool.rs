@@ -80,6 +80,7 @@ pub struct PoolBuilder {
     database: Option<String>,
     identity: Identity,
     checkout_timeout: Duration,
+    warm_sessions: Option<usize>,
 }
 
 impl PoolBuilder {
@@ -94,7 +95,16 @@ impl PoolBuilder {
             database: None,
             identity: Identity::Anonymous,
             checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
+            warm_sessions: None,
         }
+    }
+
+    /// Sessions created when the pool is built (default: `max_sessions`). Affinity needs
+    /// idle sessions to choose from, and an `attach` costs about as much as a `ping`, so by
+    /// default the pool starts full.
+    pub fn warm_sessions(mut self, n: usize) -> Self {
+        self.warm_sessions = Some(n);
+        self
     }
 
     /// Number of WebSocket connections (default 2). The server serves each socket largely
@@ -180,8 +190,12 @@ impl PoolBuilder {
             max_per_connection: self.max_sessions_per_connection,
             namespace: self.namespace,
             database: self.database,
-            identity: self.identity,
-            identity_token: Mutex::new(None),
+            identity: self.identity.clone(),
+            identity_token: Mutex::new(match &self.identity {
+                Identity::Token(t) => Some(t.clone()),
+                _ => None,
+            }),
+            identity_signin: tokio::sync::Mutex::new(()),
             counters: Counters::default(),
         });
         let manager = SessionManager { shared: shared.clone() };
@@ -193,8 +207,20 @@ impl PoolBuilder {
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        tracing::debug!(endpoint = %self.endpoint, "pool ready");
-        Ok(Pool { inner: Arc::new(PoolInner { sessions, shared, checkout_timeout: self.checkout_timeout }) })
+        let pool = Pool { inner: Arc::new(PoolInner { sessions, shared, checkout_timeout: self.checkout_timeout }) };
+        // Create the warm sessions concurrently, then return them all.
+        let warm = self.warm_sessions.unwrap_or(self.max_sessions).min(self.max_sessions);
+        let created = futures_util::future::join_all((0..warm).map(|_| pool.inner.sessions.get())).await;
+        for object in created {
+            let object = object.map_err(|e| pool.pool_error(e))?;
+            let mut table = pool.inner.shared.table();
+            if let Some(entry) = table.entries.get_mut(&object.id) {
+                entry.busy = false;
+            }
+            table.index(object.id);
+        }
+        tracing::debug!(endpoint = %self.endpoint, sessions = warm, "pool ready");
+        Ok(pool)
     }
 }
 
@@ -237,6 +263,8 @@ struct PoolShared {
     identity: Identity,
     /// The token of the pool identity (from `identity_token`, or from signing in once).
     identity_token: Mutex<Option<AccessToken>>,
+    /// Serializes signing in with the pool's credentials.
+    identity_signin: tokio::sync::Mutex<()>,
     counters: Counters,
 }
 
@@ -418,10 +446,13 @@ impl PoolShared {
                 session.authenticate(token.clone()).await?;
             }
             Identity::Credentials(credentials) => {
-                self.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
-                let cached = self.identity_token();
-                let reused = match cached {
-                    Some(token) => session.authenticate(token).await.is_ok(),
+                // One signin for the whole pool: later sessions authenticate with its token.
+                let _one_at_a_time = self.identity_signin.lock().await;
+                let reused = match self.identity_token() {
+                    Some(token) => {
+                        self.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                        session.authenticate(token).await.is_ok()
+                    }
                     None => false,
                 };
                 if !reused {

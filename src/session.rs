@@ -35,7 +35,7 @@ impl ServerError {
 /// reports bad credentials as a generic error: "No record was returned").
 fn auth_error(e: Error) -> Error {
     match e {
-        Error::NotAllowed(e) | Error::Server(e) if e.kind() != "NotFound" && e.kind() != "Validation" => Error::Auth(e),
+        Error::NotAllowed(e) | Error::Server(e) if !e.is_session_not_found() && e.kind() != "Validation" => Error::Auth(e),
         other => other,
     }
 }

@@ -12,6 +12,7 @@ async fn hundred_concurrent_requests_each_get_their_own_answer() {
     let server = server();
     let conn = Connection::connect(server.url()).await.unwrap();
     let s = conn.session();
+    s.signin(&Root::new("root", "root")).await.unwrap();
     let answers = futures_util::future::join_all((0..100i64).map(|i| {
         let s = &s;
         async move {
@@ -32,6 +33,7 @@ async fn sessions_on_one_socket_keep_their_own_state() {
     let a = conn.attach().await.unwrap();
     let b = conn.attach().await.unwrap();
     a.signin(&Root::new("root", "root")).await.unwrap();
+    b.signin(&Root::new("root", "root")).await.unwrap();
     a.use_ns_db("na", "da").await.unwrap();
     a.set("x", "from a").await.unwrap();
     b.use_ns("nb").await.unwrap();
@@ -48,11 +50,16 @@ async fn sessions_on_one_socket_keep_their_own_state() {
     a.use_ns("other").await.unwrap();
     let r: serde_json::Value = a.query("RETURN [session::ns(), session::db()]", ()).await.unwrap().take(0).unwrap();
     assert_eq!(r, serde_json::json!(["other", "da"]));
-    // reset clears everything.
+    // reset clears everything: identity (so queries are refused), ns/db and variables.
     a.reset().await.unwrap();
     assert_eq!(a.token(), None);
-    let r: serde_json::Value = a.query("RETURN [session::ns(), $x]", ()).await.unwrap().take(0).unwrap();
-    assert_eq!(r, serde_json::json!([null, null]));
+    assert!(a.query("RETURN 1", ()).await.unwrap_err().is_not_allowed());
+    a.signin(&Root::new("root", "root")).await.unwrap();
+    let ns: serde_json::Value = a.query("RETURN session::ns()", ()).await.unwrap().take(0).unwrap();
+    assert!(ns.is_null(), "namespace cleared: {ns}");
+    a.use_ns_db("na", "da").await.unwrap();
+    let x: serde_json::Value = a.query("RETURN $x", ()).await.unwrap().take(0).unwrap();
+    assert!(x.is_null(), "variables cleared");
 }
 
 #[tokio::test]
@@ -120,6 +127,7 @@ async fn statement_errors_are_per_statement() {
     let server = server();
     let conn = Connection::connect(server.url()).await.unwrap();
     let s = conn.session();
+    s.signin(&Root::new("root", "root")).await.unwrap();
     let mut res = s.query("RETURN 1; THROW 'boom'; RETURN 3", ()).await.unwrap();
     assert_eq!(res.len(), 3);
     assert_eq!(res.take::<i64>(0).unwrap(), 1);

@@ -112,9 +112,11 @@ async fn passwords_shaped_like_values_sign_up_and_in() {
 async fn surreal_types_map_to_json_as_documented() {
     let (_server, conn) = setup().await;
     let s = conn.session();
+    s.signin(&Root::new("root", "root")).await.unwrap();
+    s.use_ns_db(NS, DB).await.unwrap();
     let v: serde_json::Value = s
         .query(
-            "RETURN { dt: d'2024-01-01T10:00:00Z', u: u'0189d1b4-5b6e-7000-8000-000000000000', dec: 1.10dec, dur: 1h30m, none: NONE, rid: person:⟨John Smith⟩, geo: (1.5, 2.0), n: 7, f: 1.5 }",
+            "RETURN { dt: d'2024-01-01T10:00:00Z', u: u'0189d1b4-5b6e-7000-8000-000000000000', dec: 12345678901234567890.25dec, dur: 1h30m, none: NONE, rid: person:⟨John Smith⟩, geo: (1.5, 2.0), n: 7, f: 1.5 }",
             (),
         )
         .await
@@ -123,7 +125,7 @@ async fn surreal_types_map_to_json_as_documented() {
         .unwrap();
     assert_eq!(v["dt"], "2024-01-01T10:00:00Z");
     assert_eq!(v["u"], "0189d1b4-5b6e-7000-8000-000000000000");
-    assert_eq!(v["dec"], "1.10");
+    assert_eq!(v["dec"], "12345678901234567890.25", "decimals keep every digit");
     assert_eq!(v["dur"], "1h30m");
     assert!(v["none"].is_null());
     assert_eq!(v["rid"], "person:⟨John Smith⟩");
