@@ -67,6 +67,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Sign out.
     forwarded.invalidate().await?;
-    println!("invalidated: info() = {:?}", forwarded.info().await?);
+    match forwarded.info().await {
+        Err(e) if e.is_not_allowed() => println!("invalidated: the session is anonymous again ({e})"),
+        other => println!("invalidated: info() = {other:?}"),
+    }
     Ok(())
 }
