@@ -60,3 +60,4 @@ pub async fn identity(session: &Session) -> serde_json::Value {
         .take(0)
         .expect("identity value")
 }
+pub mod proxy;
