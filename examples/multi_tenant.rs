@@ -1,0 +1,399 @@
+//! A multi-tenant HTTP server (axum): every request runs as *its* user. The handler forwards the
+//! request's `Authorization: Bearer <jwt>` through the pool (`pool.get_with_token`), so the
+//! table permissions (`WHERE owner = $auth.id`) decide what each caller sees.
+//!
+//! ```text
+//! cargo run --example multi_tenant                               # self-demo, own local SurrealDB
+//! cargo run --example multi_tenant -- --demo ws://127.0.0.1:8000 # self-demo against yours (root/root)
+//! cargo run --example multi_tenant -- --serve                    # serve on http://127.0.0.1:3000
+//! ```
+//!
+//! Routes:
+//!
+//! * `POST /signup` `{"email", "password"}` → `{"token"}` (a record user's access token)
+//! * `GET /notes` → the caller's notes
+//! * `POST /notes` `{"text"}` → the created note (201)
+//!
+//! Errors: a missing, bad or expired token is 401; a checkout timeout (pool exhausted) or a
+//! connection problem is 503 with `Retry-After`; anything else is 500. Bodies carry a short
+//! fixed message: never the token, never the database's error text (that goes to the log).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use surreal_pool::test_server::TestServer;
+use surreal_pool::{AccessToken, Pool, Record, Root};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const NS: &str = "surrealdb";
+const DB: &str = "notes_app";
+/// The record access method the `/signup` route uses.
+const ACCESS: &str = "account";
+
+const SCHEMA: &str = r#"
+DEFINE NAMESPACE IF NOT EXISTS surrealdb;
+USE NS surrealdb;
+DEFINE DATABASE IF NOT EXISTS notes_app;
+USE NS surrealdb DB notes_app;
+DEFINE TABLE IF NOT EXISTS user SCHEMALESS PERMISSIONS FOR select, update WHERE id = $auth.id, FOR create, delete NONE;
+DEFINE INDEX IF NOT EXISTS user_email ON user FIELDS email UNIQUE;
+DEFINE TABLE IF NOT EXISTS note SCHEMALESS PERMISSIONS FOR select, create, update, delete WHERE owner = $auth.id;
+DEFINE ACCESS IF NOT EXISTS account ON DATABASE TYPE RECORD
+    SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
+    SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
+    DURATION FOR TOKEN 15m, FOR SESSION 12h;
+-- Only for the demo's expired-token check: same users, one-second tokens.
+DEFINE ACCESS IF NOT EXISTS short_lived ON DATABASE TYPE RECORD
+    SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
+    DURATION FOR TOKEN 1s, FOR SESSION 1s;
+"#;
+
+// ----- the HTTP API -----
+
+/// The routes; the pool is the only state (it is `Clone`, an `Arc` inside).
+fn app(pool: Pool) -> Router {
+    Router::new()
+        .route("/signup", post(signup))
+        .route("/notes", get(list_notes).post(create_note))
+        .with_state(pool)
+}
+
+#[derive(Deserialize)] // no Debug: it holds a password
+struct SignupForm {
+    email: String,
+    password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Note {
+    id: String,
+    text: String,
+    owner: String,
+}
+
+#[derive(Deserialize)]
+struct NewNote {
+    text: String,
+}
+
+/// `POST /signup`: signs a record user up on an anonymous pooled session and returns the access
+/// token. The session is then authenticated as the new user, so the pool resets it before anyone
+/// else gets it.
+async fn signup(State(pool): State<Pool>, Json(form): Json<SignupForm>) -> Result<Json<serde_json::Value>, ApiError> {
+    let db = pool.get().await?;
+    let vars = json!({ "email": form.email, "password": form.password });
+    let tokens = db.signup(&Record::new(NS, DB, ACCESS, vars)).await.map_err(|e| match e {
+        // The access method refused (e.g. the email is taken): the client's input, not a token.
+        e if e.is_auth() => ApiError::BadRequest("signup refused"),
+        e => ApiError::from(e),
+    })?;
+    Ok(Json(json!({ "token": tokens.access.as_str() })))
+}
+
+/// `GET /notes`: the caller's notes. The query has no `WHERE owner = …`: the permissions do that.
+async fn list_notes(State(pool): State<Pool>, Bearer(token): Bearer) -> Result<Json<Vec<Note>>, ApiError> {
+    let db = pool.get_with_token(token).await?; // runs as the caller; a bad token is Error::Auth
+    let notes: Vec<Note> = db.query("SELECT id, text, owner FROM note", ()).await?.take(0)?;
+    Ok(Json(notes))
+}
+
+/// `POST /notes`: creates a note owned by the caller.
+async fn create_note(
+    State(pool): State<Pool>,
+    Bearer(token): Bearer,
+    Json(new): Json<NewNote>,
+) -> Result<(StatusCode, Json<Note>), ApiError> {
+    let db = pool.get_with_token(token).await?;
+    let sql = "CREATE ONLY note SET text = $text, owner = $auth.id RETURN id, text, owner";
+    let note: Note = db.query(sql, json!({ "text": new.text })).await?.take(0)?;
+    Ok((StatusCode::CREATED, Json(note)))
+}
+
+/// The request's `Authorization: Bearer <jwt>` token; a missing or malformed header is a 401.
+struct Bearer(AccessToken);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty())
+            .ok_or(ApiError::Unauthorized("malformed authorization header"))?;
+        Ok(Bearer(AccessToken::new(token)))
+    }
+}
+
+/// What a handler can fail with. Each variant has a fixed, client-safe message.
+#[derive(Debug)]
+enum ApiError {
+    /// 401: missing, bad or expired token.
+    Unauthorized(&'static str),
+    /// 400: the request's content was refused.
+    BadRequest(&'static str),
+    /// 503 + `Retry-After`: pool exhausted (checkout timeout), a timeout, or the database is unreachable.
+    Unavailable,
+    /// 500: anything else.
+    Internal,
+}
+
+impl From<surreal_pool::Error> for ApiError {
+    fn from(e: surreal_pool::Error) -> Self {
+        // surreal_pool errors never contain tokens or passwords, so they may be logged.
+        if e.is_token_expired() || e.is_session_expired() {
+            ApiError::Unauthorized("token expired")
+        } else if e.is_auth() {
+            ApiError::Unauthorized("invalid token")
+        } else if e.is_timeout() || e.is_connection() {
+            eprintln!("[server] 503: {e}");
+            ApiError::Unavailable
+        } else {
+            eprintln!("[server] 500: {e}");
+            ApiError::Internal
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = |msg: &str| Json(json!({ "error": msg }));
+        match self {
+            ApiError::Unauthorized(msg) => (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, "Bearer")], body(msg)).into_response(),
+            ApiError::BadRequest(msg) => (StatusCode::BAD_REQUEST, body(msg)).into_response(),
+            ApiError::Unavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")], body("temporarily unavailable, retry later")).into_response()
+            }
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, body("internal error")).into_response(),
+        }
+    }
+}
+
+// ----- running it -----
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut serve = false;
+    let mut url = None;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--demo" => serve = false,
+            "--serve" => serve = true,
+            a if a.starts_with("ws://") || a.starts_with("wss://") => url = Some(arg),
+            _ => return Err(format!("usage: multi_tenant [--demo | --serve] [ws://host:port]; got {arg:?}").into()),
+        }
+    }
+
+    // Use the URL given, or start a local server.
+    let (url, _server) = match url {
+        Some(url) => (url, None),
+        None => {
+            println!("starting a local SurrealDB test server (built once, cached) ...");
+            let server = TestServer::start()?;
+            (server.url(), Some(server))
+        }
+    };
+
+    // The server refuses anonymous queries: apply the schema as root, on a session of its own.
+    let pool = Pool::builder(&url)
+        .connections(2)
+        .max_sessions(8)
+        .namespace_database(NS, DB)
+        .checkout_timeout(Duration::from_secs(2))
+        .build()
+        .await?;
+    {
+        let admin = pool.connections()[0].attach().await?;
+        admin.signin(&Root::new("root", "root")).await?;
+        admin.query(SCHEMA, ()).await?.check()?;
+        admin.detach().await?;
+    }
+    println!("connected to {url}; schema ready in {NS}/{DB}");
+
+    if serve {
+        let listener = TcpListener::bind("127.0.0.1:3000").await?;
+        println!("listening on http://{}  (Ctrl-C to stop)", listener.local_addr()?);
+        println!("  curl -s -XPOST localhost:3000/signup -H 'content-type: application/json' -d '{{\"email\":\"a@b.c\",\"password\":\"pw\"}}'");
+        println!("  curl -s localhost:3000/notes -H \"authorization: Bearer $TOKEN\"");
+        axum::serve(listener, app(pool.clone()))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+    } else {
+        demo(&url, &pool).await?;
+    }
+    pool.close();
+    Ok(())
+}
+
+/// Serves `app(pool)` on a free loopback port until the returned sender is dropped or fired.
+async fn spawn_server(pool: Pool) -> std::io::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = axum::serve(listener, app(pool)).with_graceful_shutdown(shutdown).await {
+            eprintln!("[server] stopped: {e}");
+        }
+    });
+    Ok((addr, stop, task))
+}
+
+/// Signs up two users over HTTP, has each create notes, and checks that each sees only their
+/// own; then shows the 401 and 503 mappings.
+async fn demo(url: &str, pool: &Pool) -> Result<(), Box<dyn std::error::Error>> {
+    let (addr, stop, server) = spawn_server(pool.clone()).await?;
+    println!("serving on http://{addr}");
+
+    // Unique emails, so the demo can run repeatedly against the same server.
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut users = Vec::new();
+    for (name, texts) in [("alice", &["buy milk", "call Bob"][..]), ("bob", &["Person:John Smith", "2024-01-01"][..])] {
+        let email = format!("{name}+{}@example.com", &run[..8]);
+        let signup = json!({ "email": email, "password": format!("{name}-password") });
+        let (status, body) = http(addr, "POST", "/signup", None, Some(&signup)).await?;
+        expect(status == 200, format!("signup {name}: {status} {body}"))?;
+        let token = body["token"].as_str().ok_or("signup returned no token")?.to_owned();
+        println!("POST /signup {email} -> {status} (token {})", AccessToken::new(token.clone()));
+        for text in texts {
+            let (status, body) = http(addr, "POST", "/notes", Some(&token), Some(&json!({ "text": text }))).await?;
+            expect(status == 201, format!("create note for {name}: {status} {body}"))?;
+            println!("  {name}: POST /notes {text:?} -> {status} {}", body["id"]);
+        }
+        users.push((name, email, token, texts));
+    }
+
+    // Each user lists their notes: only their own, although the query has no WHERE clause.
+    let mut owners = Vec::new();
+    for (name, _, token, texts) in &users {
+        let (status, body) = http(addr, "GET", "/notes", Some(token), None).await?;
+        expect(status == 200, format!("list notes for {name}: {status} {body}"))?;
+        let notes: Vec<Note> = serde_json::from_value(body)?;
+        let seen: Vec<&str> = notes.iter().map(|n| n.text.as_str()).collect();
+        println!("{name}: GET /notes -> {status}, sees {seen:?}");
+        let mut expected: Vec<&str> = texts.to_vec();
+        let mut got = seen.clone();
+        expected.sort();
+        got.sort();
+        expect(got == expected, format!("{name} should see exactly their notes {expected:?}, saw {seen:?}"))?;
+        let owner = notes.first().map(|n| n.owner.clone()).ok_or("no notes")?;
+        expect(notes.iter().all(|n| n.owner == owner), format!("{name} sees notes of several owners"))?;
+        owners.push(owner);
+    }
+    expect(owners[0] != owners[1], "both users' notes have the same owner")?;
+    println!("ok: each user sees only their own notes ({} vs {})", owners[0], owners[1]);
+
+    // 401s: no token, a garbage token, a forged JWT, an expired token.
+    let forged = "eyJhbGciOiJIUzUxMiIsInR5cCI6IkpXVCJ9.eyJleHAiOjQxMDI0NDQ4MDAsIk5TIjoic3VycmVhbGRiIn0.c2lnbmF0dXJl";
+    let expired = {
+        let (_, email, _, _) = &users[0];
+        let vars = json!({ "email": email, "password": "alice-password" });
+        let session = pool.get().await?; // dirty after this signin: the pool resets it before reuse
+        let tokens = session.signin(&Record::new(NS, DB, "short_lived", vars)).await?;
+        tokens.access.as_str().to_owned()
+    };
+    tokio::time::sleep(Duration::from_millis(2100)).await; // the short_lived token is now expired
+    for (what, token) in [("no token", None), ("garbage token", Some("not-a-jwt")), ("forged JWT", Some(forged)), ("expired token", Some(&*expired))] {
+        let (status, body) = http(addr, "GET", "/notes", token, None).await?;
+        println!("GET /notes with {what} -> {status} {body}");
+        expect(status == 401, format!("{what}: expected 401"))?;
+        if let Some(token) = token {
+            expect(!body.to_string().contains(token), "the token leaked into the response")?;
+        }
+    }
+
+    // 503: a pool of one session, held elsewhere, so the request's checkout times out.
+    let tiny = Pool::builder(url)
+        .connections(1)
+        .max_sessions(1)
+        .namespace_database(NS, DB)
+        .checkout_timeout(Duration::from_millis(300))
+        .build()
+        .await?;
+    let (tiny_addr, tiny_stop, tiny_server) = spawn_server(tiny.clone()).await?;
+    let held = tiny.get().await?;
+    let (status, headers, body) = http_raw(tiny_addr, "GET", "/notes", Some(&users[0].2), None).await?;
+    let retry_after = headers.lines().find_map(|l| l.strip_prefix("retry-after: ")).unwrap_or("(none)");
+    println!("GET /notes on an exhausted pool -> {status}, Retry-After: {retry_after}, {body}");
+    expect(status == 503 && retry_after == "1", "expected 503 with Retry-After: 1")?;
+    drop(held);
+    let (status, _, _) = http_raw(tiny_addr, "GET", "/notes", Some(&users[0].2), None).await?;
+    expect(status == 200, format!("after releasing the session: {status}"))?;
+    let _ = tiny_stop.send(());
+    tiny_server.await?;
+    tiny.close();
+
+    println!("pool.status() = {:?}", pool.status());
+    let _ = stop.send(());
+    server.await?;
+    Ok(())
+}
+
+fn expect(ok: bool, what: impl Into<String>) -> Result<(), Box<dyn std::error::Error>> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("demo check failed: {}", what.into()).into())
+    }
+}
+
+// ----- a minimal HTTP/1.1 client over loopback (one request per connection) -----
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, serde_json::Value), Box<dyn std::error::Error>> {
+    let (status, _, body) = http_raw(addr, method, path, bearer, body).await?;
+    Ok((status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body))))
+}
+
+/// Sends one request with `Connection: close`; returns the status, the headers (lower-cased)
+/// and the body.
+async fn http_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Result<(u16, String, String), Box<dyn std::error::Error>> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(token) = bearer {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if !body.is_empty() {
+        request.push_str("Content-Type: application/json\r\n");
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await??;
+    let response = String::from_utf8(response)?;
+    let (head, body) = response.split_once("\r\n\r\n").ok_or("a response without a header end")?;
+    let (status_line, headers) = head.split_once("\r\n").unwrap_or((head, ""));
+    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or("a response without a status")?;
+    Ok((status, headers.to_ascii_lowercase(), body.to_owned()))
+}
