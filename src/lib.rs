@@ -68,7 +68,7 @@ pub use connection::{
 pub use reconnect::{ConnectionEvent, ReconnectPolicy};
 pub use error::{Error, Result, ServerError};
 pub use pool::{
-    Pool, PoolBuilder, PoolStatus, PooledSession, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_MAX_SESSIONS,
+    Pool, PoolBuilder, PoolStatus, PooledSession, DEFAULT_AFFINITY_WAIT, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_MAX_SESSIONS,
     DEFAULT_MAX_SESSIONS_PER_CONNECTION,
 };
 pub use query::QueryResponse;

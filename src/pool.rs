@@ -46,6 +46,8 @@ pub const DEFAULT_MAX_SESSIONS: usize = 32;
 pub const DEFAULT_MAX_SESSIONS_PER_CONNECTION: usize = 128;
 /// Default longest wait for a free session.
 pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default wait for a busy session already in the wanted identity.
+pub const DEFAULT_AFFINITY_WAIT: Duration = Duration::from_millis(20);
 
 /// The identity fresh pooled sessions get, and that [`Pool::get`] hands out.
 #[derive(Debug, Clone)]
@@ -81,6 +83,7 @@ pub struct PoolBuilder {
     identity: Identity,
     checkout_timeout: Duration,
     warm_sessions: Option<usize>,
+    affinity_wait: Duration,
 }
 
 impl PoolBuilder {
@@ -96,7 +99,20 @@ impl PoolBuilder {
             identity: Identity::Anonymous,
             checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
             warm_sessions: None,
+            affinity_wait: DEFAULT_AFFINITY_WAIT,
         }
+    }
+
+    /// When every session authenticated as the wanted token is checked out while other sessions
+    /// are idle, wait this long for one of them to come back before re-authenticating an idle
+    /// session (default 20 ms). A returned session goes first to a checkout waiting for its
+    /// identity, straight from the caller returning it. Re-purposing an idle session costs an
+    /// `authenticate` round trip and evicts another tenant, who may then evict another; a short
+    /// wait is cheaper. When no session is idle at all, a checkout waits for whichever comes
+    /// first: its identity's session or any session. `Duration::ZERO` never waits for affinity.
+    pub fn affinity_wait(mut self, wait: Duration) -> Self {
+        self.affinity_wait = wait;
+        self
     }
 
     /// Sessions created when the pool is built (default: `max_sessions`). Affinity needs
@@ -207,7 +223,9 @@ impl PoolBuilder {
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let pool = Pool { inner: Arc::new(PoolInner { sessions, shared, checkout_timeout: self.checkout_timeout }) };
+        let pool = Pool {
+            inner: Arc::new(PoolInner { sessions, shared, checkout_timeout: self.checkout_timeout, affinity_wait: self.affinity_wait }),
+        };
         // Create the warm sessions concurrently, then return them all.
         let warm = self.warm_sessions.unwrap_or(self.max_sessions).min(self.max_sessions);
         let created = futures_util::future::join_all((0..warm).map(|_| pool.inner.sessions.get())).await;
@@ -252,6 +270,7 @@ struct PoolInner {
     sessions: managed::Pool<SessionManager>,
     shared: Arc<PoolShared>,
     checkout_timeout: Duration,
+    affinity_wait: Duration,
 }
 
 struct PoolShared {
@@ -344,12 +363,36 @@ struct Table {
     entries: HashMap<u64, Entry>,
     /// Idle clean entries by tag.
     idle: HashMap<Tag, Vec<u64>>,
+    /// Checked-out sessions by the tag they were checked out for.
+    busy_for: HashMap<Tag, usize>,
+    /// Checkouts waiting for a busy session of their tag.
+    waiters: HashMap<Tag, std::collections::VecDeque<tokio::sync::oneshot::Sender<PooledSession>>>,
     per_connection: Vec<usize>,
     next_slot: u64,
     tick: u64,
 }
 
 impl Table {
+    fn busy_add(&mut self, tag: &Tag, delta: isize) {
+        let n = self.busy_for.entry(tag.clone()).or_default();
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            self.busy_for.remove(tag);
+        }
+    }
+
+    /// Registers a wait for a session of `tag` if none is idle but one is checked out.
+    fn wait_for(&mut self, tag: &Tag) -> Option<tokio::sync::oneshot::Receiver<PooledSession>> {
+        if self.idle.contains_key(tag) || !self.busy_for.contains_key(tag) {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let queue = self.waiters.entry(tag.clone()).or_default();
+        queue.retain(|w| !w.is_closed());
+        queue.push_back(tx);
+        Some(rx)
+    }
+
     fn unindex(&mut self, slot: u64) {
         if let Some(tag) = self.entries.get(&slot).map(|e| e.tag.clone()) {
             if let Some(list) = self.idle.get_mut(&tag) {
@@ -607,21 +650,27 @@ impl Pool {
         async move {
             let shared = &self.inner.shared;
             shared.counters.checkouts.fetch_add(1, Ordering::Relaxed);
-            let object = self.inner.sessions.get().await.map_err(|e| self.pool_error(e))?;
+            let object = match self.object_or_handoff(&want).await? {
+                Either::Handoff(pooled) => {
+                    shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(pooled);
+                }
+                Either::Object(object) => object,
+            };
             let slot = object.id;
-            let Taken { session, tag, clean_ns_db, hit } = shared
-                .table()
-                .take(slot, &want)
-                .ok_or_else(|| Error::Protocol("a pooled slot without a session".into()))?;
+            let Taken { session, tag, clean_ns_db, hit } = {
+                let mut table = shared.table();
+                let taken = table.take(slot, &want).ok_or_else(|| Error::Protocol("a pooled slot without a session".into()))?;
+                table.busy_add(&want, 1);
+                taken
+            };
             // From here on, dropping the guard (error or cancellation) returns the session.
             let mut pooled = PooledSession {
                 session: Some(session),
                 object: Some(object),
                 shared: shared.clone(),
-                forwarded: match &want {
-                    Tag::Tenant(t) => Some(t.clone()),
-                    _ => None,
-                },
+                forwarded: forwarded(&want),
+                want: want.clone(),
                 clean_ns_db,
             };
             if hit && !token_expired(&want) {
@@ -633,6 +682,35 @@ impl Pool {
         }
         .instrument(span)
         .await
+    }
+
+    /// A pool slot from deadpool, or — when every session of the wanted identity is checked
+    /// out — whichever comes first: one of those sessions handed over as its caller returns it,
+    /// or a slot. While idle sessions exist, the slot is only asked for after the affinity wait;
+    /// when none is idle, at once (both are waits anyway; the handover saves an authenticate).
+    async fn object_or_handoff(&self, want: &Tag) -> Result<Either> {
+        let get = || async { self.inner.sessions.get().await.map_err(|e| self.pool_error(e)) };
+        if token_expired(want) {
+            return get().await.map(Either::Object);
+        }
+        let (rx, exhausted) = {
+            let mut table = self.inner.shared.table();
+            let exhausted = table.idle.is_empty();
+            (table.wait_for(want), exhausted)
+        };
+        let Some(rx) = rx else { return get().await.map(Either::Object) };
+        let delay = if exhausted { SATURATED_AFFINITY_WAIT.max(self.inner.affinity_wait) } else { self.inner.affinity_wait };
+        tracing::trace!(?delay, exhausted, "waiting for a session of the same identity");
+        // A session handed over after this returns is dropped with the receiver, and its `Drop`
+        // returns it to the pool like any other.
+        tokio::select! {
+            biased;
+            handoff = rx => match handoff {
+                Ok(pooled) => Ok(Either::Handoff(pooled)),
+                Err(_) => get().await.map(Either::Object),
+            },
+            object = async { tokio::time::sleep(delay).await; get().await } => object.map(Either::Object),
+        }
     }
 
     fn pool_error(&self, e: PoolError<Error>) -> Error {
@@ -675,6 +753,23 @@ impl Pool {
     }
 }
 
+/// How long a checkout waits for its identity's busy session when no session is idle at all,
+/// before it also queues for any session.
+const SATURATED_AFFINITY_WAIT: Duration = Duration::from_millis(50);
+
+/// What [`Pool::object_or_handoff`] got.
+enum Either {
+    Object(Object<SessionManager>),
+    Handoff(PooledSession),
+}
+
+fn forwarded(want: &Tag) -> Option<AccessToken> {
+    match want {
+        Tag::Tenant(t) => Some(t.clone()),
+        _ => None,
+    }
+}
+
 fn token_expired(want: &Tag) -> bool {
     match want {
         Tag::Tenant(t) => t.expires_at().is_some_and(|exp| exp <= chrono::Utc::now().timestamp()),
@@ -690,6 +785,8 @@ pub struct PooledSession {
     object: Option<Object<SessionManager>>,
     shared: Arc<PoolShared>,
     forwarded: Option<AccessToken>,
+    /// The tag this checkout was made for.
+    want: Tag,
     clean_ns_db: NsDb,
 }
 
@@ -739,16 +836,48 @@ impl Drop for PooledSession {
             Some(s) => s.with_state(|state| self.shared.classify(state, self.forwarded.as_ref(), &self.clean_ns_db)),
             None => Tag::Dirty,
         };
-        {
-            let mut table = self.shared.table();
-            if let Some(entry) = table.entries.get_mut(&object.id) {
-                entry.session = session;
-                entry.tag = tag;
-                entry.clean_ns_db = std::mem::take(&mut self.clean_ns_db);
-                entry.busy = false;
+        let mut table = self.shared.table();
+        table.busy_add(&self.want, -1);
+        let clean_ns_db = std::mem::take(&mut self.clean_ns_db);
+        // Hand it straight to a checkout waiting for this identity, if any.
+        let (object, session, clean_ns_db) = match session {
+            Some(session) if tag != Tag::Dirty => {
+                let mut handoff = PooledSession {
+                    session: Some(session),
+                    object: Some(object),
+                    shared: self.shared.clone(),
+                    forwarded: forwarded(&tag),
+                    want: tag.clone(),
+                    clean_ns_db,
+                };
+                table.busy_add(&tag, 1);
+                while let Some(waiter) = table.waiters.get_mut(&tag).and_then(|q| q.pop_front()) {
+                    match waiter.send(handoff) {
+                        Ok(()) => return,
+                        Err(back) => handoff = back,
+                    }
+                }
+                table.busy_add(&tag, -1);
+                if table.waiters.get(&tag).is_some_and(|q| q.is_empty()) {
+                    table.waiters.remove(&tag);
+                }
+                // Take the parts back out; the emptied guard's own drop does nothing.
+                let parts = (handoff.object.take(), handoff.session.take(), std::mem::take(&mut handoff.clean_ns_db));
+                match parts {
+                    (Some(object), session, clean_ns_db) => (object, session, clean_ns_db),
+                    _ => return,
+                }
             }
-            table.index(object.id);
+            other => (object, other, clean_ns_db),
+        };
+        if let Some(entry) = table.entries.get_mut(&object.id) {
+            entry.session = session;
+            entry.tag = tag;
+            entry.clean_ns_db = clean_ns_db;
+            entry.busy = false;
         }
+        table.index(object.id);
+        drop(table);
         drop(object); // back to deadpool's idle queue
     }
 }

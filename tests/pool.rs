@@ -288,3 +288,29 @@ async fn isolation_under_concurrency_and_cancellation() {
         assert!(written.contains(request.as_str()), "acknowledged write {request} is missing");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_of_one_tenant_share_its_sessions_without_reauthenticating() {
+    let (server, conn) = setup().await;
+    let users = tenants(&conn, 1).await;
+    let pool = Pool::builder(server.url()).connections(1).max_sessions(4).namespace_database(NS, DB).build().await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (pool, (id, token)) = (pool.clone(), users[0].clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                let s = pool.get_with_token(token.clone()).await.unwrap();
+                assert_eq!(who(&s).await[0], serde_json::json!(id));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let status = pool.status();
+    assert_eq!(status.checkouts, 400);
+    // At most one authenticate per session: a busy session of the same identity is waited for
+    // and handed over instead of re-authenticating another one each time.
+    assert!(status.auth_round_trips <= 4, "{status:?}");
+    assert_eq!((status.available, status.waiting), (4, 0));
+}
