@@ -296,13 +296,13 @@ impl Actor {
                 r = tracing::Instrument::instrument(connect_and_replay(&endpoint, &self.shared, &self.config), span) => r,
             };
             match result {
-                Ok((socket, sessions)) => {
+                Ok((socket, sessions, requests)) => {
                     self.shared.set_endpoint(&endpoint);
                     self.shared.down.store(false, Ordering::SeqCst);
                     self.shared.up.store(true, Ordering::SeqCst);
                     let elapsed = started.elapsed();
                     tracing::info!(attempt, sessions, elapsed_ms = elapsed.as_millis() as u64, "connection restored");
-                    self.shared.emit(ConnectionEvent::Restored { endpoint, sessions, elapsed });
+                    self.shared.emit(ConnectionEvent::Restored { endpoint, sessions, requests, elapsed });
                     return Some(socket);
                 }
                 Err(reason) => tracing::debug!(attempt, %reason, "reconnect attempt failed"),
@@ -335,13 +335,13 @@ impl Actor {
 
 }
 
-async fn connect_and_replay(endpoint: &str, shared: &Shared, config: &Config) -> std::result::Result<(Socket, usize), String> {
+async fn connect_and_replay(endpoint: &str, shared: &Shared, config: &Config) -> std::result::Result<(Socket, usize, usize), String> {
     let mut socket = dial(endpoint, config).await.map_err(|e| e.to_string())?;
     let report = crate::replay::replay(&mut socket, shared, config).await?;
     for session in report.auth_lost {
         shared.emit(ConnectionEvent::SessionAuthLost { session });
     }
-    Ok((socket, report.sessions))
+    Ok((socket, report.sessions, report.requests))
 }
 
 /// Requests the actor writes before flushing the socket.

@@ -136,6 +136,8 @@ pub enum ConnectionEvent {
         endpoint: String,
         /// Sessions replayed.
         sessions: usize,
+        /// Requests the replay sent (attach, use, let, authenticate, refresh, signin).
+        requests: usize,
         /// Time from the failure to the end of the replay.
         elapsed: Duration,
     },

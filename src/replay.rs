@@ -36,6 +36,7 @@ type Outcome = Result<Cbor, ServerError>;
 /// What a replay did.
 pub(crate) struct Report {
     pub(crate) sessions: usize,
+    pub(crate) requests: usize,
     pub(crate) auth_lost: Vec<Option<uuid::Uuid>>,
 }
 
@@ -47,7 +48,14 @@ struct Step {
 }
 
 /// Sends every request of a step, then waits for every reply (bounded by the request timeout).
-async fn exchange(socket: &mut Socket, shared: &Shared, config: &Config, steps: Vec<Step>) -> Result<Vec<Outcome>, String> {
+async fn exchange(
+    socket: &mut Socket,
+    shared: &Shared,
+    config: &Config,
+    requests: &mut usize,
+    steps: Vec<Step>,
+) -> Result<Vec<Outcome>, String> {
+    *requests += steps.len();
     if steps.is_empty() {
         return Ok(Vec::new());
     }
@@ -120,11 +128,12 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
         shared.sessions().iter().map(|(id, s)| (*id, s.clone())).collect();
     plans.sort_by_key(|(id, _)| *id);
     let sessions = plans.len();
+    let mut requests = 0;
     let mut alive = vec![true; plans.len()];
 
     // 1. attach
     let attach: Vec<usize> = (0..plans.len()).filter(|&i| plans[i].0.is_some()).collect();
-    let results = exchange(socket, shared, config, attach.iter().map(|&i| Step { session: plans[i].0, method: "attach", params: vec![] }).collect()).await?;
+    let results = exchange(socket, shared, config, &mut requests, attach.iter().map(|&i| Step { session: plans[i].0, method: "attach", params: vec![] }).collect()).await?;
     for (&i, result) in attach.iter().zip(results) {
         if let Err(e) = result {
             tracing::warn!(session = ?plans[i].0, error = %e, "could not re-attach a session");
@@ -146,7 +155,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
             plans[i].1.database.as_deref().map(text).unwrap_or_else(none),
         ],
     };
-    let results = exchange(socket, shared, config, uses.iter().map(|&i| use_step(i)).collect()).await?;
+    let results = exchange(socket, shared, config, &mut requests, uses.iter().map(|&i| use_step(i)).collect()).await?;
     for (&i, result) in uses.iter().zip(results) {
         used[i] = true;
         if let Err(e) = result {
@@ -165,7 +174,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
         }
     }
     let (owners, steps): (Vec<usize>, Vec<Step>) = lets.into_iter().unzip();
-    let results = exchange(socket, shared, config, steps).await?;
+    let results = exchange(socket, shared, config, &mut requests, steps).await?;
     for (&i, result) in owners.iter().zip(results) {
         if let Err(e) = result {
             tracing::warn!(session = ?plans[i].0, error = %e, "could not restore a session variable");
@@ -194,7 +203,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
             Step { session: plans[i].0, method: "authenticate", params: vec![text(t.access.as_str())] }
         })
         .collect();
-    for (&i, result) in todo.iter().zip(exchange(socket, shared, config, steps).await?) {
+    for (&i, result) in todo.iter().zip(exchange(socket, shared, config, &mut requests, steps).await?) {
         if result.is_ok() {
             if let Auth::Todo(t) = &auth[i] {
                 auth[i] = Auth::Restored(t.clone());
@@ -218,7 +227,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
         })
         .collect();
     let mut followers = Vec::new();
-    for (&leader, result) in leaders.iter().zip(exchange(socket, shared, config, steps).await?) {
+    for (&leader, result) in leaders.iter().zip(exchange(socket, shared, config, &mut requests, steps).await?) {
         let Ok(tokens) = result.map_err(|_| ()).and_then(|r| Tokens::from_result(&r).map_err(|_| ())) else { continue };
         let group = match &auth[leader] {
             Auth::Todo(Tokens { refresh: Some(r), .. }) => groups.get(r.as_str()).cloned().unwrap_or_default(),
@@ -238,7 +247,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
             _ => None,
         })
         .collect();
-    for (&i, result) in followers.iter().zip(exchange(socket, shared, config, steps).await?) {
+    for (&i, result) in followers.iter().zip(exchange(socket, shared, config, &mut requests, steps).await?) {
         if result.is_err() {
             auth[i] = Auth::Lost;
         }
@@ -252,7 +261,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
         .iter()
         .filter_map(|&i| plans[i].1.credentials.as_ref().map(|c| Step { session: plans[i].0, method: "signin", params: vec![c.params().clone()] }))
         .collect();
-    for (&i, result) in by_credentials.iter().zip(exchange(socket, shared, config, steps).await?) {
+    for (&i, result) in by_credentials.iter().zip(exchange(socket, shared, config, &mut requests, steps).await?) {
         if let Ok(tokens) = result.map_err(|_| ()).and_then(|r| Tokens::from_result(&r).map_err(|_| ())) {
             auth[i] = Auth::Restored(tokens);
         }
@@ -263,7 +272,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
         .filter(|&i| alive[i] && !used[i] && !matches!(auth[i], Auth::Restored(_) | Auth::Nothing))
         .filter(|&i| plans[i].1.namespace.is_some() || plans[i].1.database.is_some())
         .collect();
-    exchange(socket, shared, config, reselect.iter().map(|&i| use_step(i)).collect()).await?;
+    exchange(socket, shared, config, &mut requests, reselect.iter().map(|&i| use_step(i)).collect()).await?;
 
     // Record the outcome.
     let mut auth_lost = Vec::new();
@@ -281,5 +290,5 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
             }
         }
     }
-    Ok(Report { sessions, auth_lost })
+    Ok(Report { sessions, requests, auth_lost })
 }
