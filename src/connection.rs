@@ -109,6 +109,12 @@ impl ConnectionBuilder {
         ConnectionBuilder { endpoints: vec![endpoint.into()], config: Config::default() }
     }
 
+    /// Replaces every endpoint with this one (keeps the other settings).
+    pub(crate) fn with_endpoints(mut self, endpoint: String) -> Self {
+        self.endpoints = vec![endpoint];
+        self
+    }
+
     /// Adds another endpoint: a node of the same SurrealDB cluster that reconnects may fail over
     /// to (see [`ReconnectPolicy::failover_after`]).
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {

@@ -34,6 +34,7 @@ use tracing::Instrument;
 
 use crate::auth::{AccessToken, Credentials};
 use crate::connection::{Connection, ConnectionBuilder};
+use crate::reconnect::ReconnectPolicy;
 use crate::error::{Error, Result};
 use crate::session::Session;
 use crate::state::{AuthState, SessionState};
@@ -84,6 +85,7 @@ pub struct PoolBuilder {
     checkout_timeout: Duration,
     warm_sessions: Option<usize>,
     affinity_wait: Duration,
+    extra_endpoints: Vec<String>,
 }
 
 impl PoolBuilder {
@@ -100,6 +102,7 @@ impl PoolBuilder {
             checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
             warm_sessions: None,
             affinity_wait: DEFAULT_AFFINITY_WAIT,
+            extra_endpoints: Vec::new(),
         }
     }
 
@@ -176,6 +179,38 @@ impl PoolBuilder {
         self
     }
 
+    /// How connections reconnect (default [`ReconnectPolicy::default`]). See
+    /// [`ConnectionBuilder::reconnect`].
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.connection = self.connection.reconnect(policy);
+        self
+    }
+
+    /// Adds another endpoint (a node of the same cluster): sockets are spread over the
+    /// endpoints, and a socket whose node stays down fails over to another. See
+    /// [`ConnectionBuilder::endpoint`].
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.extra_endpoints.push(endpoint.into());
+        self
+    }
+
+    /// Applies any other connection setting (keepalive, watchdog, remembered credentials,
+    /// renewal margin, message size, …) to every connection of the pool.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> surreal_pool::Result<()> {
+    /// use std::time::Duration;
+    /// let pool = surreal_pool::Pool::builder("ws://127.0.0.1:8000")
+    ///     .configure_connections(|c| c.watchdog_timeout(Duration::from_secs(5)))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn configure_connections(mut self, f: impl FnOnce(ConnectionBuilder) -> ConnectionBuilder) -> Self {
+        self.connection = f(self.connection);
+        self
+    }
+
     /// Longest a connect may take (default 10 s). See [`ConnectionBuilder::connect_timeout`].
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connection = self.connection.connect_timeout(timeout);
@@ -196,9 +231,17 @@ impl PoolBuilder {
                 self.max_sessions, self.connections, self.max_sessions_per_connection
             )));
         }
+        // Spread the sockets over the endpoints: socket i starts on endpoint i mod n and fails
+        // over to the others in order.
+        let mut endpoints = vec![self.endpoint.clone()];
+        endpoints.extend(self.extra_endpoints.iter().cloned());
         let mut connections = Vec::with_capacity(self.connections);
-        for _ in 0..self.connections {
-            connections.push(self.connection.clone().connect().await?);
+        for i in 0..self.connections {
+            let mut builder = self.connection.clone().with_endpoints(endpoints[i % endpoints.len()].clone());
+            for k in 1..endpoints.len() {
+                builder = builder.endpoint(endpoints[(i + k) % endpoints.len()].clone());
+            }
+            connections.push(builder.connect().await?);
         }
         let shared = Arc::new(PoolShared {
             table: Mutex::new(Table { per_connection: vec![0; connections.len()], ..Table::default() }),
@@ -323,6 +366,13 @@ pub struct PoolStatus {
     pub affinity_hits: u64,
     /// Sessions reset because their state was not what the pool left.
     pub resets: u64,
+    /// The pool's connections (sockets).
+    pub connections: usize,
+    /// Connections connected with every session replayed (the others are reconnecting).
+    pub connections_up: usize,
+    /// Connections that failed the reconnect policy's `max_attempts` and now fail commands at
+    /// once (they keep retrying in the background).
+    pub connections_down: usize,
 }
 
 /// A namespace and database selection.
@@ -735,6 +785,9 @@ impl Pool {
             auth_round_trips: c.auth_round_trips.load(Ordering::Relaxed),
             affinity_hits: c.affinity_hits.load(Ordering::Relaxed),
             resets: c.resets.load(Ordering::Relaxed),
+            connections: self.inner.shared.connections.len(),
+            connections_up: self.inner.shared.connections.iter().filter(|c| c.is_up()).count(),
+            connections_down: self.inner.shared.connections.iter().filter(|c| c.is_down()).count(),
         }
     }
 

@@ -315,44 +315,53 @@ async fn a_pool_survives_a_cut_with_every_session_as_its_user() {
     assert_eq!(after.auth_round_trips, before.auth_round_trips, "replay kept every tenant's session warm");
 }
 
-#[tokio::test]
-async fn sessions_fail_over_to_another_node_with_the_same_jwt_key() {
+/// Two independent servers whose record access signs with the same JWT key, each holding the
+/// same `user` records (as nodes of one cluster would): a token is valid on both.
+async fn two_nodes(users: usize) -> (TestServer, TestServer, Vec<String>) {
     let shared_key = "DEFINE ACCESS OVERWRITE account ON DATABASE TYPE RECORD
         SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
         SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
         WITH JWT ALGORITHM HS512 KEY 'a-shared-secret-key-for-both-nodes-of-the-test-cluster'
         DURATION FOR TOKEN 15m, FOR SESSION 12h;";
     let schema = format!("{SCHEMA}\n{shared_key}");
-    let mut a = server_with(&schema).await;
+    let a = server_with(&schema).await;
     let b = server_with(&schema).await;
-    // The same user record on both nodes (a cluster would share it).
-    let admin_a = Connection::connect(a.url()).await.unwrap();
-    let admin = admin_a.session();
+    let on_a = Connection::connect(a.url()).await.unwrap();
+    let admin = on_a.session();
     admin.signin(&Root::new("root", "root")).await.unwrap();
     admin.use_ns_db(NS, DB).await.unwrap();
-    let user_a = admin_a.attach().await.unwrap();
-    user_a.signup(&record("account", "fail@x.y", "pw")).await.unwrap();
-    let row: serde_json::Value = admin.query("SELECT * FROM ONLY user LIMIT 1", ()).await.unwrap().take(0).unwrap();
-    let admin_b = Connection::connect(b.url()).await.unwrap();
-    let bs = admin_b.session();
+    let mut emails = Vec::new();
+    for i in 0..users {
+        let email = format!("node{i}@x.y");
+        on_a.attach().await.unwrap().signup(&record("account", &email, "pw")).await.unwrap();
+        emails.push(email);
+    }
+    let rows: Vec<serde_json::Value> = admin.query("SELECT * FROM user", ()).await.unwrap().take(0).unwrap();
+    let on_b = Connection::connect(b.url()).await.unwrap();
+    let bs = on_b.session();
     bs.signin(&Root::new("root", "root")).await.unwrap();
     bs.use_ns_db(NS, DB).await.unwrap();
-    bs.query("CREATE type::record($id) CONTENT $row", serde_json::json!({ "id": row["id"], "row": { "email": row["email"], "pass": row["pass"] } }))
-        .await
-        .unwrap()
-        .check()
-        .unwrap();
+    for row in rows {
+        bs.query("CREATE type::record($id) CONTENT $row", serde_json::json!({ "id": row["id"], "row": { "email": row["email"], "pass": row["pass"] } }))
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+    }
+    (a, b, emails)
+}
 
+#[tokio::test]
+async fn sessions_fail_over_to_another_node_with_the_same_jwt_key() {
+    let (mut a, b, emails) = two_nodes(1).await;
     let conn = fast(Connection::builder(a.url()).endpoint(b.url()))
         .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(50)).failover_after(1))
         .connect()
         .await
         .unwrap();
     let mut events = conn.events();
-    let s = record_session(&conn, "ignored@x.y", "account").await; // a fresh user on A only
-    drop(s);
     let s = conn.attach().await.unwrap();
-    s.signin(&record("account", "fail@x.y", "pw")).await.unwrap();
+    s.signin(&record("account", &emails[0], "pw")).await.unwrap();
     s.set("x", "carried").await.unwrap();
     let before = snapshot(&s).await;
     a.kill();
@@ -362,4 +371,77 @@ async fn sessions_fail_over_to_another_node_with_the_same_jwt_key() {
         _ => unreachable!(),
     }
     assert_eq!(snapshot(&s).await, before, "the same user, ns, db and variable on the other node");
+}
+
+#[tokio::test]
+async fn a_pool_over_two_nodes_keeps_every_session_when_one_dies() {
+    let (a, mut b, emails) = two_nodes(6).await;
+    let mut tokens = Vec::new();
+    let conn = Connection::connect(a.url()).await.unwrap();
+    for email in &emails {
+        tokens.push(conn.attach().await.unwrap().signin(&record("account", email, "pw")).await.unwrap().access);
+    }
+    let pool = surreal_pool::Pool::builder(a.url())
+        .endpoint(b.url())
+        .connections(2)
+        .max_sessions(6)
+        .namespace_database(NS, DB)
+        .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(50)).failover_after(1))
+        .configure_connections(|c| c.watchdog_timeout(Duration::from_secs(1)).keepalive_interval(Duration::from_millis(200)))
+        .build()
+        .await
+        .unwrap();
+    let endpoints: Vec<String> = pool.connections().iter().map(|c| c.endpoint()).collect();
+    assert!(endpoints[0].contains(&a.port().to_string()) && endpoints[1].contains(&b.port().to_string()), "sockets spread: {endpoints:?}");
+    for (email, token) in emails.iter().zip(&tokens) {
+        let s = pool.get_with_token(token.clone()).await.unwrap();
+        let who: String = s.query("RETURN $auth.email", ()).await.unwrap().take(0).unwrap();
+        assert_eq!(&who, email);
+    }
+    let mut events = pool.connections()[1].events();
+    b.kill();
+    wait_for(&mut events, "restored", is_restored).await;
+    let before = pool.status().auth_round_trips;
+    for (email, token) in emails.iter().zip(&tokens) {
+        let s = pool.get_with_token(token.clone()).await.unwrap();
+        let who: String = s.query("RETURN $auth.email", ()).await.unwrap().take(0).unwrap();
+        assert_eq!(&who, email, "same user on the surviving node");
+    }
+    assert!(pool.connections().iter().all(|c| c.endpoint().contains(&a.port().to_string())));
+    assert_eq!(pool.status().auth_round_trips, before, "sessions were replayed, not re-authenticated by the pool");
+    assert_eq!(pool.status().connections_up, 2);
+}
+
+#[tokio::test]
+async fn a_pool_reports_connections_down_and_recovers() {
+    let (server, _) = setup().await;
+    let proxy = Proxy::start(server.port()).await;
+    let pool = surreal_pool::Pool::builder(proxy.url())
+        .connections(2)
+        .max_sessions(2)
+        .identity_credentials(Root::new("root", "root"))
+        .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(20)).max_delay(Duration::from_millis(200)).max_attempts(2))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!((pool.status().connections_up, pool.status().connections_down), (2, 0));
+    let mut events: Vec<_> = pool.connections().iter().map(|c| c.events()).collect();
+    proxy.refuse(true);
+    proxy.cut();
+    for e in &mut events {
+        wait_for(e, "down", |e| matches!(e, ConnectionEvent::Down { .. })).await;
+    }
+    let status = pool.status();
+    assert_eq!((status.connections_up, status.connections_down), (0, 2));
+    let started = Instant::now();
+    let s = pool.get().await.unwrap();
+    assert!(matches!(s.ping().await, Err(Error::Disconnected)));
+    assert!(started.elapsed() < Duration::from_secs(1), "fails fast while down");
+    drop(s);
+    proxy.refuse(false);
+    for e in &mut events {
+        wait_for(e, "restored", is_restored).await;
+    }
+    assert_eq!(pool.status().connections_up, 2);
+    pool.get().await.unwrap().query("RETURN 1", ()).await.unwrap();
 }
