@@ -101,6 +101,7 @@ impl Actor {
         let mut last_rx = Instant::now();
         let mut last_ping = Instant::now();
         loop {
+            self.shared.in_flight.store(self.pending.len(), Ordering::Relaxed);
             tokio::select! {
                 biased;
                 _ = self.close.cancelled() => {
@@ -122,7 +123,7 @@ impl Actor {
                         None => return Stop::Lost("the socket ended".into()),
                     }
                 }
-                command = self.rx.recv() => {
+                command = self.rx.recv(), if self.pending.len() < self.config.max_in_flight => {
                     let Some(command) = command else {
                         let _ = timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
                         return Stop::Closed;
@@ -137,7 +138,7 @@ impl Actor {
                                 Err(_) => return Stop::Lost(format!("a write stalled for {watchdog:?}")),
                             }
                         }
-                        if written < WRITE_BATCH {
+                        if written < WRITE_BATCH && self.pending.len() < self.config.max_in_flight {
                             next = self.rx.try_recv().ok();
                         }
                     }
@@ -213,11 +214,23 @@ impl Actor {
 
     fn on_frame(&mut self, bytes: &[u8]) {
         match protocol::decode_response(bytes) {
-            Ok(Incoming::Reply { id, outcome }) => {
+            Ok(Incoming::Reply { id, session, outcome }) => {
                 let Some(pending) = self.pending.remove(&id) else {
                     tracing::warn!(id, "a reply for no request in flight");
                     return;
                 };
+                if session.is_some() && session != pending.session {
+                    // Never take a reply labelled for another session as this one's: the state
+                    // change it carries (if any) is now of unknown outcome.
+                    tracing::warn!(id, "a reply labelled for another session");
+                    if let Some(state) = self.shared.sessions().get_mut(&pending.session) {
+                        state.lose(&pending.effect);
+                    }
+                    if let Some(reply) = pending.reply {
+                        let _ = reply.send(Err(Error::Protocol(format!("reply {id} was labelled for another session"))));
+                    }
+                    return;
+                }
                 self.apply_effect(&pending, outcome.as_ref().ok());
                 if let Some(reply) = pending.reply {
                     let _ = reply.send(outcome.map_err(crate::session::classify));
@@ -265,6 +278,7 @@ impl Actor {
             }
         }
         self.renewing.clear();
+        self.shared.in_flight.store(0, Ordering::Relaxed);
     }
 
     /// Reconnects with backoff and replays every session. `None` if the connection was closed

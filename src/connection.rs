@@ -50,6 +50,8 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// Default time without a frame before the socket counts as stalled.
 pub const DEFAULT_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default limit of requests written and not yet answered on one connection.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
 /// Default margin before access-token expiry at which sessions with a refresh token renew.
 pub const DEFAULT_RENEW_MARGIN: Duration = Duration::from_secs(60);
 
@@ -83,6 +85,7 @@ pub(crate) struct Config {
     pub(crate) watchdog_timeout: Duration,
     pub(crate) remember_credentials: bool,
     pub(crate) renew_margin: Duration,
+    pub(crate) max_in_flight: usize,
 }
 
 impl Default for Config {
@@ -98,6 +101,7 @@ impl Default for Config {
             watchdog_timeout: DEFAULT_WATCHDOG_TIMEOUT,
             remember_credentials: false,
             renew_margin: DEFAULT_RENEW_MARGIN,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
@@ -174,6 +178,15 @@ impl ConnectionBuilder {
         self
     }
 
+    /// Most requests written to the socket and not yet answered (default 4096). Beyond it the
+    /// connection stops writing; requests queue (up to the channel capacity), and a request that
+    /// finds both the in-flight limit reached and the queue full fails at once with
+    /// [`Error::Overloaded`].
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.config.max_in_flight = n.max(1);
+        self
+    }
+
     /// How many requests may wait for the actor before senders wait (default 1024).
     pub fn channel_capacity(mut self, capacity: usize) -> Self {
         self.config.channel_capacity = capacity.max(1);
@@ -227,6 +240,8 @@ pub(crate) struct Shared {
     pub(crate) up: AtomicBool,
     /// Reconnecting for longer than the policy's `max_attempts`.
     pub(crate) down: AtomicBool,
+    /// Requests written and not yet answered.
+    pub(crate) in_flight: std::sync::atomic::AtomicUsize,
     endpoint: Mutex<String>,
     events: broadcast::Sender<ConnectionEvent>,
 }
@@ -315,6 +330,7 @@ impl Connection {
             next_id: AtomicU64::new(1),
             up: AtomicBool::new(true),
             down: AtomicBool::new(false),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
             endpoint: Mutex::new(endpoint.clone()),
             events: broadcast::channel(256).0,
         });
@@ -413,10 +429,23 @@ impl Connection {
             let (reply, rx) = oneshot::channel();
             let command = Command { id, frame, session, effect, reply, fire_and_forget: false };
             let timed_out = || Error::Timeout { what: "reply", after: self.inner.config.request_timeout };
-            match timeout_at(deadline, self.inner.tx.send(command)).await {
-                Err(_) => return Err(timed_out()),
-                Ok(Err(_)) => return Err(Error::Closed),
-                Ok(Ok(())) => {}
+            let command = match self.inner.tx.try_send(command) {
+                Ok(()) => None,
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::Closed),
+                Err(mpsc::error::TrySendError::Full(command)) => {
+                    let limit = self.inner.config.max_in_flight;
+                    if self.inner.shared.in_flight.load(Ordering::Relaxed) >= limit {
+                        return Err(Error::Overloaded { in_flight: limit });
+                    }
+                    Some(command)
+                }
+            };
+            if let Some(command) = command {
+                match timeout_at(deadline, self.inner.tx.send(command)).await {
+                    Err(_) => return Err(timed_out()),
+                    Ok(Err(_)) => return Err(Error::Closed),
+                    Ok(Ok(())) => {}
+                }
             }
             let result = match timeout_at(deadline, rx).await {
                 Err(_) => Err(timed_out()),
@@ -463,7 +492,12 @@ pub(crate) async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
     )
     .await
     .map_err(|_| Error::Timeout { what: "connect", after: config.connect_timeout })?
-    .map_err(|e| connect_error(e.to_string()))?;
+    .map_err(|e| match e {
+        tokio_tungstenite::tungstenite::Error::Protocol(
+            tokio_tungstenite::tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_),
+        ) => connect_error(format!("the server did not accept the `cbor` subprotocol ({e}); is it SurrealDB 3.x?")),
+        e => connect_error(e.to_string()),
+    })?;
     let protocol = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
     if protocol != Some("cbor") {
         return Err(connect_error(format!(

@@ -53,6 +53,14 @@ pub enum Error {
     #[error("the connection is down (reconnecting)")]
     Disconnected,
 
+    /// The connection already has its maximum of requests in flight and a full queue: back off
+    /// and retry (see `ConnectionBuilder::max_in_flight`).
+    #[error("the connection is overloaded ({in_flight} requests in flight and the queue is full)")]
+    Overloaded {
+        /// The connection's in-flight limit.
+        in_flight: usize,
+    },
+
     /// The socket died while the request was in flight: it may or may not have executed on the
     /// server. It is never resent automatically.
     #[error("connection lost while the request was in flight: it may or may not have executed")]
@@ -120,6 +128,11 @@ impl Error {
     /// The server refused the operation for the current identity.
     pub fn is_not_allowed(&self) -> bool {
         matches!(self, Error::NotAllowed(_))
+    }
+
+    /// The connection refused the request for lack of capacity ([`Error::Overloaded`]).
+    pub fn is_overloaded(&self) -> bool {
+        matches!(self, Error::Overloaded { .. })
     }
 
     /// A wait ran past its deadline.

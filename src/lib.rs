@@ -63,7 +63,7 @@ pub mod test_server;
 pub use auth::{AccessToken, Credentials, Database, Namespace, Record, RefreshToken, Root, Tokens};
 pub use connection::{
     Connection, ConnectionBuilder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_RENEW_MARGIN, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCHDOG_TIMEOUT,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_RENEW_MARGIN, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCHDOG_TIMEOUT,
 };
 pub use reconnect::{ConnectionEvent, ReconnectPolicy};
 pub use error::{Error, Result, ServerError};

@@ -36,8 +36,8 @@ pub(crate) fn to_cbor<T: serde::Serialize + ?Sized>(value: &T) -> Result<Cbor, E
 /// One decoded frame from the server.
 #[derive(Debug)]
 pub(crate) enum Incoming {
-    /// The answer to request `id`.
-    Reply { id: u64, outcome: Result<Cbor, ServerError> },
+    /// The answer to request `id`, for server session `session` (as the server labelled it).
+    Reply { id: u64, session: Option<uuid::Uuid>, outcome: Result<Cbor, ServerError> },
     /// A frame without an id: a live-query notification (or an error the server could not attach
     /// to a request, e.g. for a frame it could not parse).
     #[allow(dead_code)] // live-query routing reads it
@@ -52,6 +52,7 @@ pub(crate) fn decode_response(bytes: &[u8]) -> Result<Incoming, Error> {
         return Err(Error::Protocol("a frame that is not a map".into()));
     };
     let mut id = None;
+    let mut session = None;
     let mut result = None;
     let mut error = None;
     let mut rest = Vec::new();
@@ -60,6 +61,7 @@ pub(crate) fn decode_response(bytes: &[u8]) -> Result<Incoming, Error> {
             Some("id") => id = Some(value),
             Some("result") => result = Some(value),
             Some("error") => error = Some(value),
+            Some("session") => session = Some(value),
             _ => rest.push((key, value)),
         }
     }
@@ -83,7 +85,14 @@ pub(crate) fn decode_response(bytes: &[u8]) -> Result<Incoming, Error> {
         (Some(result), None) => Ok(result),
         (None, None) => return Err(Error::Protocol(format!("reply {id} has neither result nor error"))),
     };
-    Ok(Incoming::Reply { id, outcome })
+    let session = match session.map(cbor::to_json) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => {
+            Some(s.parse().map_err(|_| Error::Protocol(format!("reply {id} names a session that is not a uuid")))?)
+        }
+        Some(_) => return Err(Error::Protocol(format!("reply {id} names a session that is not a uuid"))),
+    };
+    Ok(Incoming::Reply { id, session, outcome })
 }
 
 /// Decodes an error object `{code, kind, message, details}`.
@@ -123,7 +132,7 @@ mod tests {
     #[test]
     fn decodes_result_error_and_notification() {
         let ok = decode_response(&frame(vec![("id", Cbor::Integer(3.into())), ("result", Cbor::Null)])).unwrap();
-        assert!(matches!(ok, Incoming::Reply { id: 3, outcome: Ok(Cbor::Null) }));
+        assert!(matches!(ok, Incoming::Reply { id: 3, session: None, outcome: Ok(Cbor::Null) }));
 
         let err = Cbor::Map(vec![
             (Cbor::Text("code".into()), Cbor::Integer((-32002).into())),
@@ -132,7 +141,7 @@ mod tests {
         ]);
         let bad = decode_response(&frame(vec![("id", Cbor::Integer(4.into())), ("error", err)])).unwrap();
         match bad {
-            Incoming::Reply { id: 4, outcome: Err(e) } => {
+            Incoming::Reply { id: 4, outcome: Err(e), .. } => {
                 assert_eq!((e.code(), e.kind(), e.message()), (-32002, "NotAllowed", "nope"))
             }
             other => panic!("{other:?}"),

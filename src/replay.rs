@@ -76,7 +76,7 @@ async fn exchange(
             .map_err(|_| format!("no reply to the replay within {:?}", config.request_timeout))?;
         match frame {
             Some(Ok(Message::Binary(bytes))) => {
-                if let Ok(Incoming::Reply { id, outcome }) = protocol::decode_response(&bytes) {
+                if let Ok(Incoming::Reply { id, outcome, .. }) = protocol::decode_response(&bytes) {
                     if let Some(index) = ids.remove(&id) {
                         results[index] = Some(outcome);
                         missing -= 1;

@@ -61,3 +61,4 @@ pub async fn identity(session: &Session) -> serde_json::Value {
         .expect("identity value")
 }
 pub mod proxy;
+pub mod fake;
