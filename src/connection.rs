@@ -86,6 +86,8 @@ pub(crate) struct Config {
     pub(crate) remember_credentials: bool,
     pub(crate) renew_margin: Duration,
     pub(crate) max_in_flight: usize,
+    /// Extra trusted roots (DER), on top of the public web roots, for `wss://`.
+    pub(crate) root_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -102,6 +104,7 @@ impl Default for Config {
             remember_credentials: false,
             renew_margin: DEFAULT_RENEW_MARGIN,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            root_certificates: Vec::new(),
         }
     }
 }
@@ -184,6 +187,33 @@ impl ConnectionBuilder {
     /// [`Error::Overloaded`].
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.config.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Trusts these PEM certificates (e.g. a private CA) for `wss://`, in addition to the public
+    /// web roots (default: the public web roots only). A PEM that holds no certificate makes
+    /// [`connect`](Self::connect) fail with [`Error::InvalidArgument`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> surreal_pool::Result<()> {
+    /// let ca = std::fs::read("ca.pem").unwrap();
+    /// let conn = surreal_pool::Connection::builder("wss://db.internal:8000")
+    ///     .add_root_certificates_pem(&ca)
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        let mut found = false;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem).flatten() {
+            self.config.root_certificates.push(cert.to_vec());
+            found = true;
+        }
+        if !found {
+            // Remembered as an invalid (empty) certificate so that connect reports it.
+            self.config.root_certificates.push(Vec::new());
+        }
         self
     }
 
@@ -477,6 +507,28 @@ impl Connection {
     }
 }
 
+/// A rustls connector trusting the public web roots plus the configured ones; `None` (the
+/// library's default connector) when none are configured.
+fn tls_connector(config: &Config) -> Result<Option<tokio_tungstenite::Connector>> {
+    if config.root_certificates.is_empty() {
+        return Ok(None);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for der in &config.root_certificates {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| Error::InvalidArgument(format!("a root certificate could not be used: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(tokio_tungstenite::Connector::Rustls(Arc::new(tls))))
+}
+
 pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub(crate) async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
@@ -486,9 +538,10 @@ pub(crate) async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(config.max_message_size))
         .max_frame_size(Some(config.max_message_size));
+    let connector = tls_connector(config)?;
     let (socket, response) = timeout(
         config.connect_timeout,
-        tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true),
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config), true, connector),
     )
     .await
     .map_err(|_| Error::Timeout { what: "connect", after: config.connect_timeout })?

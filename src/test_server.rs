@@ -56,6 +56,8 @@ pub struct TestServer {
     port: u16,
     log: PathBuf,
     env: Vec<(String, String)>,
+    /// `--web-crt` and `--web-key` files: the server speaks TLS.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl TestServer {
@@ -71,7 +73,7 @@ impl TestServer {
         let mut last_error = None;
         for _ in 0..3 {
             let port = free_port()?;
-            let mut server = TestServer { child: None, port, log: log_path(port), env: env.clone() };
+            let mut server = TestServer { child: None, port, log: log_path(port), env: env.clone(), tls: None };
             match server.spawn() {
                 Ok(()) => return Ok(server),
                 Err(e) => last_error = Some(e),
@@ -80,9 +82,22 @@ impl TestServer {
         Err(last_error.unwrap_or_else(|| TestServerError("could not start".into())))
     }
 
-    /// The WebSocket endpoint, `ws://127.0.0.1:<port>`.
+    /// Starts a server that serves TLS with this certificate chain and key (PEM files); its
+    /// [`url`](TestServer::url) is then `wss://localhost:<port>`.
+    pub fn start_tls(certificate: &Path, key: &Path) -> Result<TestServer, TestServerError> {
+        let port = free_port()?;
+        let tls = Some((certificate.to_owned(), key.to_owned()));
+        let mut server = TestServer { child: None, port, log: log_path(port), env: Vec::new(), tls };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// The WebSocket endpoint: `ws://127.0.0.1:<port>`, or `wss://localhost:<port>` with TLS.
     pub fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
+        match self.tls {
+            None => format!("ws://127.0.0.1:{}", self.port),
+            Some(_) => format!("wss://localhost:{}", self.port),
+        }
     }
 
     /// The port the server listens on.
@@ -119,6 +134,9 @@ impl TestServer {
         for (k, v) in &self.env {
             command.env(k, v);
         }
+        if let Some((crt, key)) = &self.tls {
+            command.arg("--web-crt").arg(crt).arg("--web-key").arg(key);
+        }
         let child = command.spawn().map_err(|e| TestServerError(format!("could not run {}: {e}", binary.display())))?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -127,7 +145,12 @@ impl TestServer {
                 self.child = None;
                 return Err(TestServerError(format!("the server exited ({status}) during start-up:\n{}", self.log_tail())));
             }
-            if health_ok(self.port) {
+            let ready = match self.tls {
+                None => health_ok(self.port),
+                // Over TLS a plain `GET /health` cannot be read: an accepting listener will do.
+                Some(_) => TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_millis(200)).is_ok(),
+            };
+            if ready {
                 return Ok(());
             }
             if Instant::now() > deadline {
