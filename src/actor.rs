@@ -30,8 +30,12 @@ pub(crate) struct Command {
     pub(crate) session: Option<uuid::Uuid>,
     pub(crate) effect: Effect,
     pub(crate) reply: oneshot::Sender<Result<Cbor>>,
-    /// Send even though nobody waits for the reply (background detach).
+    /// Send even though nobody waits for the reply (detach).
     pub(crate) fire_and_forget: bool,
+    /// Refuse to send it while the session's identity is unknown (every command but auth
+    /// commands and a few harmless ones): the check is made again here, at the moment of
+    /// sending, because a reconnect may have lost the identity while the command was queued.
+    pub(crate) needs_identity: bool,
 }
 
 /// A request written to the socket and not yet answered.
@@ -163,6 +167,11 @@ impl Actor {
                     for (session, method, params, effect) in internal {
                         let id = self.shared.next_id();
                         let Ok(frame) = protocol::encode_request(id, method, params, session) else { continue };
+                        if effect.tracked() {
+                            if let Some(state) = self.shared.sessions().get_mut(&session) {
+                                state.effects_in_flight += 1;
+                            }
+                        }
                         self.pending.insert(id, Pending { session, effect, reply: None });
                         match timeout(watchdog, sink.send(Message::Binary(frame.into()))).await {
                             Ok(Ok(())) => {}
@@ -182,12 +191,13 @@ impl Actor {
         let mut out = Vec::new();
         for (id, state) in self.shared.sessions().iter() {
             let AuthState::Token(tokens) = &state.auth else { continue };
-            if tokens.refresh.is_none() || self.renewing.contains(id) {
+            // Never race a caller's own state change.
+            if tokens.refresh.is_none() || self.renewing.contains(id) || state.effects_in_flight > 0 {
                 continue;
             }
             if tokens.access.expires_at().is_some_and(|exp| exp - now <= margin) {
                 if let Ok(params) = tokens.to_params() {
-                    out.push((*id, "refresh", vec![params], Effect::Renewed));
+                    out.push((*id, "refresh", vec![params], Effect::Renewed(tokens.clone())));
                 }
             }
         }
@@ -202,6 +212,13 @@ impl Actor {
     fn register(&mut self, command: Command) -> Option<Vec<u8>> {
         if command.reply.is_closed() && !command.fire_and_forget {
             return None;
+        }
+        if command.needs_identity {
+            let lost = self.shared.sessions().get(&command.session).is_none_or(|s| s.auth == AuthState::Unknown);
+            if lost {
+                let _ = command.reply.send(Err(Error::AuthLost));
+                return None;
+            }
         }
         if command.effect.tracked() {
             if let Some(state) = self.shared.sessions().get_mut(&command.session) {
@@ -251,12 +268,15 @@ impl Actor {
             (Effect::Detach, _) => {
                 sessions.remove(&pending.session);
             }
-            (Effect::Renewed, reply) => {
+            (Effect::Renewed(_), reply) => {
                 self.renewing.remove(&pending.session);
-                if let (Some(state), Some(reply)) = (sessions.get_mut(&pending.session), reply) {
-                    state.apply(&pending.effect, Some(reply));
+                if let Some(state) = sessions.get_mut(&pending.session) {
+                    state.apply(&pending.effect, reply);
+                    let renewed = reply.is_some() && matches!(state.auth, AuthState::Token(_));
                     drop(sessions);
-                    self.shared.emit(ConnectionEvent::Renewed { session: pending.session });
+                    if renewed {
+                        self.shared.emit(ConnectionEvent::Renewed { session: pending.session });
+                    }
                 }
             }
             (effect, reply) => {
@@ -270,7 +290,10 @@ impl Actor {
     fn fail_pending(&mut self, error: fn() -> Error) {
         let mut sessions = self.shared.sessions();
         for (_, pending) in self.pending.drain() {
-            if let Some(state) = sessions.get_mut(&pending.session) {
+            if matches!(pending.effect, Effect::Detach) {
+                // The socket (and with it the server session) is gone: don't re-attach it.
+                sessions.remove(&pending.session);
+            } else if let Some(state) = sessions.get_mut(&pending.session) {
                 state.lose(&pending.effect);
             }
             if let Some(reply) = pending.reply {
@@ -339,7 +362,13 @@ impl Actor {
                     command = self.rx.recv(), if down => match command {
                         None => return None,
                         Some(command) => {
-                            let _ = command.reply.send(Err(Error::Disconnected));
+                            if matches!(command.effect, Effect::Detach) {
+                                // Nothing to detach on a dead socket; just don't replay it.
+                                self.shared.sessions().remove(&command.session);
+                                let _ = command.reply.send(Ok(Cbor::Null));
+                            } else {
+                                let _ = command.reply.send(Err(Error::Disconnected));
+                            }
                         }
                     },
                 }

@@ -137,14 +137,14 @@ impl ConnectionBuilder {
 
     /// How long the socket may be idle before the connection sends an RPC `ping` (default 5 s).
     pub fn keepalive_interval(mut self, interval: Duration) -> Self {
-        self.config.keepalive_interval = interval;
+        self.config.keepalive_interval = interval.max(Duration::from_millis(1));
         self
     }
 
     /// How long without any frame from the server (or with a write blocked) before the socket is
     /// declared stalled and replaced (default 15 s). Should exceed the keepalive interval.
     pub fn watchdog_timeout(mut self, timeout: Duration) -> Self {
-        self.config.watchdog_timeout = timeout;
+        self.config.watchdog_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -399,7 +399,19 @@ impl Connection {
     /// and identity. It is detached when the [`Session`] is dropped or [`Session::detach`]ed.
     pub async fn attach(&self) -> Result<Session> {
         let id = uuid::Uuid::new_v4();
-        self.request(Some(id), "attach", vec![], Effect::Attach).await?;
+        // If this future is dropped after the request went out, detach whatever it attached.
+        struct Guard<'a>(&'a Connection, uuid::Uuid, bool);
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    self.0.detach_in_background(self.1);
+                }
+            }
+        }
+        let mut guard = Guard(self, id, false);
+        let result = self.request(Some(id), "attach", vec![], Effect::Attach).await;
+        guard.2 = result.is_ok() || matches!(result, Err(Error::Closed));
+        result?;
         Ok(Session::new(self.clone(), Some(id)))
     }
 
@@ -457,7 +469,10 @@ impl Connection {
             let deadline = started + self.inner.config.request_timeout;
             let frame = protocol::encode_request(id, method, params, session)?;
             let (reply, rx) = oneshot::channel();
-            let command = Command { id, frame, session, effect, reply, fire_and_forget: false };
+            // A detach is sent even if its caller stops waiting, so that no session leaks.
+            let fire_and_forget = matches!(effect, Effect::Detach);
+            let needs_identity = needs_identity(method, &effect);
+            let command = Command { id, frame, session, effect, reply, fire_and_forget, needs_identity };
             let timed_out = || Error::Timeout { what: "reply", after: self.inner.config.request_timeout };
             let command = match self.inner.tx.try_send(command) {
                 Ok(()) => None,
@@ -494,13 +509,15 @@ impl Connection {
         let id = self.inner.shared.next_id();
         let Ok(frame) = protocol::encode_request(id, "detach", vec![], Some(session)) else { return };
         let (reply, _) = oneshot::channel();
-        let command = Command { id, frame, session: Some(session), effect: Effect::Detach, reply, fire_and_forget: true };
+        let command =
+            Command { id, frame, session: Some(session), effect: Effect::Detach, reply, fire_and_forget: true, needs_identity: false };
         if let Err(mpsc::error::TrySendError::Full(command)) = self.inner.tx.try_send(command) {
             // The channel is full: wait for room in the background if there is a runtime.
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 let tx = self.inner.tx.clone();
+                let wait = self.inner.config.request_timeout;
                 rt.spawn(async move {
-                    let _ = tx.send(command).await;
+                    let _ = timeout(wait, tx.send(command)).await;
                 });
             }
         }
@@ -527,6 +544,12 @@ fn tls_connector(config: &Config) -> Result<Option<tokio_tungstenite::Connector>
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Some(tokio_tungstenite::Connector::Rustls(Arc::new(tls))))
+}
+
+/// Whether a command may only run while the session's identity is known: everything but the
+/// auth commands (which establish one) and commands that run no query.
+pub(crate) fn needs_identity(method: &str, effect: &Effect) -> bool {
+    !(effect.changes_auth() || matches!(method, "ping" | "version" | "attach" | "detach" | "use" | "let" | "unset" | "sessions"))
 }
 
 pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

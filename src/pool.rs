@@ -563,9 +563,8 @@ impl PoolShared {
         let current = session.with_state(|s| s.map(|s| (s.namespace.clone(), s.database.clone())));
         let (ns, db) = self.default_ns_db();
         if current.as_ref() != Some(&(ns.clone(), db.clone())) {
-            if let (Some(ns), Some(db)) = (ns, db) {
-                session.use_ns_db(&ns, &db).await?;
-            }
+            // `None` unsets: a default session never keeps a tenant's namespace or database.
+            session.use_exactly(ns.as_deref(), db.as_deref()).await?;
         }
         Ok(())
     }
@@ -586,6 +585,29 @@ impl PoolShared {
             (AuthState::Token(t), Identity::Token(id)) if *id == t.access => Tag::Default,
             (AuthState::Token(t), Identity::Credentials(_)) if identity.as_ref() == Some(&t.access) => Tag::Default,
             _ => Tag::Dirty,
+        }
+    }
+}
+
+/// A session reserved on a connection while it is being created.
+struct Reservation<'a> {
+    shared: &'a PoolShared,
+    connection: usize,
+    kept: bool,
+}
+
+impl Reservation<'_> {
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            if let Some(n) = self.shared.table().per_connection.get_mut(self.connection) {
+                *n = n.saturating_sub(1);
+            }
         }
     }
 }
@@ -637,24 +659,13 @@ impl managed::Manager for SessionManager {
             table.per_connection[index] += 1;
             index
         };
-        let release = |shared: &PoolShared| {
-            if let Some(n) = shared.table().per_connection.get_mut(connection) {
-                *n = n.saturating_sub(1);
-            }
-        };
-        let prepared = async {
-            let session = shared.connections[connection].attach().await?;
-            shared.make_default(&session, &Tag::Default).await?;
-            Ok::<_, Error>(session)
-        }
-        .await;
-        let session = match prepared {
-            Ok(session) => session,
-            Err(e) => {
-                release(shared);
-                return Err(e);
-            }
-        };
+        // Released on error *and* on cancellation (deadpool's create timeout, or a hand-over
+        // winning the race in `object_or_handoff`), unless the slot is created.
+        let reservation = Reservation { shared, connection, kept: false };
+        // Dropping `session` (error or cancellation) detaches it on the server.
+        let session = shared.connections[connection].attach().await?;
+        shared.make_default(&session, &Tag::Default).await?;
+        reservation.keep();
         let clean_ns_db = session.with_state(|s| s.map(|s| (s.namespace.clone(), s.database.clone()))).unwrap_or_default();
         let mut table = shared.table();
         table.next_slot += 1;
@@ -722,8 +733,13 @@ impl Pool {
                 forwarded: forwarded(&want),
                 want: want.clone(),
                 clean_ns_db,
+                handoffs: 0,
             };
-            if hit && !token_expired(&want) {
+            // The tag was computed when the session came back; a reconnect may have changed the
+            // session since (identity lost, namespace not restored): judge it again, live.
+            let live = pooled.session.as_ref().map(|s| s.with_state(|st| shared.classify(st, forwarded(&tag).as_ref(), &pooled.clean_ns_db)));
+            let tag = if live.as_ref() == Some(&tag) { tag } else { Tag::Dirty };
+            if hit && tag == want && !token_expired(&want) {
                 shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(pooled);
             }
@@ -806,6 +822,9 @@ impl Pool {
     }
 }
 
+/// Hand-overs in a row after which a session returns to deadpool when checkouts wait there.
+const MAX_CONSECUTIVE_HANDOFFS: u32 = 4;
+
 /// How long a checkout waits for its identity's busy session when no session is idle at all,
 /// before it also queues for any session.
 const SATURATED_AFFINITY_WAIT: Duration = Duration::from_millis(50);
@@ -841,6 +860,8 @@ pub struct PooledSession {
     /// The tag this checkout was made for.
     want: Tag,
     clean_ns_db: NsDb,
+    /// How many times in a row this session was handed straight to a waiter.
+    handoffs: u32,
 }
 
 impl std::fmt::Debug for PooledSession {
@@ -893,8 +914,12 @@ impl Drop for PooledSession {
         table.busy_add(&self.want, -1);
         let clean_ns_db = std::mem::take(&mut self.clean_ns_db);
         // Hand it straight to a checkout waiting for this identity, if any.
+        // After a few hand-overs in a row, a session goes back to deadpool if checkouts wait there,
+        // so that one busy identity cannot starve the others.
+        let deadpool_waiting = self.handoffs >= MAX_CONSECUTIVE_HANDOFFS
+            && Object::pool(&object).is_some_and(|p| p.status().waiting > 0);
         let (object, session, clean_ns_db) = match session {
-            Some(session) if tag != Tag::Dirty => {
+            Some(session) if tag != Tag::Dirty && !deadpool_waiting => {
                 let mut handoff = PooledSession {
                     session: Some(session),
                     object: Some(object),
@@ -902,6 +927,7 @@ impl Drop for PooledSession {
                     forwarded: forwarded(&tag),
                     want: tag.clone(),
                     clean_ns_db,
+                    handoffs: self.handoffs + 1,
                 };
                 table.busy_add(&tag, 1);
                 while let Some(waiter) = table.waiters.get_mut(&tag).and_then(|q| q.pop_front()) {

@@ -63,10 +63,17 @@ async fn exchange(
     for (index, step) in steps.into_iter().enumerate() {
         let id = shared.next_id();
         let frame = protocol::encode_request(id, step.method, step.params, step.session).map_err(|e| e.to_string())?;
-        socket.feed(Message::Binary(frame.into())).await.map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + config.request_timeout;
+        timeout_at(deadline, socket.feed(Message::Binary(frame.into())))
+            .await
+            .map_err(|_| "a replay write stalled".to_string())?
+            .map_err(|e| e.to_string())?;
         ids.insert(id, index);
     }
-    socket.flush().await.map_err(|e| e.to_string())?;
+    timeout_at(Instant::now() + config.request_timeout, socket.flush())
+        .await
+        .map_err(|_| "a replay write stalled".to_string())?
+        .map_err(|e| e.to_string())?;
     let mut results: Vec<Option<Outcome>> = (0..ids.len()).map(|_| None).collect();
     let mut missing = ids.len();
     let deadline = Instant::now() + config.request_timeout;
@@ -240,6 +247,15 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
             }
         }
     }
+    // Refresh tokens are single-use: keep the new pairs now, whatever happens next.
+    {
+        let mut states = shared.sessions();
+        for (i, (id, _)) in plans.iter().enumerate() {
+            if let (Auth::Restored(tokens), Some(state)) = (&auth[i], states.get_mut(id)) {
+                state.auth = AuthState::Token(tokens.clone());
+            }
+        }
+    }
     let steps = followers
         .iter()
         .filter_map(|&i| match &auth[i] {
@@ -267,10 +283,13 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
         }
     }
 
-    // Sessions whose `use` was skipped for a token that did not come back: select explicitly.
+    // Sessions whose `use` was skipped because their token would select the namespace and
+    // database, but whose identity did not come back with such a token (lost, or restored by a
+    // signin that selects nothing): select explicitly.
     let reselect: Vec<usize> = (0..plans.len())
-        .filter(|&i| alive[i] && !used[i] && !matches!(auth[i], Auth::Restored(_) | Auth::Nothing))
+        .filter(|&i| alive[i] && !used[i])
         .filter(|&i| plans[i].1.namespace.is_some() || plans[i].1.database.is_some())
+        .filter(|&i| !matches!(&auth[i], Auth::Restored(t) if token_selects(t, &plans[i].1)))
         .collect();
     exchange(socket, shared, config, &mut requests, reselect.iter().map(|&i| use_step(i)).collect()).await?;
 

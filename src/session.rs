@@ -158,8 +158,7 @@ impl Session {
     }
 
     async fn call(&self, method: &'static str, params: Vec<Cbor>, effect: Effect) -> Result<Cbor> {
-        let allowed_without_identity = effect.changes_auth() || matches!(method, "ping" | "version" | "detach" | "use" | "let" | "unset");
-        if !allowed_without_identity {
+        if crate::connection::needs_identity(method, &effect) {
             let sessions = self.conn.shared().sessions();
             match sessions.get(&self.id) {
                 None => return Err(Error::InvalidArgument("this session is detached".into())),
@@ -267,7 +266,12 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn refresh(&self, tokens: &Tokens) -> Result<Tokens> {
-        let reply = self.call("refresh", vec![tokens.to_params()?], Effect::SignedIn { remember: None }).await.map_err(auth_error)?;
+        // Refreshing the session's own pair keeps the same user: keep its remembered credentials.
+        let remember = self.with_state(|s| {
+            s.filter(|s| matches!(&s.auth, AuthState::Token(t) if t.refresh.is_some() && t.refresh == tokens.refresh))
+                .and_then(|s| s.credentials.clone())
+        });
+        let reply = self.call("refresh", vec![tokens.to_params()?], Effect::SignedIn { remember }).await.map_err(auth_error)?;
         Tokens::from_result(&reply)
     }
 
@@ -328,6 +332,12 @@ impl Session {
     /// ```
     pub async fn use_db(&self, database: &str) -> Result<()> {
         self.use_params(none(), Cbor::Text(database.into())).await
+    }
+
+    /// Selects exactly this namespace and database; `None` unsets.
+    pub(crate) async fn use_exactly(&self, namespace: Option<&str>, database: Option<&str>) -> Result<()> {
+        let value = |v: Option<&str>| v.map_or(Cbor::Null, |v| Cbor::Text(v.into()));
+        self.use_params(value(namespace), value(database)).await
     }
 
     async fn use_params(&self, namespace: Cbor, database: Cbor) -> Result<()> {

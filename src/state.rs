@@ -82,9 +82,11 @@ pub(crate) enum Effect {
     /// signin / signup / refresh: the reply holds the tokens. `remember` is the signin
     /// parameters to keep, when the connection remembers credentials.
     SignedIn { remember: Option<Remembered> },
-    /// A refresh the connection made by itself before the token expired: same identity, new
-    /// tokens. Not tracked as a caller's state change; a failure changes nothing.
-    Renewed,
+    /// A refresh the connection made by itself before the token expired, of these tokens: same
+    /// identity, new tokens. If the session's tokens changed while it was in flight (the caller
+    /// signed out or in meanwhile), the server may have applied the two in either order, so the
+    /// identity becomes unknown. A failure changes nothing.
+    Renewed(Tokens),
     Authenticated(AccessToken),
     Invalidated,
     Reset,
@@ -93,7 +95,7 @@ pub(crate) enum Effect {
 impl Effect {
     /// Whether the request changes the session's state (so its reply must be tracked).
     pub(crate) fn tracked(&self) -> bool {
-        !matches!(self, Effect::None | Effect::Attach | Effect::Detach | Effect::Renewed)
+        !matches!(self, Effect::None | Effect::Attach | Effect::Detach)
     }
 
     /// Whether the request changes the session's identity.
@@ -135,18 +137,21 @@ impl SessionState {
             Effect::SignedIn { remember } => match Tokens::from_result(reply) {
                 Ok(tokens) => {
                     self.authenticated(tokens);
-                    if remember.is_some() {
-                        self.credentials = remember.clone();
-                    }
+                    // Only the credentials of the identity the session has now.
+                    self.credentials = remember.clone();
                 }
                 Err(_) => self.auth = AuthState::Unknown,
             },
-            Effect::Renewed => {
-                if let Ok(tokens) = Tokens::from_result(reply) {
-                    self.auth = AuthState::Token(tokens);
-                }
+            Effect::Renewed(old) => {
+                self.auth = match Tokens::from_result(reply) {
+                    Ok(tokens) if self.auth == AuthState::Token(old.clone()) => AuthState::Token(tokens),
+                    _ => AuthState::Unknown,
+                };
             }
-            Effect::Authenticated(token) => self.authenticated(Tokens { access: token.clone(), refresh: None }),
+            Effect::Authenticated(token) => {
+                self.authenticated(Tokens { access: token.clone(), refresh: None });
+                self.credentials = None;
+            }
             Effect::Invalidated => {
                 self.auth = AuthState::Anonymous;
                 self.credentials = None;

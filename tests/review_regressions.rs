@@ -1,0 +1,216 @@
+//! Regression tests for the races found in review: each scenario once let a command run under
+//! the wrong identity, leaked a slot or a server session, or starved a tenant.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::proxy::Proxy;
+use support::{record, setup, DB, NS, SCHEMA};
+use surreal_pool::test_server::TestServer;
+use surreal_pool::{Connection, ConnectionBuilder, ConnectionEvent, Database, Error, Pool, ReconnectPolicy, Root};
+
+fn fast(builder: ConnectionBuilder) -> ConnectionBuilder {
+    builder
+        .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(50)).max_delay(Duration::from_millis(400)))
+        .keepalive_interval(Duration::from_millis(200))
+        .watchdog_timeout(Duration::from_millis(1000))
+        .request_timeout(Duration::from_secs(5))
+}
+
+fn short_tokens(refresh: bool) -> String {
+    format!(
+        "{SCHEMA}
+        DEFINE ACCESS OVERWRITE short ON DATABASE TYPE RECORD
+            SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
+            SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
+            {} DURATION FOR TOKEN 2s, FOR SESSION 1h;",
+        if refresh { "WITH REFRESH" } else { "" }
+    )
+}
+
+async fn server_with(schema: &str) -> TestServer {
+    let server = TestServer::start().unwrap();
+    let conn = Connection::connect(server.url()).await.unwrap();
+    let s = conn.session();
+    s.signin(&Root::new("root", "root")).await.unwrap();
+    s.query(schema, ()).await.unwrap().check().unwrap();
+    server
+}
+
+async fn restored(events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>) {
+    loop {
+        if let ConnectionEvent::Restored { .. } = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap() {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_command_queued_during_an_outage_is_refused_once_the_identity_is_lost() {
+    let server = server_with(&short_tokens(false)).await;
+    let proxy = Proxy::start(server.port()).await;
+    let conn = fast(Connection::builder(proxy.url())).connect().await.unwrap();
+    let s = conn.attach().await.unwrap();
+    s.signup(&record("short", "q@x.y", "pw")).await.unwrap();
+    proxy.refuse(true);
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let restore = async {
+        tokio::time::sleep(Duration::from_millis(2500)).await; // the token expires meanwhile
+        proxy.refuse(false);
+    };
+    let (queued, _) = tokio::join!(s.query("RETURN 1", ()), restore);
+    assert!(matches!(queued, Err(Error::AuthLost)), "{queued:?}");
+}
+
+#[tokio::test]
+async fn remembered_credentials_do_not_outlive_a_later_authenticate() {
+    let server = server_with(&short_tokens(false)).await;
+    let proxy = Proxy::start(server.port()).await;
+    let conn = fast(Connection::builder(proxy.url())).remember_credentials(true).connect().await.unwrap();
+    let mut events = conn.events();
+    let other = Connection::connect(server.url()).await.unwrap().attach().await.unwrap();
+    let token = other.signup(&record("short", "rec@x.y", "pw")).await.unwrap().access;
+    let s = conn.attach().await.unwrap();
+    s.signin(&Database::new(NS, DB, "tobie", "123456")).await.unwrap();
+    s.authenticate(token).await.unwrap();
+    proxy.refuse(true);
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    proxy.refuse(false);
+    restored(&mut events).await;
+    // The record token expired and has no refresh: auth-lost, never the database user from before.
+    assert!(matches!(s.query("RETURN $token.ID", ()).await, Err(Error::AuthLost)));
+}
+
+#[tokio::test]
+async fn a_pooled_tenant_never_becomes_the_pool_identity_after_a_reconnect() {
+    let server = server_with(&short_tokens(false)).await;
+    let proxy = Proxy::start(server.port()).await;
+    let pool = Pool::builder(proxy.url())
+        .connections(1)
+        .max_sessions(1)
+        .namespace_database(NS, DB)
+        .identity_credentials(Root::new("root", "root"))
+        .configure_connections(|c| fast(c).remember_credentials(true))
+        .build()
+        .await
+        .unwrap();
+    let mut events = pool.connections()[0].events();
+    let other = Connection::connect(server.url()).await.unwrap().attach().await.unwrap();
+    let token = other.signup(&record("short", "ten@x.y", "pw")).await.unwrap().access;
+    let s = pool.get_with_token(token).await.unwrap();
+    proxy.refuse(true);
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    proxy.refuse(false);
+    restored(&mut events).await;
+    assert!(matches!(s.query("RETURN $token.ID", ()).await, Err(Error::AuthLost)));
+    drop(s);
+    // The pool cleans it: the next default checkout is root, in the pool's ns/db.
+    let next = pool.get().await.unwrap();
+    let state: serde_json::Value = next.query("RETURN [$token.ID, session::ns(), session::db()]", ()).await.unwrap().take(0).unwrap();
+    assert_eq!(state, serde_json::json!(["root", NS, DB]));
+}
+
+#[tokio::test]
+async fn cancelled_creates_leak_neither_slots_nor_server_sessions() {
+    let (server, _conn) = setup().await;
+    let proxy = Proxy::start(server.port()).await;
+    let pool = Pool::builder(proxy.url()).connections(1).max_sessions(4).max_sessions_per_connection(4).warm_sessions(0).build().await.unwrap();
+    let _held = pool.get().await.unwrap(); // every later get must create
+    proxy.stall(true);
+    for _ in 0..3 {
+        assert!(tokio::time::timeout(Duration::from_millis(200), pool.get()).await.is_err());
+    }
+    proxy.stall(false);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(tokio::time::timeout(Duration::from_secs(3), pool.get()).await.expect("no hang").expect("a slot"));
+    }
+    let listed = pool.connections()[0].server_sessions().await.unwrap().len();
+    assert_eq!(listed, pool.status().size, "server sessions = pool sessions (no orphans)");
+}
+
+#[tokio::test]
+async fn one_busy_tenant_does_not_starve_another() {
+    let (server, conn) = setup().await;
+    let mut tokens = Vec::new();
+    for i in 0..2 {
+        let s = conn.attach().await.unwrap();
+        tokens.push(s.signup(&record("plain", &format!("t{i}@x.y"), "pw")).await.unwrap().access);
+    }
+    let pool = Pool::builder(server.url()).connections(1).max_sessions(2).namespace_database(NS, DB).checkout_timeout(Duration::from_secs(1)).build().await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut hot = Vec::new();
+    for _ in 0..6 {
+        let (pool, a, stop) = (pool.clone(), tokens[0].clone(), stop.clone());
+        hot.push(tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                if let Ok(s) = pool.get_with_token(a.clone()).await {
+                    let _ = s.query("RETURN 1", ()).await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let other = pool.get_with_token(tokens[1].clone()).await;
+    stop.cancel();
+    for h in hot {
+        h.await.unwrap();
+    }
+    assert!(other.is_ok(), "starved for {:?}: {other:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_detach_lost_with_the_socket_is_not_replayed() {
+    let (server, _) = setup().await;
+    let proxy = Proxy::start(server.port()).await;
+    let conn = fast(Connection::builder(proxy.url())).connect().await.unwrap();
+    let mut events = conn.events();
+    let s = conn.attach().await.unwrap();
+    let id = s.id().unwrap();
+    proxy.stall(true);
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    proxy.cut();
+    proxy.stall(false);
+    restored(&mut events).await;
+    assert!(!conn.server_sessions().await.unwrap().contains(&id));
+}
+
+#[tokio::test]
+async fn a_renewal_racing_an_invalidate_never_signs_the_session_back_in() {
+    let server = server_with(&short_tokens(true)).await;
+    let proxy = Proxy::start(server.port()).await;
+    let pool = Pool::builder(proxy.url())
+        .connections(1)
+        .max_sessions(1)
+        .namespace_database(NS, DB)
+        .configure_connections(|c| fast(c).renew_margin(Duration::from_secs(5)))
+        .build()
+        .await
+        .unwrap();
+    {
+        let s = pool.get().await.unwrap();
+        s.signup(&record("short", "prev@x.y", "pw")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        proxy.stall(true);
+        let unstall = async {
+            tokio::time::sleep(Duration::from_millis(450)).await;
+            proxy.stall(false);
+        };
+        let (r, _) = tokio::join!(s.invalidate(), unstall);
+        r.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let next = pool.get().await.unwrap();
+    match next.query("RETURN <string> $auth.id", ()).await {
+        Err(e) => assert!(e.is_not_allowed(), "anonymous is refused: {e:?}"),
+        Ok(mut r) => panic!("the next caller ran as {:?}", r.take::<serde_json::Value>(0)),
+    }
+}
