@@ -259,6 +259,9 @@ impl Actor {
     }
 
     fn apply_effect(&mut self, pending: &Pending, reply: Option<&Cbor>) {
+        if matches!(pending.effect, Effect::None) {
+            return; // the common case: no lock
+        }
         let mut sessions = self.shared.sessions();
         match (&pending.effect, reply) {
             (Effect::None, _) => {}

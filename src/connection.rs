@@ -462,12 +462,24 @@ impl Connection {
         params: Vec<Cbor>,
         effect: Effect,
     ) -> Result<Cbor> {
+        self.request_in(session, None, method, params, effect).await
+    }
+
+    /// [`request`](Self::request) inside transaction `txn`.
+    pub(crate) async fn request_in(
+        &self,
+        session: Option<uuid::Uuid>,
+        txn: Option<uuid::Uuid>,
+        method: &'static str,
+        params: Vec<Cbor>,
+        effect: Effect,
+    ) -> Result<Cbor> {
         let id = self.inner.shared.next_id();
         let span = tracing::debug_span!("surreal_pool.request", method, id, session = ?session);
         async move {
             let started = Instant::now();
             let deadline = started + self.inner.config.request_timeout;
-            let frame = protocol::encode_request(id, method, params, session)?;
+            let frame = protocol::encode_request_in(id, method, params, session, txn)?;
             let (reply, rx) = oneshot::channel();
             // A detach is sent even if its caller stops waiting, so that no session leaks.
             let fire_and_forget = matches!(effect, Effect::Detach);
@@ -502,6 +514,15 @@ impl Connection {
         }
         .instrument(span)
         .await
+    }
+
+    /// Cancels a transaction without waiting (a transaction dropped without commit or cancel).
+    pub(crate) fn cancel_in_background(&self, session: Option<uuid::Uuid>, txn: uuid::Uuid) {
+        let id = self.inner.shared.next_id();
+        let Ok(frame) = protocol::encode_request(id, "cancel", vec![crate::cbor::uuid(&txn)], session) else { return };
+        let (reply, _) = oneshot::channel();
+        let command = Command { id, frame, session, effect: Effect::None, reply, fire_and_forget: true, needs_identity: false };
+        let _ = self.inner.tx.try_send(command);
     }
 
     /// Detaches a session without waiting (used from `Drop`).

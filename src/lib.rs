@@ -45,8 +45,10 @@
 
 mod actor;
 mod auth;
+pub mod blocking;
 mod cbor;
 mod connection;
+mod data;
 mod error;
 mod pool;
 mod protocol;
@@ -72,6 +74,7 @@ pub use pool::{
     DEFAULT_MAX_SESSIONS_PER_CONNECTION,
 };
 pub use query::QueryResponse;
+pub use data::Transaction;
 pub use session::{Resource, Session};
 pub use value::{RecordId, RecordKey};
 

@@ -823,7 +823,7 @@ impl Pool {
 }
 
 /// Hand-overs in a row after which a session returns to deadpool when checkouts wait there.
-const MAX_CONSECUTIVE_HANDOFFS: u32 = 4;
+const MAX_CONSECUTIVE_HANDOFFS: u32 = 16;
 
 /// How long a checkout waits for its identity's busy session when no session is idle at all,
 /// before it also queues for any session.

@@ -16,12 +16,26 @@ pub(crate) fn encode_request(
     params: Vec<Cbor>,
     session: Option<uuid::Uuid>,
 ) -> Result<Vec<u8>, Error> {
-    let mut map = Vec::with_capacity(4);
+    encode_request_in(id, method, params, session, None)
+}
+
+/// Encodes one request frame, inside transaction `txn` if given.
+pub(crate) fn encode_request_in(
+    id: u64,
+    method: &str,
+    params: Vec<Cbor>,
+    session: Option<uuid::Uuid>,
+    txn: Option<uuid::Uuid>,
+) -> Result<Vec<u8>, Error> {
+    let mut map = Vec::with_capacity(5);
     map.push((Cbor::Text("id".into()), Cbor::Integer(id.into())));
     map.push((Cbor::Text("method".into()), Cbor::Text(method.into())));
     map.push((Cbor::Text("params".into()), Cbor::Array(params)));
     if let Some(session) = session {
         map.push((Cbor::Text("session".into()), cbor::uuid(&session)));
+    }
+    if let Some(txn) = txn {
+        map.push((Cbor::Text("txn".into()), cbor::uuid(&txn)));
     }
     let mut out = Vec::with_capacity(64);
     ciborium::into_writer(&Cbor::Map(map), &mut out).map_err(|e| Error::Encode(e.to_string()))?;

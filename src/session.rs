@@ -158,6 +158,12 @@ impl Session {
     }
 
     async fn call(&self, method: &'static str, params: Vec<Cbor>, effect: Effect) -> Result<Cbor> {
+        self.call_in(None, method, params, effect).await
+    }
+
+    /// Sends a request on this session (inside transaction `txn` if given), refusing non-auth
+    /// commands while the identity is unknown.
+    pub(crate) async fn call_in(&self, txn: Option<uuid::Uuid>, method: &'static str, params: Vec<Cbor>, effect: Effect) -> Result<Cbor> {
         if crate::connection::needs_identity(method, &effect) {
             let sessions = self.conn.shared().sessions();
             match sessions.get(&self.id) {
@@ -166,7 +172,7 @@ impl Session {
                 Some(_) => {}
             }
         }
-        self.conn.request(self.id, method, params, effect).await
+        self.conn.request_in(self.id, txn, method, params, effect).await
     }
 
     // ----- authentication -----
@@ -411,37 +417,17 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn query<B: Serialize>(&self, sql: &str, bindings: B) -> Result<QueryResponse> {
+        self.query_in(None, sql, bindings).await
+    }
+
+    pub(crate) async fn query_in<B: Serialize>(&self, txn: Option<uuid::Uuid>, sql: &str, bindings: B) -> Result<QueryResponse> {
         let mut params = vec![Cbor::Text(sql.into())];
         match to_cbor(&bindings)? {
             Cbor::Null => {}
             vars @ Cbor::Map(_) => params.push(vars),
             _ => return Err(Error::InvalidArgument("query bindings must be a map".into())),
         }
-        QueryResponse::from_reply(self.call("query", params, Effect::None).await?)
-    }
-
-    /// Creates a record in a table (`"person"`) or with a given id ([`RecordId`]) and returns it.
-    ///
-    /// ```no_run
-    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
-    /// use surreal_pool::RecordId;
-    /// let note: serde_json::Value = db.create(RecordId::new("note", "a b"), serde_json::json!({"text": "hi"})).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn create<R: Resource, D: Serialize, T: DeserializeOwned>(&self, resource: R, data: D) -> Result<T> {
-        let reply = self.call("create", vec![resource.to_param(), to_cbor(&data)?], Effect::None).await?;
-        decode(reply)
-    }
-
-    /// Selects a whole table or one record.
-    ///
-    /// ```no_run
-    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
-    /// let all: Vec<serde_json::Value> = db.select("person").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn select<R: Resource, T: DeserializeOwned>(&self, resource: R) -> Result<T> {
-        decode(self.call("select", vec![resource.to_param()], Effect::None).await?)
+        QueryResponse::from_reply(self.call_in(txn, "query", params, Effect::None).await?)
     }
 
     /// Detaches the session on the server and waits for the answer. (Dropping an attached

@@ -1,0 +1,264 @@
+//! A blocking facade over the async API, for synchronous code (as the official Python SDK
+//! offers both).
+//!
+//! Each [`Pool`] or [`Connection`] here owns a small Tokio runtime (one worker thread) on which
+//! its connection tasks run — keepalive, reconnect and replay keep working between calls — and
+//! every method blocks the calling thread until the async call finishes. Do not call these from
+//! inside an async runtime (Tokio panics on nested `block_on`); use the async API there.
+//!
+//! ```no_run
+//! use surreal_pool::blocking;
+//! use surreal_pool::{Pool, Root};
+//!
+//! fn main() -> surreal_pool::Result<()> {
+//!     let pool = blocking::Pool::new(Pool::builder("ws://127.0.0.1:8000").namespace_database("app", "main"))?;
+//!     let db = pool.get()?;
+//!     db.signin(&Root::new("root", "root"))?;
+//!     let two: i64 = db.query("RETURN 1 + 1", ())?.take(0)?;
+//!     assert_eq!(two, 2);
+//!     Ok(())
+//! }
+//! ```
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::auth::{AccessToken, Credentials, Record, Tokens};
+use crate::error::{Error, Result};
+use crate::pool::{PoolBuilder, PoolStatus};
+use crate::query::QueryResponse;
+use crate::session::Resource;
+use crate::ConnectionBuilder;
+
+fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("surreal-pool")
+        .enable_all()
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::InvalidArgument(format!("could not start the blocking runtime: {e}")))
+}
+
+/// A blocking [`crate::Pool`].
+#[derive(Clone, Debug)]
+pub struct Pool {
+    inner: crate::Pool,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl Pool {
+    /// Builds the pool configured by `builder` on the facade's own runtime.
+    pub fn new(builder: PoolBuilder) -> Result<Pool> {
+        let rt = runtime()?;
+        let inner = rt.block_on(builder.build())?;
+        Ok(Pool { inner, rt })
+    }
+
+    /// See [`crate::Pool::get`].
+    pub fn get(&self) -> Result<PooledSession> {
+        let inner = self.rt.block_on(self.inner.get())?;
+        Ok(PooledSession { inner: Some(inner), rt: self.rt.clone() })
+    }
+
+    /// See [`crate::Pool::get_with_token`].
+    pub fn get_with_token(&self, token: impl Into<AccessToken>) -> Result<PooledSession> {
+        let inner = self.rt.block_on(self.inner.get_with_token(token))?;
+        Ok(PooledSession { inner: Some(inner), rt: self.rt.clone() })
+    }
+
+    /// See [`crate::Pool::status`].
+    pub fn status(&self) -> PoolStatus {
+        self.inner.status()
+    }
+
+    /// The async pool behind this one.
+    pub fn as_async(&self) -> &crate::Pool {
+        &self.inner
+    }
+}
+
+/// A blocking [`crate::Connection`].
+#[derive(Clone, Debug)]
+pub struct Connection {
+    inner: crate::Connection,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl Connection {
+    /// Connects with the default configuration.
+    pub fn connect(endpoint: impl Into<String>) -> Result<Connection> {
+        Self::new(crate::Connection::builder(endpoint))
+    }
+
+    /// Connects as configured by `builder`.
+    pub fn new(builder: ConnectionBuilder) -> Result<Connection> {
+        let rt = runtime()?;
+        let inner = rt.block_on(builder.connect())?;
+        Ok(Connection { inner, rt })
+    }
+
+    /// The connection's default server session.
+    pub fn session(&self) -> Session {
+        Session { inner: self.inner.session(), rt: self.rt.clone() }
+    }
+
+    /// See [`crate::Connection::attach`].
+    pub fn attach(&self) -> Result<Session> {
+        let inner = self.rt.block_on(self.inner.attach())?;
+        Ok(Session { inner, rt: self.rt.clone() })
+    }
+
+    /// The async connection behind this one.
+    pub fn as_async(&self) -> &crate::Connection {
+        &self.inner
+    }
+}
+
+/// Blocking versions of every [`crate::Session`] method, for a type holding one.
+macro_rules! session_methods {
+    () => {
+        /// See [`crate::Session::signin`].
+        pub fn signin<C: Credentials>(&self, credentials: &C) -> Result<Tokens> {
+            self.block(|s| s.signin(credentials))
+        }
+        /// See [`crate::Session::signup`].
+        pub fn signup<V: Serialize + Send + Sync>(&self, credentials: &Record<V>) -> Result<Tokens> {
+            self.block(|s| s.signup(credentials))
+        }
+        /// See [`crate::Session::authenticate`].
+        pub fn authenticate(&self, token: impl Into<AccessToken>) -> Result<()> {
+            self.block(|s| s.authenticate(token))
+        }
+        /// See [`crate::Session::invalidate`].
+        pub fn invalidate(&self) -> Result<()> {
+            self.block(|s| s.invalidate())
+        }
+        /// See [`crate::Session::info`].
+        pub fn info(&self) -> Result<Option<serde_json::Value>> {
+            self.block(|s| s.info())
+        }
+        /// See [`crate::Session::refresh`].
+        pub fn refresh(&self, tokens: &Tokens) -> Result<Tokens> {
+            self.block(|s| s.refresh(tokens))
+        }
+        /// See [`crate::Session::revoke`].
+        pub fn revoke(&self, tokens: &Tokens) -> Result<()> {
+            self.block(|s| s.revoke(tokens))
+        }
+        /// See [`crate::Session::reset`].
+        pub fn reset(&self) -> Result<()> {
+            self.block(|s| s.reset())
+        }
+        /// See [`crate::Session::use_ns_db`].
+        pub fn use_ns_db(&self, namespace: &str, database: &str) -> Result<()> {
+            self.block(|s| s.use_ns_db(namespace, database))
+        }
+        /// See [`crate::Session::set`].
+        pub fn set<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<()> {
+            self.block(|s| s.set(name, value))
+        }
+        /// See [`crate::Session::unset`].
+        pub fn unset(&self, name: &str) -> Result<()> {
+            self.block(|s| s.unset(name))
+        }
+        /// See [`crate::Session::version`].
+        pub fn version(&self) -> Result<String> {
+            self.block(|s| s.version())
+        }
+        /// See [`crate::Session::ping`].
+        pub fn ping(&self) -> Result<()> {
+            self.block(|s| s.ping())
+        }
+        /// See [`crate::Session::query`].
+        pub fn query<B: Serialize>(&self, sql: &str, bindings: B) -> Result<QueryResponse> {
+            self.block(|s| s.query(sql, bindings))
+        }
+        /// See [`crate::Session::select`].
+        pub fn select<R: Resource, T: DeserializeOwned>(&self, resource: R) -> Result<T> {
+            self.block(|s| s.select(resource))
+        }
+        /// See [`crate::Session::create`].
+        pub fn create<R: Resource, D: Serialize, T: DeserializeOwned>(&self, resource: R, data: D) -> Result<T> {
+            self.block(|s| s.create(resource, data))
+        }
+        /// See [`crate::Session::insert`].
+        pub fn insert<D: Serialize, T: DeserializeOwned>(&self, table: &str, data: D) -> Result<T> {
+            self.block(|s| s.insert(table, data))
+        }
+        /// See [`crate::Session::update`].
+        pub fn update<R: Resource, D: Serialize, T: DeserializeOwned>(&self, resource: R, data: D) -> Result<T> {
+            self.block(|s| s.update(resource, data))
+        }
+        /// See [`crate::Session::upsert`].
+        pub fn upsert<R: Resource, D: Serialize, T: DeserializeOwned>(&self, resource: R, data: D) -> Result<T> {
+            self.block(|s| s.upsert(resource, data))
+        }
+        /// See [`crate::Session::merge`].
+        pub fn merge<R: Resource, D: Serialize, T: DeserializeOwned>(&self, resource: R, data: D) -> Result<T> {
+            self.block(|s| s.merge(resource, data))
+        }
+        /// See [`crate::Session::patch`].
+        pub fn patch<R: Resource, P: Serialize, T: DeserializeOwned>(&self, resource: R, operations: P) -> Result<T> {
+            self.block(|s| s.patch(resource, operations))
+        }
+        /// See [`crate::Session::delete`].
+        pub fn delete<R: Resource, T: DeserializeOwned>(&self, resource: R) -> Result<T> {
+            self.block(|s| s.delete(resource))
+        }
+        /// See [`crate::Session::relate`].
+        pub fn relate<F: Resource, W: Resource, D: Serialize, T: DeserializeOwned>(&self, from: F, relation: &str, to: W, data: D) -> Result<T> {
+            self.block(|s| s.relate(from, relation, to, data))
+        }
+        /// See [`crate::Session::run`].
+        pub fn run<A: Serialize, T: DeserializeOwned>(&self, function: &str, args: A) -> Result<T> {
+            self.block(|s| s.run(function, args))
+        }
+    };
+}
+
+/// A blocking [`crate::Session`].
+#[derive(Debug)]
+pub struct Session {
+    inner: crate::Session,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl Session {
+    fn block<'a, F: std::future::Future>(&'a self, f: impl FnOnce(&'a crate::Session) -> F) -> F::Output {
+        self.rt.block_on(f(&self.inner))
+    }
+
+    session_methods!();
+
+    /// The async session behind this one.
+    pub fn as_async(&self) -> &crate::Session {
+        &self.inner
+    }
+}
+
+/// A blocking [`crate::PooledSession`]; returned to the pool on drop.
+#[derive(Debug)]
+pub struct PooledSession {
+    inner: Option<crate::PooledSession>,
+    rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl PooledSession {
+    fn block<'a, F: std::future::Future>(&'a self, f: impl FnOnce(&'a crate::Session) -> F) -> F::Output {
+        // Present until drop.
+        let session: &crate::Session = self.inner.as_ref().expect("pooled session present until drop");
+        self.rt.block_on(f(session))
+    }
+
+    session_methods!();
+}
+
+impl Drop for PooledSession {
+    fn drop(&mut self) {
+        let _guard = self.rt.enter();
+        drop(self.inner.take());
+    }
+}
