@@ -246,16 +246,77 @@ macro_rules! token_type {
     };
 }
 
-token_type!(
-    /// A JWT access token. Prints as `***`.
-    ///
-    /// ```
-    /// let t = surreal_pool::AccessToken::new("eyJhbGciOi.secret.part");
-    /// assert_eq!(format!("{t} {t:?}"), "*** AccessToken(***)");
-    /// assert_eq!(t.as_str(), "eyJhbGciOi.secret.part");
-    /// ```
-    AccessToken
-);
+/// A JWT access token. Prints as `***`.
+///
+/// ```
+/// let t = surreal_pool::AccessToken::new("eyJhbGciOi.secret.part");
+/// assert_eq!(format!("{t} {t:?}"), "*** AccessToken(***)");
+/// assert_eq!(t.as_str(), "eyJhbGciOi.secret.part");
+/// ```
+#[derive(Clone)]
+pub struct AccessToken {
+    text: Arc<str>,
+    /// The payload's claims, decoded on first use and shared by clones.
+    claims: Arc<std::sync::OnceLock<Option<Claims>>>,
+}
+
+/// The claims this crate reads from a JWT payload (unverified: the server verifies).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Claims {
+    pub(crate) exp: Option<i64>,
+    pub(crate) ns: Option<String>,
+    pub(crate) db: Option<String>,
+}
+
+impl AccessToken {
+    /// Wraps a token string.
+    pub fn new(token: impl Into<String>) -> Self {
+        AccessToken { text: Arc::from(token.into()), claims: Arc::new(std::sync::OnceLock::new()) }
+    }
+
+    /// The token itself. This is the only way to read it: `Debug` and `Display` redact it.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for AccessToken {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for AccessToken {}
+
+impl std::hash::Hash for AccessToken {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(***)")
+    }
+}
+
+impl fmt::Display for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<String> for AccessToken {
+    fn from(s: String) -> Self {
+        AccessToken::new(s)
+    }
+}
+
+impl From<&str> for AccessToken {
+    fn from(s: &str) -> Self {
+        AccessToken::new(s)
+    }
+}
 
 token_type!(
     /// A single-use refresh token (`surreal-refresh-…`), issued by record access methods declared
@@ -278,13 +339,19 @@ impl AccessToken {
     /// assert_eq!(t.expires_at(), Some(1_700_000_000));
     /// ```
     pub fn expires_at(&self) -> Option<i64> {
-        self.claims()?.get("exp")?.as_i64()
+        self.claims()?.exp
     }
 
-    /// The JWT payload, unverified.
-    pub(crate) fn claims(&self) -> Option<serde_json::Value> {
-        let payload = self.0.split('.').nth(1)?;
-        serde_json::from_slice(&base64url_decode(payload)?).ok()
+    /// The claims of the JWT payload, unverified; decoded once per token value.
+    pub(crate) fn claims(&self) -> Option<&Claims> {
+        self.claims
+            .get_or_init(|| {
+                let payload = self.text.split('.').nth(1)?;
+                let json: serde_json::Value = serde_json::from_slice(&base64url_decode(payload)?).ok()?;
+                let text = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+                Some(Claims { exp: json.get("exp").and_then(|e| e.as_i64()), ns: text("NS"), db: text("DB") })
+            })
+            .as_ref()
     }
 }
 

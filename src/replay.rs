@@ -109,8 +109,7 @@ fn none() -> Cbor {
 /// Whether authenticating with `tokens` selects exactly `namespace` and `database`.
 fn token_selects(tokens: &Tokens, state: &SessionState) -> bool {
     let Some(claims) = tokens.access.claims() else { return false };
-    let claim = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    claim("NS") == state.namespace && claim("DB") == state.database && state.namespace.is_some()
+    claims.ns == state.namespace && claims.db == state.database && state.namespace.is_some()
 }
 
 fn expired(tokens: &Tokens) -> bool {

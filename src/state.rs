@@ -163,13 +163,13 @@ impl SessionState {
     /// A successful signin or authenticate: the server also selects the token's namespace and
     /// database (its `NS` and `DB` claims), so the state follows.
     fn authenticated(&mut self, tokens: Tokens) {
-        let claims = tokens.access.claims();
-        let claim = |name: &str| claims.as_ref().and_then(|c| c.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
-        if let Some(ns) = claim("NS") {
-            self.namespace = Some(ns);
-        }
-        if let Some(db) = claim("DB") {
-            self.database = Some(db);
+        if let Some(claims) = tokens.access.claims() {
+            if let Some(ns) = &claims.ns {
+                self.namespace = Some(ns.clone());
+            }
+            if let Some(db) = &claims.db {
+                self.database = Some(db.clone());
+            }
         }
         self.auth = AuthState::Token(tokens);
     }
