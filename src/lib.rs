@@ -62,6 +62,9 @@ mod value;
 #[cfg(feature = "test-server")]
 pub mod test_server;
 
+#[cfg(feature = "axum")]
+pub mod axum;
+
 pub use auth::{AccessToken, Credentials, Database, Namespace, Record, RefreshToken, Root, Tokens};
 pub use connection::{
     Connection, ConnectionBuilder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,

@@ -1,0 +1,91 @@
+//! The axum extractor over real HTTP: axum on a loopback port, surreal-pool, a real SurrealDB.
+
+mod support;
+
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use support::{record, setup, DB, NS};
+use surreal_pool::axum::{Rejection, Tenant};
+use surreal_pool::Pool;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn me(Tenant(db): Tenant) -> Result<Json<serde_json::Value>, Rejection> {
+    let email: serde_json::Value = db.query("RETURN $auth.email", ()).await?.take(0)?;
+    Ok(Json(serde_json::json!({ "email": email })))
+}
+
+async fn broken(Tenant(db): Tenant) -> Result<Json<serde_json::Value>, Rejection> {
+    let v: serde_json::Value = db.query("THROW 'secret internal detail'", ()).await?.take(0)?;
+    Ok(Json(v))
+}
+
+/// A minimal HTTP/1.1 GET over a fresh TCP connection: status line, raw head, body.
+async fn get_http(addr: std::net::SocketAddr, path: &str, authorization: Option<&str>) -> (u16, String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response)).await.unwrap().unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_lowercase(), body.to_string())
+}
+
+async fn serve(pool: Pool) -> std::net::SocketAddr {
+    let app = Router::new().route("/me", get(me)).route("/broken", get(broken)).with_state(pool);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_forwarded_and_failures_map_to_http_answers() {
+    let (server, conn) = setup().await;
+    let mut users = Vec::new();
+    for email in ["a@x.y", "b@x.y"] {
+        let s = conn.attach().await.unwrap();
+        users.push((email, s.signup(&record("account", email, "pw")).await.unwrap().access));
+    }
+    let pool = Pool::builder(server.url()).connections(1).max_sessions(2).namespace_database(NS, DB).checkout_timeout(Duration::from_millis(300)).build().await.unwrap();
+    let addr = serve(pool.clone()).await;
+
+    for _ in 0..3 {
+        for (email, token) in &users {
+            let (status, _, body) = get_http(addr, "/me", Some(&format!("Bearer {}", token.as_str()))).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["email"], *email);
+        }
+    }
+
+    let (status, head, _) = get_http(addr, "/me", None).await;
+    assert_eq!(status, 401);
+    assert!(head.contains("www-authenticate: bearer"), "{head}");
+
+    let forged = "eyJhbGciOiJIUzUxMiJ9.eyJleHAiOjF9.c2lnbmF0dXJl";
+    let (status, head, body) = get_http(addr, "/me", Some(&format!("Bearer {forged}"))).await;
+    assert_eq!(status, 401);
+    assert!(head.contains("invalid_token"));
+    assert!(!body.contains(forged) && !head.contains(&forged.to_lowercase()), "the token is not echoed");
+
+    // A database error is a 500 without its internals.
+    let (status, _, body) = get_http(addr, "/broken", Some(&format!("Bearer {}", users[0].1.as_str()))).await;
+    assert_eq!(status, 500);
+    assert!(!body.contains("secret internal detail"), "{body}");
+
+    // The pool exhausted: 503 with Retry-After.
+    let held: Vec<_> = vec![pool.get().await.unwrap(), pool.get().await.unwrap()];
+    let (status, head, _) = get_http(addr, "/me", Some(&format!("Bearer {}", users[0].1.as_str()))).await;
+    assert_eq!(status, 503);
+    assert!(head.contains("retry-after: 1"), "{head}");
+    drop(held);
+
+    // The database down: 503 too.
+    pool.close();
+    let (status, head, _) = get_http(addr, "/me", Some(&format!("Bearer {}", users[0].1.as_str()))).await;
+    assert_eq!(status, 503);
+    assert!(head.contains("retry-after"));
+}
