@@ -2,7 +2,7 @@
 //! request's `Authorization: Bearer <jwt>`.
 //!
 //! Put a [`Pool`] in the router state (directly, or inside your own state with
-//! [`FromRef`](axum::extract::FromRef)), and take [`Tenant`] in a handler: the handler runs as
+//! [`FromRef`]), and take [`Tenant`] in a handler: the handler runs as
 //! the request's user. Failures become HTTP answers that never contain the token or database
 //! internals:
 //!
