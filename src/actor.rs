@@ -253,7 +253,17 @@ impl Actor {
                     let _ = reply.send(outcome.map_err(crate::session::classify));
                 }
             }
-            Ok(Incoming::Unsolicited(_)) => tracing::debug!("ignoring a frame with no request id"),
+            Ok(Incoming::Unsolicited(frame)) => {
+                // A live-query notification: `{result: {id, action, record, result}}`.
+                let result = match frame {
+                    Cbor::Map(m) => m.into_iter().find(|(k, _)| k.as_text() == Some("result")).map(|(_, v)| v),
+                    _ => None,
+                };
+                match result {
+                    Some(notification) => self.shared.live().route(notification),
+                    None => tracing::debug!("ignoring a frame with no request id"),
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "ignoring an undecodable frame"),
         }
     }
@@ -270,6 +280,8 @@ impl Actor {
             }
             (Effect::Detach, _) => {
                 sessions.remove(&pending.session);
+                drop(sessions);
+                self.shared.live().end_session(pending.session);
             }
             (Effect::Renewed(_), reply) => {
                 self.renewing.remove(&pending.session);
@@ -285,6 +297,11 @@ impl Actor {
             (effect, reply) => {
                 if let Some(state) = sessions.get_mut(&pending.session) {
                     state.apply(effect, reply);
+                }
+                if effect.changes_auth() && reply.is_some() {
+                    // The server kills a session's live queries when its identity changes.
+                    drop(sessions);
+                    self.shared.live().end_session(pending.session);
                 }
             }
         }

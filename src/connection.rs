@@ -274,12 +274,17 @@ pub(crate) struct Shared {
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
     endpoint: Mutex<String>,
     events: broadcast::Sender<ConnectionEvent>,
+    live: Mutex<crate::live::LiveRegistry>,
 }
 
 impl Shared {
     pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<Option<uuid::Uuid>, SessionState>> {
         // A poisoned lock only means a panic elsewhere while holding it; the map is still valid.
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn live(&self) -> MutexGuard<'_, crate::live::LiveRegistry> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn next_id(&self) -> u64 {
@@ -363,6 +368,7 @@ impl Connection {
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             endpoint: Mutex::new(endpoint.clone()),
             events: broadcast::channel(256).0,
+            live: Mutex::new(crate::live::LiveRegistry::default()),
         });
         let close = CancellationToken::new();
         actor::spawn(rx, shared.clone(), config.clone(), close.clone(), socket);
@@ -520,6 +526,15 @@ impl Connection {
     pub(crate) fn cancel_in_background(&self, session: Option<uuid::Uuid>, txn: uuid::Uuid) {
         let id = self.inner.shared.next_id();
         let Ok(frame) = protocol::encode_request(id, "cancel", vec![crate::cbor::uuid(&txn)], session) else { return };
+        let (reply, _) = oneshot::channel();
+        let command = Command { id, frame, session, effect: Effect::None, reply, fire_and_forget: true, needs_identity: false };
+        let _ = self.inner.tx.try_send(command);
+    }
+
+    /// Kills a live query without waiting (a dropped [`crate::LiveStream`]).
+    pub(crate) fn kill_in_background(&self, session: Option<uuid::Uuid>, live: uuid::Uuid) {
+        let id = self.inner.shared.next_id();
+        let Ok(frame) = protocol::encode_request(id, "kill", vec![crate::cbor::uuid(&live)], session) else { return };
         let (reply, _) = oneshot::channel();
         let command = Command { id, frame, session, effect: Effect::None, reply, fire_and_forget: true, needs_identity: false };
         let _ = self.inner.tx.try_send(command);

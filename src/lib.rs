@@ -50,6 +50,7 @@ mod cbor;
 mod connection;
 mod data;
 mod error;
+mod live;
 mod pool;
 mod protocol;
 mod query;
@@ -78,6 +79,7 @@ pub use pool::{
 };
 pub use query::QueryResponse;
 pub use data::Transaction;
+pub use live::{Action, LiveStream, Notification, LIVE_BUFFER};
 pub use session::{Resource, Session};
 pub use value::{RecordId, RecordKey};
 

@@ -54,7 +54,6 @@ pub(crate) enum Incoming {
     Reply { id: u64, session: Option<uuid::Uuid>, outcome: Result<Cbor, ServerError> },
     /// A frame without an id: a live-query notification (or an error the server could not attach
     /// to a request, e.g. for a frame it could not parse).
-    #[allow(dead_code)] // live-query routing reads it
     Unsolicited(Cbor),
 }
 

@@ -13,6 +13,8 @@
 //!    single-use, then `authenticate` the other sessions that held it with the new access token;
 //!    otherwise `signin` with remembered credentials if the caller opted in; otherwise the
 //!    session is marked auth-lost. A session is never left silently anonymous.
+//! 5. live queries: each is registered again (`live` or its `LIVE SELECT`) on sessions whose
+//!    identity came back, and its stream follows the new id; the others' streams end.
 //!
 //! The server answers one socket's requests concurrently, so steps are separated by a wait for
 //! every reply of the previous step.
@@ -291,6 +293,38 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
         .filter(|&i| !matches!(&auth[i], Auth::Restored(t) if token_selects(t, &plans[i].1)))
         .collect();
     exchange(socket, shared, config, &mut requests, reselect.iter().map(|&i| use_step(i)).collect()).await?;
+
+    // 5. live queries, on sessions that came back with their identity.
+    let live = shared.live().snapshot();
+    let usable: std::collections::HashSet<Option<uuid::Uuid>> = plans
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| alive[*i] && matches!(auth[*i], Auth::Restored(_) | Auth::Nothing))
+        .map(|(_, (id, _))| *id)
+        .collect();
+    let (keep, drop_now): (Vec<_>, Vec<_>) = live.into_iter().partition(|(_, session, _)| usable.contains(session));
+    let steps = keep
+        .iter()
+        .map(|(_, session, what)| {
+            let (method, params) = what.request();
+            Step { session: *session, method, params }
+        })
+        .collect();
+    let results = exchange(socket, shared, config, &mut requests, steps).await?;
+    {
+        let mut registry = shared.live();
+        for ((key, _, what), result) in keep.into_iter().zip(results) {
+            match result.ok().and_then(|r| what.id_from(r)) {
+                Some(id) => registry.rebind(key, id),
+                None => {
+                    registry.remove(key);
+                }
+            }
+        }
+        for (key, ..) in drop_now {
+            registry.remove(key); // its session lost its identity: the stream ends
+        }
+    }
 
     // Record the outcome.
     let mut auth_lost = Vec::new();
