@@ -22,6 +22,8 @@ struct State {
     refuse: AtomicBool,
     stalled: watch::Sender<bool>,
     cut: Mutex<CancellationToken>,
+    /// Added to every chunk forwarded, in microseconds.
+    delay_us: std::sync::atomic::AtomicU64,
 }
 
 impl Proxy {
@@ -34,6 +36,7 @@ impl Proxy {
             refuse: AtomicBool::new(false),
             stalled: watch::channel(false).0,
             cut: Mutex::new(CancellationToken::new()),
+            delay_us: std::sync::atomic::AtomicU64::new(0),
         });
         let accept_state = state.clone();
         let accept = tokio::spawn(async move {
@@ -46,6 +49,7 @@ impl Proxy {
                 let upstream = *accept_state.upstream.lock().unwrap();
                 let cut = accept_state.cut.lock().unwrap().clone();
                 let stalled = accept_state.stalled.subscribe();
+                let state = accept_state.clone();
                 tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(upstream).await else { return };
                     let _ = client.set_nodelay(true);
@@ -54,8 +58,8 @@ impl Proxy {
                     let (sr, sw) = server.into_split();
                     tokio::select! {
                         _ = cut.cancelled() => {}
-                        _ = pump(cr, sw, stalled.clone()) => {}
-                        _ = pump(sr, cw, stalled) => {}
+                        _ = pump(cr, sw, stalled.clone(), state.clone()) => {}
+                        _ = pump(sr, cw, stalled, state) => {}
                     }
                 });
             }
@@ -85,6 +89,11 @@ impl Proxy {
         self.state.refuse.store(on, Ordering::SeqCst);
     }
 
+    /// Delays every chunk of bytes by `d` in each direction (a slow network).
+    pub fn delay(&self, d: std::time::Duration) {
+        self.state.delay_us.store(d.as_micros() as u64, Ordering::SeqCst);
+    }
+
     /// Forwards new connections to another port.
     pub fn set_upstream(&self, port: u16) {
         *self.state.upstream.lock().unwrap() = ([127, 0, 0, 1], port).into();
@@ -98,13 +107,17 @@ impl Drop for Proxy {
     }
 }
 
-async fn pump(mut from: impl AsyncReadExt + Unpin, mut to: impl AsyncWriteExt + Unpin, mut stalled: watch::Receiver<bool>) {
+async fn pump(mut from: impl AsyncReadExt + Unpin, mut to: impl AsyncWriteExt + Unpin, mut stalled: watch::Receiver<bool>, state: Arc<State>) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        let delay = state.delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
+        }
         // Hold the bytes while stalled.
         while *stalled.borrow_and_update() {
             if stalled.changed().await.is_err() {
