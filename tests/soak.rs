@@ -151,7 +151,7 @@ async fn soak_with_random_cuts() {
     assert!(acknowledged.len() as u64 > done / 2, "most requests succeed");
     assert_eq!(mismatches.load(std::sync::atomic::Ordering::Relaxed), 0, "identity mismatches");
     assert_eq!(lost, 0, "lost acknowledged writes");
-    assert!(errors.get("other").is_none(), "only connection-level errors: {errors:?}");
+    assert!(!errors.contains_key("other"), "only connection-level errors: {errors:?}");
     assert!(rss_end - rss_start < 64.0, "resident memory grew from {rss_start:.1} to {rss_end:.1} MiB");
     let status = pool.status();
     assert_eq!((status.available, status.waiting), (status.size, 0), "{status:?}");
