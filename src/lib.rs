@@ -66,6 +66,10 @@ pub mod test_server;
 #[cfg(feature = "axum")]
 pub mod axum;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use auth::{AccessToken, Credentials, Database, Namespace, Record, RefreshToken, Root, Tokens};
 pub use connection::{
     Connection, ConnectionBuilder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,
