@@ -15,7 +15,7 @@ pub fn decode_frame(bytes: &[u8]) {
             let _ = cbor::to_json(value.clone());
             let _ = QueryResponse::from_reply(value.clone()).map(|r| r.check());
             let _ = Tokens::from_result(&value);
-            let _ = crate::state::SessionState::default().apply(&crate::state::Effect::Use, Some(&value));
+            crate::state::SessionState::default().apply(&crate::state::Effect::Use, Some(&value));
         }
         Ok(Incoming::Reply { outcome: Err(e), .. }) => {
             let _ = (e.detail_kind(), e.is_token_expired(), e.to_string());
