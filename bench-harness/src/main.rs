@@ -1,0 +1,425 @@
+//! Side-by-side benchmarks in one process run against one real SurrealDB 3.3.5:
+//! surreal-pool, the official `surrealdb` SDK (WebSocket), and a raw pipelined client (CBOR, and
+//! JSON as a reference). Workloads A–E of the benchmark issue; see BENCHMARKS.md.
+//!
+//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E]`
+//!
+//! Everything printed is also written to `bench-harness/results/latest.txt`.
+
+#[path = "../../tests/support/proxy.rs"]
+mod proxy;
+mod raw;
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use surreal_pool::test_server::TestServer;
+use surreal_pool::{AccessToken, Connection, Pool, Record, Root};
+use surrealdb::engine::remote::ws::{Client, Ws};
+use surrealdb::Surreal;
+
+const NS: &str = "bench";
+const DB: &str = "bench";
+const RETURN_1: &str = "RETURN 1";
+const SELECT: &str = "SELECT * FROM item WHERE n >= 500 LIMIT 10";
+
+const SCHEMA: &str = r#"
+DEFINE NAMESPACE bench; USE NS bench; DEFINE DATABASE bench; USE NS bench DB bench;
+DEFINE TABLE item SCHEMALESS PERMISSIONS FULL;
+DEFINE INDEX item_n ON item FIELDS n;
+FOR $i IN 1..=1000 { CREATE type::record('item', $i) SET n = $i, name = 'item ' + <string> $i; };
+DEFINE TABLE user SCHEMALESS PERMISSIONS FOR select WHERE id = $auth.id;
+DEFINE ACCESS account ON DATABASE TYPE RECORD
+    SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
+    SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
+    DURATION FOR TOKEN 1h, FOR SESSION 12h;
+"#;
+
+/// Collected output: printed and saved.
+static OUT: Mutex<String> = Mutex::new(String::new());
+
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let line = format!($($t)*);
+        println!("{line}");
+        let _ = writeln!(OUT.lock().unwrap(), "{line}");
+    }};
+}
+
+struct Args {
+    secs: f64,
+    reps: usize,
+    only: String,
+}
+
+fn args() -> Args {
+    let a: Vec<String> = std::env::args().collect();
+    let get = |name: &str| a.iter().position(|x| x == name).and_then(|i| a.get(i + 1)).cloned();
+    let quick = a.iter().any(|x| x == "--quick");
+    Args {
+        secs: get("--secs").and_then(|v| v.parse().ok()).unwrap_or(if quick { 0.5 } else { 2.0 }),
+        reps: get("--reps").and_then(|v| v.parse().ok()).unwrap_or(if quick { 1 } else { 3 }),
+        only: get("--only").unwrap_or_else(|| "A,B,C,D,E".into()),
+    }
+}
+
+/// `callers` tasks run `op(caller)` until `secs` pass; requests per second.
+async fn throughput<F, Fut>(secs: f64, callers: usize, op: F) -> f64
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..callers)
+        .map(|c| {
+            let (op, done) = (op.clone(), done.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    op(c).await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Median, min and max of repeated runs.
+async fn repeated<F, Fut>(reps: usize, mut run: F) -> (f64, f64, f64)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = f64>,
+{
+    let mut v = Vec::new();
+    for _ in 0..reps {
+        v.push(run().await);
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).unwrap_or(0) * 4096
+}
+
+async fn sdk(url: &str) -> Surreal<Client> {
+    let db = Surreal::new::<Ws>(url.trim_start_matches("ws://")).await.unwrap();
+    db.signin(surrealdb::opt::auth::Root { username: "root".into(), password: "root".into() }).await.unwrap();
+    db.use_ns(NS).use_db(DB).await.unwrap();
+    db
+}
+
+async fn pool(url: &str, sockets: usize, sessions: usize) -> Pool {
+    Pool::builder(url)
+        .connections(sockets)
+        .max_sessions(sessions)
+        .max_sessions_per_connection(255)
+        .namespace_database(NS, DB)
+        .identity_credentials(Root::new("root", "root"))
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn raw(url: &str, sockets: usize, json: bool) -> Arc<raw::Raw> {
+    let r = raw::Raw::connect(url, sockets, json).await;
+    for s in 0..sockets {
+        r.call(Some(s), "signin", serde_json::json!([{ "user": "root", "pass": "root" }]), None).await.unwrap();
+        r.call(Some(s), "use", serde_json::json!([NS, DB]), None).await.unwrap();
+    }
+    Arc::new(r)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e6
+}
+
+async fn latency<F, Fut>(n: usize, mut op: F) -> (f64, f64)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for _ in 0..200 {
+        op().await;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        op().await;
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    (percentile(&samples, 0.5), percentile(&samples, 0.99))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args = args();
+    // The SDK's clone-per-request pattern attaches a server session per clone and detaches it
+    // asynchronously on drop; at 256 callers it outgrows the default cap of 256 sessions per
+    // socket ("Method not allowed"), so the cap is raised for every client alike.
+    let server = TestServer::start_with_env(&[("SURREAL_WEBSOCKET_MAX_ATTACHED_SESSIONS", "8192")]).expect("SurrealDB test server");
+    let url = server.url();
+    let setup = Connection::connect(&url).await.unwrap();
+    let root = setup.session();
+    root.signin(&Root::new("root", "root")).await.unwrap();
+    root.query(SCHEMA, ()).await.unwrap().check().unwrap();
+    let mut tokens: Vec<AccessToken> = Vec::new();
+    for i in 0..64 {
+        let s = setup.attach().await.unwrap();
+        let vars = serde_json::json!({ "email": format!("u{i}@bench"), "password": "pw" });
+        tokens.push(s.signup(&Record::new(NS, DB, "account", vars)).await.unwrap().access);
+        s.detach().await.unwrap();
+    }
+    let tokens = Arc::new(tokens);
+    say!("# surreal-pool vs official SDK 3.3.5 vs raw floor — one SurrealDB 3.3.5 (memory), loopback");
+    say!("# machine: {} cores (shared with the server); client runtime: tokio multi-thread, 2 workers", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    say!("# {} s per measurement, {} repetitions: median [min–max]", args.secs, args.reps);
+
+    if args.only.contains('A') {
+        say!("\n## A. Latency: one caller, sequential `{RETURN_1}` (µs)");
+        say!("{:<44} {:>9} {:>9}", "client", "p50", "p99");
+        let n = if args.reps == 1 { 1000 } else { 5000 };
+        let p = pool(&url, 1, 1).await;
+        let (p50, p99) = latency(n, || async { p.get().await.unwrap().query(RETURN_1, ()).await.unwrap(); }).await;
+        say!("{:<44} {p50:>9.0} {p99:>9.0}", "surreal-pool (checkout + query)");
+        let conn = Connection::connect(&url).await.unwrap();
+        let s = conn.session();
+        s.signin(&Root::new("root", "root")).await.unwrap();
+        let (p50, p99) = latency(n, || async { s.query(RETURN_1, ()).await.unwrap(); }).await;
+        say!("{:<44} {p50:>9.0} {p99:>9.0}", "surreal-pool (one session, no checkout)");
+        let db = sdk(&url).await;
+        let (p50, p99) = latency(n, || async { db.query(RETURN_1).await.unwrap().check().unwrap(); }).await;
+        say!("{:<44} {p50:>9.0} {p99:>9.0}", "official SDK");
+        for json in [false, true] {
+            let r = raw(&url, 1, json).await;
+            let (p50, p99) = latency(n, || async { r.call(None, "query", serde_json::json!([RETURN_1]), None).await.unwrap(); }).await;
+            say!("{:<44} {p50:>9.0} {p99:>9.0}", if json { "raw floor, JSON" } else { "raw floor, CBOR" });
+        }
+    }
+
+    if args.only.contains('B') {
+        say!("\n## B. Throughput (req/s): concurrent callers over N sockets");
+        say!("{:<18} {:>7} {:>7} {:>22} {:>22} {:>22} {:>22}", "query", "sockets", "callers", "surreal-pool", "official SDK", "raw CBOR", "raw JSON");
+        for (qname, q) in [("RETURN 1", RETURN_1), ("small SELECT", SELECT)] {
+            for sockets in [1usize, 4] {
+                let sdks: Arc<Vec<Surreal<Client>>> = Arc::new(futures_util::future::join_all((0..sockets).map(|_| sdk(&url))).await);
+                let rc = raw(&url, sockets, false).await;
+                let rj = raw(&url, sockets, true).await;
+                for callers in [1usize, 16, 256] {
+                    let p = pool(&url, sockets, callers.min(255 * sockets)).await;
+                    let pr = repeated(args.reps, || {
+                        let p = p.clone();
+                        throughput(args.secs, callers, move |_| {
+                            let p = p.clone();
+                            async move { p.get().await.unwrap().query(q, ()).await.unwrap(); }
+                        })
+                    })
+                    .await;
+                    let sr = repeated(args.reps, || {
+                        let s = sdks.clone();
+                        throughput(args.secs, callers, move |c| {
+                            let s = s.clone();
+                            async move { s[c % s.len()].query(q).await.unwrap().check().unwrap(); }
+                        })
+                    })
+                    .await;
+                    let mut rr = Vec::new();
+                    for r in [&rc, &rj] {
+                        rr.push(
+                            repeated(args.reps, || {
+                                let r = r.clone();
+                                throughput(args.secs, callers, move |_| {
+                                    let r = r.clone();
+                                    async move { r.call(None, "query", serde_json::json!([q]), None).await.unwrap(); }
+                                })
+                            })
+                            .await,
+                        );
+                    }
+                    let f = |(m, lo, hi): (f64, f64, f64)| format!("{m:.0} [{lo:.0}–{hi:.0}]");
+                    say!("{qname:<18} {sockets:>7} {callers:>7} {:>22} {:>22} {:>22} {:>22}", f(pr), f(sr), f(rr[0]), f(rr[1]));
+                    say!("{:<34} ratios: pool/raw CBOR {:.2}x, pool/SDK {:.2}x, raw JSON/raw CBOR {:.2}x", "", pr.0 / rr[0].0, pr.0 / sr.0, rr[1].0 / rr[0].0);
+                    p.close();
+                }
+            }
+            // The pool's default configuration (2 sockets, 32 sessions) at 256 callers, vs the SDK (1 socket).
+            let p = Pool::builder(&url).namespace_database(NS, DB).identity_credentials(Root::new("root", "root")).build().await.unwrap();
+            let pr = repeated(args.reps, || {
+                let p = p.clone();
+                throughput(args.secs, 256, move |_| {
+                    let p = p.clone();
+                    async move { p.get().await.unwrap().query(q, ()).await.unwrap(); }
+                })
+            })
+            .await;
+            let db = Arc::new(sdk(&url).await);
+            let sr = repeated(args.reps, || {
+                let db = db.clone();
+                throughput(args.secs, 256, move |_| {
+                    let db = db.clone();
+                    async move { db.query(q).await.unwrap().check().unwrap(); }
+                })
+            })
+            .await;
+            say!("{qname:<18} default pool (2 sockets, 32 sessions) vs SDK, 256 callers: {:.0} vs {:.0} req/s = {:.2}x", pr.0, sr.0, pr.0 / sr.0);
+        }
+    }
+
+    if args.only.contains('C') {
+        say!("\n## C. Multi-tenant forwarding: 64 record users, 256 callers, each request as its user (req/s)");
+        let callers = 256;
+        // surreal-pool, default configuration and one sized for the load
+        for (label, sockets, sessions) in [("surreal-pool default (2 sockets x 32 sessions)", 2, 32), ("surreal-pool 1 socket x 128 sessions", 1, 128), ("surreal-pool 2 sockets x 128 sessions", 2, 128)] {
+            let p = Pool::builder(&url).connections(sockets).max_sessions(sessions).namespace_database(NS, DB).build().await.unwrap();
+            let before = p.status();
+            let r = repeated(args.reps, || {
+                let (p, t) = (p.clone(), tokens.clone());
+                throughput(args.secs, callers, move |c| {
+                    let (p, t) = (p.clone(), t.clone());
+                    async move {
+                        let s = p.get_with_token(t[c % t.len()].clone()).await.unwrap();
+                        s.query(RETURN_1, ()).await.unwrap();
+                    }
+                })
+            })
+            .await;
+            let after = p.status();
+            let auth = (after.auth_round_trips - before.auth_round_trips) as f64 / (after.checkouts - before.checkouts) as f64;
+            say!("{label:<50} {:>8.0} [{:.0}–{:.0}]   auth round trips/request {auth:.3}", r.0, r.1, r.2);
+            p.close();
+        }
+        // the SDK's documented pattern: clone (a new server session), authenticate, query, drop
+        let base = Arc::new({
+            let db = Surreal::new::<Ws>(url.trim_start_matches("ws://")).await.unwrap();
+            db.use_ns(NS).use_db(DB).await.unwrap();
+            db
+        });
+        let r = repeated(args.reps, || {
+            let (b, t) = (base.clone(), tokens.clone());
+            throughput(args.secs, callers, move |c| {
+                let (b, t) = (b.clone(), t.clone());
+                async move {
+                    let db = (*b).clone();
+                    db.authenticate(t[c % t.len()].as_str()).await.unwrap();
+                    db.query(RETURN_1).await.unwrap().check().unwrap();
+                }
+            })
+        })
+        .await;
+        say!("{:<50} {:>8.0} [{:.0}–{:.0}]", "official SDK: clone + authenticate + query", r.0, r.1, r.2);
+        // the floor: 64 raw sessions kept authenticated on one socket, callers share them
+        for sockets in [1usize, 2] {
+            let rc = raw(&url, sockets, false).await;
+            let mut sessions = Vec::new();
+            for (i, t) in tokens.iter().enumerate() {
+                let id = uuid::Uuid::new_v4();
+                rc.call(Some(i), "attach", serde_json::json!([]), Some(id)).await.unwrap();
+                rc.call(Some(i), "authenticate", serde_json::json!([t.as_str()]), Some(id)).await.unwrap();
+                sessions.push(id);
+            }
+            let sessions = Arc::new(sessions);
+            let r = repeated(args.reps, || {
+                let (rc, s) = (rc.clone(), sessions.clone());
+                throughput(args.secs, callers, move |c| {
+                    let (rc, s) = (rc.clone(), s.clone());
+                    async move {
+                        let i = c % s.len();
+                        rc.call(Some(i), "query", serde_json::json!([RETURN_1]), Some(s[i])).await.unwrap();
+                    }
+                })
+            })
+            .await;
+            say!("{:<50} {:>8.0} [{:.0}–{:.0}]", format!("raw floor: 64 kept-authenticated sessions, {sockets} socket(s)"), r.0, r.1, r.2);
+        }
+    }
+
+    if args.only.contains('D') {
+        say!("\n## D. Reconnect: proxy cut → first successful authenticated query (ms)");
+        let proxy = proxy::Proxy::start(server.port()).await;
+        let purl = proxy.url();
+        let p = Pool::builder(&purl).connections(1).max_sessions(2).namespace_database(NS, DB).build().await.unwrap();
+        let db = Surreal::new::<Ws>(purl.trim_start_matches("ws://")).await.unwrap();
+        db.use_ns(NS).use_db(DB).await.unwrap();
+        db.authenticate(tokens[0].as_str()).await.unwrap();
+        for (label, is_pool) in [("surreal-pool", true), ("official SDK", false)] {
+            let mut times = Vec::new();
+            for _ in 0..args.reps.max(3) {
+                // warm
+                if is_pool {
+                    p.get_with_token(tokens[0].clone()).await.unwrap().query(RETURN_1, ()).await.unwrap();
+                } else {
+                    db.query(RETURN_1).await.unwrap().check().unwrap();
+                }
+                let cut = Instant::now();
+                proxy.cut();
+                loop {
+                    let ok = if is_pool {
+                        match tokio::time::timeout(Duration::from_millis(500), async {
+                            let s = p.get_with_token(tokens[0].clone()).await?;
+                            let who: String = s.query("RETURN <string> $auth.id", ()).await?.take(0)?;
+                            Ok::<_, surreal_pool::Error>(who)
+                        })
+                        .await
+                        {
+                            Ok(Ok(who)) => who.starts_with("user:"),
+                            _ => false,
+                        }
+                    } else {
+                        match tokio::time::timeout(Duration::from_millis(500), db.query("RETURN <string> $auth.id")).await {
+                            Ok(Ok(mut r)) => r.take::<Option<String>>(0).ok().flatten().is_some_and(|w| w.starts_with("user:")),
+                            _ => false,
+                        }
+                    };
+                    if ok {
+                        break;
+                    }
+                    assert!(cut.elapsed() < Duration::from_secs(30), "{label} did not recover within 30 s");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                times.push(cut.elapsed().as_secs_f64() * 1e3);
+            }
+            times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            say!("{label:<20} median {:.1} ms [{:.1}–{:.1}]", times[times.len() / 2], times[0], times[times.len() - 1]);
+        }
+    }
+
+    if args.only.contains('E') {
+        say!("\n## E. Client memory (resident set, this process)");
+        let n = 50;
+        let before = rss_bytes();
+        let mut conns = Vec::new();
+        for _ in 0..n {
+            conns.push(Connection::connect(&url).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        say!("{:<44} {:>8.1} KiB", "surreal-pool: per idle connection", (rss_bytes().saturating_sub(before)) as f64 / n as f64 / 1024.0);
+        let before = rss_bytes();
+        let mut sdks = Vec::new();
+        for _ in 0..n {
+            sdks.push(Surreal::new::<Ws>(url.trim_start_matches("ws://")).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        say!("{:<44} {:>8.1} KiB", "official SDK: per idle connection", (rss_bytes().saturating_sub(before)) as f64 / n as f64 / 1024.0);
+        let small = pool(&url, 4, 4).await;
+        let before = rss_bytes();
+        let big = pool(&url, 4, 1000).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        say!("{:<44} {:>8.2} KiB", "surreal-pool: per idle pooled session", (rss_bytes().saturating_sub(before)) as f64 / 996.0 / 1024.0);
+        drop((conns, sdks, small, big));
+    }
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("latest.txt"), OUT.lock().unwrap().as_str());
+}
