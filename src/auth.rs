@@ -59,6 +59,11 @@ pub struct Root {
 
 impl Root {
     /// A root user's credentials.
+    ///
+    /// ```
+    /// let creds = surreal_pool::Root::new("root", "s3cret");
+    /// assert!(format!("{creds:?}").contains(r#"username: "root""#));
+    /// ```
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
         Root { username: username.into(), password: Secret(password.into()) }
     }
@@ -86,6 +91,11 @@ pub struct Namespace {
 
 impl Namespace {
     /// A namespace user's credentials.
+    ///
+    /// ```
+    /// let creds = surreal_pool::Namespace::new("surrealdb", "tobie", "123456");
+    /// assert!(format!("{creds:?}").contains(r#"namespace: "surrealdb""#));
+    /// ```
     pub fn new(namespace: impl Into<String>, username: impl Into<String>, password: impl Into<String>) -> Self {
         Namespace { namespace: namespace.into(), username: username.into(), password: Secret(password.into()) }
     }
@@ -118,6 +128,11 @@ pub struct Database {
 
 impl Database {
     /// A database user's credentials.
+    ///
+    /// ```
+    /// let creds = surreal_pool::Database::new("surrealdb", "docs", "tobie", "123456");
+    /// assert!(format!("{creds:?}").contains(r#"database: "docs""#));
+    /// ```
     pub fn new(
         namespace: impl Into<String>,
         database: impl Into<String>,
@@ -169,6 +184,13 @@ pub struct Record<V> {
 
 impl<V> Record<V> {
     /// Record-access credentials: namespace, database, access method name and its variables.
+    ///
+    /// ```
+    /// let creds = surreal_pool::Record::new("surrealdb", "docs", "account", serde_json::json!({
+    ///     "email": "info@surrealdb.com", "password": "123456",
+    /// }));
+    /// assert!(format!("{creds:?}").contains(r#"access: "account""#));
+    /// ```
     pub fn new(namespace: impl Into<String>, database: impl Into<String>, access: impl Into<String>, variables: V) -> Self {
         Record { namespace: namespace.into(), database: database.into(), access: access.into(), variables }
     }
@@ -210,11 +232,21 @@ macro_rules! token_type {
 
         impl $name {
             /// Wraps a token string.
+            ///
+            /// ```
+            /// let t = surreal_pool::RefreshToken::new("surreal-refresh-abc");
+            /// assert_eq!(t.to_string(), "***");
+            /// ```
             pub fn new(token: impl Into<String>) -> Self {
                 $name(Arc::from(token.into()))
             }
 
             /// The token itself. This is the only way to read it: `Debug` and `Display` redact it.
+            ///
+            /// ```
+            /// let t = surreal_pool::RefreshToken::new("surreal-refresh-abc");
+            /// assert_eq!(t.as_str(), "surreal-refresh-abc");
+            /// ```
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -270,11 +302,22 @@ pub(crate) struct Claims {
 
 impl AccessToken {
     /// Wraps a token string.
+    ///
+    /// ```
+    /// let t = surreal_pool::AccessToken::new("a.b.c");
+    /// assert_eq!(t, surreal_pool::AccessToken::from("a.b.c"));
+    /// assert_eq!(t.to_string(), "***");
+    /// ```
     pub fn new(token: impl Into<String>) -> Self {
         AccessToken { text: Arc::from(token.into()), claims: Arc::new(std::sync::OnceLock::new()) }
     }
 
     /// The token itself. This is the only way to read it: `Debug` and `Display` redact it.
+    ///
+    /// ```
+    /// let t = surreal_pool::AccessToken::new("a.b.c");
+    /// assert_eq!(t.as_str(), "a.b.c");
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.text
     }

@@ -107,6 +107,12 @@ impl IntoResponse for Rejection {
 }
 
 /// The bearer token of a request, if it has one.
+///
+/// ```
+/// let request = axum::http::Request::builder().header("Authorization", "Bearer a.b.c").body(()).unwrap();
+/// let (parts, ()) = request.into_parts();
+/// assert_eq!(surreal_pool::axum::bearer_token(&parts), Some("a.b.c"));
+/// ```
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

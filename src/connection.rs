@@ -112,6 +112,10 @@ impl Default for Config {
 impl ConnectionBuilder {
     /// A builder for `endpoint`: `ws://host:port` or `wss://host:port`; `/rpc` is added when the
     /// URL has no path.
+    ///
+    /// ```
+    /// let builder = surreal_pool::ConnectionBuilder::new("ws://127.0.0.1:8000");
+    /// ```
     pub fn new(endpoint: impl Into<String>) -> Self {
         ConnectionBuilder { endpoints: vec![endpoint.into()], config: Config::default() }
     }
@@ -124,18 +128,32 @@ impl ConnectionBuilder {
 
     /// Adds another endpoint: a node of the same SurrealDB cluster that reconnects may fail over
     /// to (see [`ReconnectPolicy::failover_after`]).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Connection::builder("ws://10.0.0.1:8000").endpoint("ws://10.0.0.2:8000");
+    /// ```
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoints.push(endpoint.into());
         self
     }
 
     /// How to reconnect after the socket fails (default: [`ReconnectPolicy::default`]).
+    ///
+    /// ```
+    /// use surreal_pool::{Connection, ReconnectPolicy};
+    /// let builder = Connection::builder("ws://127.0.0.1:8000").reconnect(ReconnectPolicy::default().max_attempts(5));
+    /// ```
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.config.reconnect = policy;
         self
     }
 
     /// How long the socket may be idle before the connection sends an RPC `ping` (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Connection::builder("ws://127.0.0.1:8000").keepalive_interval(Duration::from_secs(2));
+    /// ```
     pub fn keepalive_interval(mut self, interval: Duration) -> Self {
         self.config.keepalive_interval = interval.max(Duration::from_millis(1));
         self
@@ -143,6 +161,13 @@ impl ConnectionBuilder {
 
     /// How long without any frame from the server (or with a write blocked) before the socket is
     /// declared stalled and replaced (default 15 s). Should exceed the keepalive interval.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Connection::builder("ws://127.0.0.1:8000")
+    ///     .keepalive_interval(Duration::from_secs(2))
+    ///     .watchdog_timeout(Duration::from_secs(6));
+    /// ```
     pub fn watchdog_timeout(mut self, timeout: Duration) -> Self {
         self.config.watchdog_timeout = timeout.max(Duration::from_millis(1));
         self
@@ -151,6 +176,10 @@ impl ConnectionBuilder {
     /// Remember signin/signup credentials (in memory only) so that a session whose token
     /// expired during an outage and has no refresh token can sign in again after a reconnect
     /// (default off: only tokens are replayed, never passwords).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Connection::builder("ws://127.0.0.1:8000").remember_credentials(true);
+    /// ```
     pub fn remember_credentials(mut self, on: bool) -> Self {
         self.config.remember_credentials = on;
         self
@@ -158,24 +187,43 @@ impl ConnectionBuilder {
 
     /// Sessions holding a refresh token renew their tokens this long before the access token
     /// expires (default 60 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Connection::builder("ws://127.0.0.1:8000").renew_margin(Duration::from_secs(120));
+    /// ```
     pub fn renew_margin(mut self, margin: Duration) -> Self {
         self.config.renew_margin = margin;
         self
     }
 
     /// The longest a request may take, from sending to reply (default 30 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Connection::builder("ws://127.0.0.1:8000").request_timeout(Duration::from_secs(5));
+    /// ```
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.config.request_timeout = timeout;
         self
     }
 
     /// The longest the TCP connect and WebSocket handshake may take (default 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Connection::builder("ws://127.0.0.1:8000").connect_timeout(Duration::from_secs(2));
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
         self
     }
 
     /// The largest message accepted from the server (default 64 MiB).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Connection::builder("ws://127.0.0.1:8000").max_message_size(16 << 20);
+    /// ```
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.config.max_message_size = bytes;
         self
@@ -185,6 +233,10 @@ impl ConnectionBuilder {
     /// connection stops writing; requests queue (up to the channel capacity), and a request that
     /// finds both the in-flight limit reached and the queue full fails at once with
     /// [`Error::Overloaded`].
+    ///
+    /// ```
+    /// let builder = surreal_pool::Connection::builder("ws://127.0.0.1:8000").max_in_flight(256);
+    /// ```
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.config.max_in_flight = n.max(1);
         self
@@ -218,12 +270,22 @@ impl ConnectionBuilder {
     }
 
     /// How many requests may wait for the actor before senders wait (default 1024).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Connection::builder("ws://127.0.0.1:8000").channel_capacity(4096);
+    /// ```
     pub fn channel_capacity(mut self, capacity: usize) -> Self {
         self.config.channel_capacity = capacity.max(1);
         self
     }
 
     /// Opens the connection and starts its task. Must be called within a Tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> surreal_pool::Result<()> {
+    /// let conn = surreal_pool::ConnectionBuilder::new("ws://127.0.0.1:8000").connect().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(self) -> Result<Connection> {
         let mut config = self.config;
         config.endpoints = self.endpoints.iter().map(|e| normalize_endpoint(e)).collect::<Result<_>>()?;
@@ -331,11 +393,23 @@ pub(crate) fn normalize_endpoint(url: &str) -> Result<String> {
 
 impl Connection {
     /// Connects to `endpoint` with the default configuration.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> surreal_pool::Result<()> {
+    /// let conn = surreal_pool::Connection::connect("ws://127.0.0.1:8000").await?;
+    /// conn.session().ping().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect(endpoint: impl Into<String>) -> Result<Connection> {
         ConnectionBuilder::new(endpoint).connect().await
     }
 
     /// A builder to configure timeouts, limits, reconnects and endpoints before connecting.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Connection::builder("ws://127.0.0.1:8000").request_timeout(Duration::from_secs(5));
+    /// ```
     pub fn builder(endpoint: impl Into<String>) -> ConnectionBuilder {
         ConnectionBuilder::new(endpoint)
     }
@@ -377,6 +451,13 @@ impl Connection {
     }
 
     /// The endpoint this connection talks to now.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> surreal_pool::Result<()> {
+    /// let conn = surreal_pool::Connection::connect("ws://127.0.0.1:8000").await?;
+    /// assert_eq!(conn.endpoint(), "ws://127.0.0.1:8000/rpc");
+    /// # Ok(()) }
+    /// ```
     pub fn endpoint(&self) -> String {
         self.inner.shared.endpoint.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -397,12 +478,28 @@ impl Connection {
     }
 
     /// A handle to the connection's default server session.
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: surreal_pool::Connection) -> surreal_pool::Result<()> {
+    /// let db = conn.session();
+    /// assert_eq!(db.id(), None);
+    /// db.ping().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn session(&self) -> Session {
         Session::new(self.clone(), None)
     }
 
     /// Attaches a new server session on this socket, with its own namespace, database, variables
     /// and identity. It is detached when the [`Session`] is dropped or [`Session::detach`]ed.
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: surreal_pool::Connection) -> surreal_pool::Result<()> {
+    /// let db = conn.attach().await?;
+    /// assert!(db.id().is_some());
+    /// db.use_ns_db("app", "main").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn attach(&self) -> Result<Session> {
         let id = uuid::Uuid::new_v4();
         // If this future is dropped after the request went out, detach whatever it attached.
@@ -422,6 +519,14 @@ impl Connection {
     }
 
     /// The ids of the sessions attached on the server for this socket (`sessions` RPC).
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: surreal_pool::Connection) -> surreal_pool::Result<()> {
+    /// let db = conn.attach().await?;
+    /// let ids = conn.server_sessions().await?;
+    /// assert!(ids.contains(&db.id().unwrap()));
+    /// # Ok(()) }
+    /// ```
     pub async fn server_sessions(&self) -> Result<Vec<uuid::Uuid>> {
         let reply = self.request(None, "sessions", vec![], Effect::None).await?;
         let list = crate::cbor::to_json(reply);
@@ -433,21 +538,51 @@ impl Connection {
 
     /// Closes the connection: requests not yet answered fail with [`Error::Closed`], and every
     /// later request fails the same way.
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &surreal_pool::Connection) {
+    /// conn.close();
+    /// # }
+    /// ```
     pub fn close(&self) {
         self.inner.close.cancel();
     }
 
     /// Whether the connection's task has stopped (closed, or every handle dropped).
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &surreal_pool::Connection) {
+    /// if conn.is_closed() {
+    ///     eprintln!("the connection to {} is closed", conn.endpoint());
+    /// }
+    /// # }
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.tx.is_closed()
     }
 
     /// Whether the socket is connected and every session replayed (false while reconnecting).
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &surreal_pool::Connection) {
+    /// if !conn.is_up() {
+    ///     eprintln!("reconnecting to {}", conn.endpoint());
+    /// }
+    /// # }
+    /// ```
     pub fn is_up(&self) -> bool {
         self.inner.shared.up.load(Ordering::SeqCst) && !self.is_closed()
     }
 
     /// Whether reconnecting has failed `max_attempts` times (commands fail at once meanwhile).
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &surreal_pool::Connection) {
+    /// if conn.is_down() {
+    ///     eprintln!("{} is down; commands fail at once", conn.endpoint());
+    /// }
+    /// # }
+    /// ```
     pub fn is_down(&self) -> bool {
         self.inner.shared.down.load(Ordering::SeqCst)
     }

@@ -221,16 +221,40 @@ pub struct Transaction<'a> {
 
 impl Transaction<'_> {
     /// The transaction id.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// let tx = db.begin().await?;
+    /// println!("transaction {}", tx.id());
+    /// tx.cancel().await?;
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> uuid::Uuid {
         self.id
     }
 
     /// Runs SurrealQL inside the transaction.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// let tx = db.begin().await?;
+    /// tx.query("UPDATE account:a SET balance -= $n", serde_json::json!({"n": 5})).await?.check()?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn query<B: Serialize>(&self, sql: &str, bindings: B) -> Result<QueryResponse> {
         self.session.query_in(Some(self.id), sql, bindings).await
     }
 
     /// Commits the transaction.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// let tx = db.begin().await?;
+    /// tx.query("CREATE account:c SET balance = 0", ()).await?.check()?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn commit(mut self) -> Result<()> {
         self.done = true;
         self.session.call_in(None, "commit", vec![crate::cbor::uuid(&self.id)], Effect::None).await?;
@@ -238,6 +262,14 @@ impl Transaction<'_> {
     }
 
     /// Cancels the transaction: none of its writes happen.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// let tx = db.begin().await?;
+    /// tx.query("DELETE account", ()).await?;
+    /// tx.cancel().await?; // nothing was deleted
+    /// # Ok(()) }
+    /// ```
     pub async fn cancel(mut self) -> Result<()> {
         self.done = true;
         self.session.call_in(None, "cancel", vec![crate::cbor::uuid(&self.id)], Effect::None).await?;

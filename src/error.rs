@@ -111,41 +111,86 @@ pub enum Error {
 
 impl Error {
     /// The server rejected credentials or a token.
+    ///
+    /// ```
+    /// use surreal_pool::Error;
+    /// assert!(Error::AuthLost.is_auth());
+    /// assert!(!Error::Closed.is_auth());
+    /// ```
     pub fn is_auth(&self) -> bool {
         matches!(self, Error::Auth(_) | Error::AuthLost)
     }
 
     /// The token presented had expired.
+    ///
+    /// ```
+    /// use surreal_pool::{Error, ServerError};
+    /// let refused = Error::Auth(ServerError::new(-32002, "NotAllowed", "There was a problem with authentication"));
+    /// assert!(refused.is_auth() && !refused.is_token_expired());
+    /// ```
     pub fn is_token_expired(&self) -> bool {
         self.server_error().is_some_and(ServerError::is_token_expired)
     }
 
     /// The server session had expired.
+    ///
+    /// ```
+    /// use surreal_pool::{Error, ServerError};
+    /// assert!(!Error::Server(ServerError::new(-32000, "Internal", "boom")).is_session_expired());
+    /// ```
     pub fn is_session_expired(&self) -> bool {
         self.server_error().is_some_and(ServerError::is_session_expired)
     }
 
     /// The server refused the operation for the current identity.
+    ///
+    /// ```
+    /// use surreal_pool::{Error, ServerError};
+    /// assert!(Error::NotAllowed(ServerError::new(-32002, "NotAllowed", "no")).is_not_allowed());
+    /// ```
     pub fn is_not_allowed(&self) -> bool {
         matches!(self, Error::NotAllowed(_))
     }
 
     /// The connection refused the request for lack of capacity ([`Error::Overloaded`]).
+    ///
+    /// ```
+    /// assert!(surreal_pool::Error::Overloaded { in_flight: 4096 }.is_overloaded());
+    /// ```
     pub fn is_overloaded(&self) -> bool {
         matches!(self, Error::Overloaded { .. })
     }
 
     /// A wait ran past its deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let e = surreal_pool::Error::Timeout { what: "checkout", after: Duration::from_secs(10) };
+    /// assert!(e.is_timeout());
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
     }
 
     /// The connection is unusable or was lost (connect failure, closed, lost mid-request).
+    ///
+    /// ```
+    /// use surreal_pool::Error;
+    /// assert!(Error::ConnectionLost.is_connection());
+    /// assert!(!Error::AuthLost.is_connection());
+    /// ```
     pub fn is_connection(&self) -> bool {
         matches!(self, Error::Connect { .. } | Error::Closed | Error::ConnectionLost | Error::Disconnected)
     }
 
     /// The error the server sent, if this error came from the server.
+    ///
+    /// ```
+    /// use surreal_pool::{Error, ServerError};
+    /// let e = Error::Query { index: 0, error: ServerError::new(0, "Thrown", "boom") };
+    /// assert_eq!(e.server_error().map(|s| s.message()), Some("boom"));
+    /// assert!(Error::Closed.server_error().is_none());
+    /// ```
     pub fn server_error(&self) -> Option<&ServerError> {
         match self {
             Error::Auth(e) | Error::NotAllowed(e) | Error::Server(e) => Some(e),
@@ -172,6 +217,11 @@ pub struct ServerError {
 
 impl ServerError {
     /// Builds an error object (mainly for tests and fakes).
+    ///
+    /// ```
+    /// let e = surreal_pool::ServerError::new(-32000, "Internal", "boom");
+    /// assert_eq!(e.to_string(), "boom (Internal, code -32000)");
+    /// ```
     pub fn new(code: i64, kind: impl Into<String>, message: impl Into<String>) -> Self {
         ServerError { code, kind: kind.into(), message: message.into(), details: None }
     }
@@ -183,26 +233,47 @@ impl ServerError {
 
     /// The JSON-RPC style code (`-32000`, `-32002`, …). `0` when the server sent none
     /// (statement errors inside a `query` carry no code).
+    ///
+    /// ```
+    /// assert_eq!(surreal_pool::ServerError::new(-32000, "Internal", "boom").code(), -32000);
+    /// ```
     pub fn code(&self) -> i64 {
         self.code
     }
 
     /// The error kind (`"NotAllowed"`, `"NotFound"`, `"Validation"`, `"Internal"`, …).
+    ///
+    /// ```
+    /// assert_eq!(surreal_pool::ServerError::new(-32000, "Internal", "boom").kind(), "Internal");
+    /// ```
     pub fn kind(&self) -> &str {
         &self.kind
     }
 
     /// The server's message.
+    ///
+    /// ```
+    /// assert_eq!(surreal_pool::ServerError::new(-32000, "Internal", "boom").message(), "boom");
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// The structured details, e.g. `{"kind":"Auth","details":{"kind":"TokenExpired"}}`.
+    ///
+    /// ```
+    /// // An error built with `new` carries no details.
+    /// assert_eq!(surreal_pool::ServerError::new(-32000, "Internal", "boom").details(), None);
+    /// ```
     pub fn details(&self) -> Option<&serde_json::Value> {
         self.details.as_ref()
     }
 
     /// The innermost `kind` found by following `details.details…`, e.g. `"TokenExpired"`.
+    ///
+    /// ```
+    /// assert_eq!(surreal_pool::ServerError::new(-32002, "NotAllowed", "no").detail_kind(), None);
+    /// ```
     pub fn detail_kind(&self) -> Option<&str> {
         let mut current = self.details.as_ref()?;
         let mut found = None;
@@ -229,26 +300,47 @@ impl ServerError {
     }
 
     /// The token presented had expired (`TokenExpired`).
+    ///
+    /// ```
+    /// assert!(!surreal_pool::ServerError::new(-32002, "NotAllowed", "no").is_token_expired());
+    /// ```
     pub fn is_token_expired(&self) -> bool {
         self.has_detail_kind("TokenExpired")
     }
 
     /// The server session had expired (`SessionExpired`).
+    ///
+    /// ```
+    /// assert!(!surreal_pool::ServerError::new(-32000, "Internal", "boom").is_session_expired());
+    /// ```
     pub fn is_session_expired(&self) -> bool {
         self.has_detail_kind("SessionExpired")
     }
 
     /// An authentication failure (`details.kind == "Auth"`).
+    ///
+    /// ```
+    /// // Only errors whose details say `Auth` are authentication failures.
+    /// assert!(!surreal_pool::ServerError::new(-32002, "NotAllowed", "no").is_auth());
+    /// ```
     pub fn is_auth(&self) -> bool {
         self.has_detail_kind("Auth")
     }
 
     /// The server refused the operation (`kind == "NotAllowed"`).
+    ///
+    /// ```
+    /// assert!(surreal_pool::ServerError::new(-32002, "NotAllowed", "no").is_not_allowed());
+    /// ```
     pub fn is_not_allowed(&self) -> bool {
         self.kind == "NotAllowed"
     }
 
     /// The request named a session the server does not have.
+    ///
+    /// ```
+    /// assert!(!surreal_pool::ServerError::new(-32000, "NotFound", "no table").is_session_not_found());
+    /// ```
     pub fn is_session_not_found(&self) -> bool {
         self.kind == "NotFound" && self.has_detail_kind("Session")
     }

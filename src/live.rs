@@ -195,6 +195,13 @@ impl<T> std::fmt::Debug for LiveStream<T> {
 impl<T> LiveStream<T> {
     /// The live query's id on the server now (it changes when a reconnect registers the query
     /// again); `None` once the query has ended.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// let changes = db.live::<serde_json::Value>("note").await?;
+    /// println!("live query {:?}", changes.id());
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> Option<uuid::Uuid> {
         self.conn.shared().live().server_id(self.key)
     }

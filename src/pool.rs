@@ -113,6 +113,10 @@ impl PoolBuilder {
     /// `authenticate` round trip and evicts another tenant, who may then evict another; a short
     /// wait is cheaper. When no session is idle at all, a checkout waits for whichever comes
     /// first: its identity's session or any session. `Duration::ZERO` never waits for affinity.
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").affinity_wait(std::time::Duration::ZERO);
+    /// ```
     pub fn affinity_wait(mut self, wait: Duration) -> Self {
         self.affinity_wait = wait;
         self
@@ -121,6 +125,10 @@ impl PoolBuilder {
     /// Sessions created when the pool is built (default: `max_sessions`). Affinity needs
     /// idle sessions to choose from, and an `attach` costs about as much as a `ping`, so by
     /// default the pool starts full.
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_sessions(64).warm_sessions(8);
+    /// ```
     pub fn warm_sessions(mut self, n: usize) -> Self {
         self.warm_sessions = Some(n);
         self
@@ -128,24 +136,40 @@ impl PoolBuilder {
 
     /// Number of WebSocket connections (default 2). The server serves each socket largely
     /// serially, so more sockets mean more parallelism.
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").connections(4);
+    /// ```
     pub fn connections(mut self, n: usize) -> Self {
         self.connections = n;
         self
     }
 
     /// Maximum number of pooled server sessions, i.e. concurrent checkouts (default 32).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_sessions(64);
+    /// ```
     pub fn max_sessions(mut self, n: usize) -> Self {
         self.max_sessions = n;
         self
     }
 
     /// Cap of sessions on one connection (default 128; the server refuses more than 256).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_sessions_per_connection(64);
+    /// ```
     pub fn max_sessions_per_connection(mut self, n: usize) -> Self {
         self.max_sessions_per_connection = n;
         self
     }
 
     /// Namespace and database selected on every pooled session (default: none).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").namespace_database("app", "main");
+    /// ```
     pub fn namespace_database(mut self, namespace: impl Into<String>, database: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
         self.database = Some(database.into());
@@ -154,6 +178,10 @@ impl PoolBuilder {
 
     /// Pool identity: sessions handed out by [`Pool::get`] are authenticated with this token
     /// (default: anonymous).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").identity_token("eyJhbGciOi...");
+    /// ```
     pub fn identity_token(mut self, token: impl Into<AccessToken>) -> Self {
         self.identity = Identity::Token(token.into());
         self
@@ -161,6 +189,11 @@ impl PoolBuilder {
 
     /// Pool identity: the pool signs in once with these credentials and authenticates sessions
     /// handed out by [`Pool::get`] with the resulting token (default: anonymous).
+    ///
+    /// ```
+    /// use surreal_pool::{Pool, Root};
+    /// let builder = Pool::builder("ws://127.0.0.1:8000").identity_credentials(Root::new("root", "root"));
+    /// ```
     pub fn identity_credentials(mut self, credentials: impl Credentials + 'static) -> Self {
         self.identity = Identity::Credentials(Arc::new(credentials));
         self
@@ -168,12 +201,22 @@ impl PoolBuilder {
 
     /// Longest wait for a free session in a checkout (default 10 s), after which it fails with
     /// [`Error::Timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").checkout_timeout(Duration::from_secs(2));
+    /// ```
     pub fn checkout_timeout(mut self, timeout: Duration) -> Self {
         self.checkout_timeout = timeout;
         self
     }
 
     /// Longest a request may take (default 30 s). See [`ConnectionBuilder::request_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").request_timeout(Duration::from_secs(5));
+    /// ```
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.connection = self.connection.request_timeout(timeout);
         self
@@ -181,6 +224,11 @@ impl PoolBuilder {
 
     /// How connections reconnect (default [`ReconnectPolicy::default`]). See
     /// [`ConnectionBuilder::reconnect`].
+    ///
+    /// ```
+    /// use surreal_pool::{Pool, ReconnectPolicy};
+    /// let builder = Pool::builder("ws://127.0.0.1:8000").reconnect(ReconnectPolicy::default().max_attempts(5));
+    /// ```
     pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.connection = self.connection.reconnect(policy);
         self
@@ -189,6 +237,10 @@ impl PoolBuilder {
     /// Adds another endpoint (a node of the same cluster): sockets are spread over the
     /// endpoints, and a socket whose node stays down fails over to another. See
     /// [`ConnectionBuilder::endpoint`].
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://10.0.0.1:8000").endpoint("ws://10.0.0.2:8000");
+    /// ```
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.extra_endpoints.push(endpoint.into());
         self
@@ -212,12 +264,23 @@ impl PoolBuilder {
     }
 
     /// Longest a connect may take (default 10 s). See [`ConnectionBuilder::connect_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").connect_timeout(Duration::from_secs(2));
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connection = self.connection.connect_timeout(timeout);
         self
     }
 
     /// Opens the connections and builds the pool. Sessions are created on demand.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> surreal_pool::Result<()> {
+    /// let pool = surreal_pool::Pool::builder("ws://127.0.0.1:8000").namespace_database("app", "main").build().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn build(self) -> Result<Pool> {
         if self.connections == 0 || self.max_sessions == 0 {
             return Err(Error::InvalidArgument("a pool needs at least one connection and one session".into()));
@@ -688,12 +751,23 @@ impl managed::Manager for SessionManager {
 
 impl Pool {
     /// A builder for a pool on `endpoint` (`ws://` or `wss://`).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").connections(4).max_sessions(64);
+    /// ```
     pub fn builder(endpoint: impl Into<String>) -> PoolBuilder {
         PoolBuilder::new(endpoint.into())
     }
 
     /// Checks out a session in the pool's default identity (anonymous, or the pool identity):
     /// never one that still carries a previous caller's identity.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &surreal_pool::Pool) -> surreal_pool::Result<()> {
+    /// let db = pool.get().await?;
+    /// let notes: Vec<serde_json::Value> = db.select("note").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn get(&self) -> Result<PooledSession> {
         self.checkout(Tag::Default).await
     }
@@ -702,6 +776,13 @@ impl Pool {
     /// session already authenticated with the same token is reused with no round trip;
     /// otherwise one `authenticate` is made. A bad or expired token is an [`Error::Auth`], and
     /// the session goes back to the pool to be cleaned.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &surreal_pool::Pool, jwt: &str) -> surreal_pool::Result<()> {
+    /// let db = pool.get_with_token(jwt).await?;
+    /// let me = db.info().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn get_with_token(&self, token: impl Into<AccessToken>) -> Result<PooledSession> {
         self.checkout(Tag::Tenant(token.into())).await
     }
@@ -789,6 +870,13 @@ impl Pool {
     }
 
     /// The pool's size, idle and waiting counts, and its counters.
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &surreal_pool::Pool) {
+    /// let s = pool.status();
+    /// println!("{}/{} sessions idle, {} affinity hits", s.available, s.size, s.affinity_hits);
+    /// # }
+    /// ```
     pub fn status(&self) -> PoolStatus {
         let s = self.inner.sessions.status();
         let c = &self.inner.shared.counters;
@@ -808,12 +896,26 @@ impl Pool {
     }
 
     /// The pool's connections (for inspection, e.g. [`Connection::server_sessions`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &surreal_pool::Pool) -> surreal_pool::Result<()> {
+    /// for conn in pool.connections() {
+    ///     println!("{}: {} sessions", conn.endpoint(), conn.server_sessions().await?.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn connections(&self) -> &[Connection] {
         &self.inner.shared.connections
     }
 
     /// Closes the pool and its connections: waiting and later checkouts fail with
     /// [`Error::Closed`].
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &surreal_pool::Pool) {
+    /// pool.close();
+    /// # }
+    /// ```
     pub fn close(&self) {
         self.inner.sessions.close();
         for c in &self.inner.shared.connections {

@@ -58,11 +58,25 @@ impl QueryResponse {
     }
 
     /// The number of statement results.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// let res = db.query("RETURN 1; RETURN 2", ()).await?;
+    /// assert_eq!(res.len(), 2);
+    /// # Ok(()) }
+    /// ```
     pub fn len(&self) -> usize {
         self.results.len()
     }
 
     /// Whether the query had no statements.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// let res = db.query("RETURN 1", ()).await?;
+    /// assert!(!res.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.results.is_empty()
     }
@@ -70,6 +84,14 @@ impl QueryResponse {
     /// Takes statement `index`'s value, deserialized as `T`. A statement error is returned as
     /// [`Error::Query`]. Each result can be taken once; a second take is an
     /// [`Error::InvalidArgument`].
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// let mut res = db.query("RETURN 1; RETURN 'a'", ()).await?;
+    /// let one: i64 = res.take(0)?;
+    /// let a: String = res.take(1)?;
+    /// # Ok(()) }
+    /// ```
     pub fn take<T: DeserializeOwned>(&mut self, index: usize) -> Result<T> {
         let len = self.results.len();
         let slot = self
@@ -84,6 +106,12 @@ impl QueryResponse {
     }
 
     /// The first statement error, if any, as [`Error::Query`].
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// db.query("CREATE person:a; CREATE person:b", ()).await?.check()?;
+    /// # Ok(()) }
+    /// ```
     pub fn check(self) -> Result<Self> {
         if let Some((index, error)) = self.results.iter().enumerate().find_map(|(i, r)| match r {
             Some(Err(e)) => Some((i, e.clone())),
@@ -95,6 +123,16 @@ impl QueryResponse {
     }
 
     /// Every statement's outcome, in order (taken results are `None`).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// for outcome in db.query("RETURN 1; THROW 'no'", ()).await?.into_results() {
+    ///     if let Some(Err(e)) = outcome {
+    ///         eprintln!("failed: {e}");
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn into_results(self) -> Vec<Option<Result<Json, ServerError>>> {
         self.results
     }

@@ -49,18 +49,36 @@ impl Default for ReconnectPolicy {
 
 impl ReconnectPolicy {
     /// Delay before the first retry (default 100 ms). The first attempt is immediate.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = surreal_pool::ReconnectPolicy::default().min_delay(Duration::from_millis(20));
+    /// assert_eq!(policy.base_delay(1), Duration::from_millis(20));
+    /// ```
     pub fn min_delay(mut self, d: Duration) -> Self {
         self.min_delay = d;
         self
     }
 
     /// Longest delay between attempts (default 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = surreal_pool::ReconnectPolicy::default().max_delay(Duration::from_secs(1));
+    /// assert_eq!(policy.base_delay(20), Duration::from_secs(1));
+    /// ```
     pub fn max_delay(mut self, d: Duration) -> Self {
         self.max_delay = d;
         self
     }
 
     /// Failed attempts before the connection reports itself down (default 0 = never).
+    ///
+    /// ```
+    /// use surreal_pool::ReconnectPolicy;
+    /// let policy = ReconnectPolicy::default().max_attempts(5);
+    /// assert_ne!(policy, ReconnectPolicy::default());
+    /// ```
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
         self
@@ -68,12 +86,24 @@ impl ReconnectPolicy {
 
     /// Random reduction of each delay, 0.0–1.0 (default 0.3), so that many clients do not
     /// retry in lockstep.
+    ///
+    /// ```
+    /// use surreal_pool::ReconnectPolicy;
+    /// // Clamped to 0.0–1.0.
+    /// assert_eq!(ReconnectPolicy::default().jitter(2.0), ReconnectPolicy::default().jitter(1.0));
+    /// ```
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.jitter = fraction.clamp(0.0, 1.0);
         self
     }
 
     /// Failed attempts on one endpoint before trying the next (default 2).
+    ///
+    /// ```
+    /// use surreal_pool::ReconnectPolicy;
+    /// // At least 1.
+    /// assert_eq!(ReconnectPolicy::default().failover_after(0), ReconnectPolicy::default().failover_after(1));
+    /// ```
     pub fn failover_after(mut self, n: u32) -> Self {
         self.failover_after = n.max(1);
         self
@@ -92,6 +122,13 @@ impl ReconnectPolicy {
     }
 
     /// The delay after failed attempt `attempt` (from 1), before jitter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = surreal_pool::ReconnectPolicy::default();
+    /// assert_eq!(policy.base_delay(2), Duration::from_millis(200));
+    /// assert_eq!(policy.base_delay(100), Duration::from_secs(10));
+    /// ```
     pub fn base_delay(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(31));
         self.min_delay.saturating_mul(factor).min(self.max_delay)

@@ -128,22 +128,51 @@ impl Session {
     }
 
     /// The server session id (`None` for the connection's default session).
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: surreal_pool::Connection) -> surreal_pool::Result<()> {
+    /// assert_eq!(conn.session().id(), None);
+    /// let attached = conn.attach().await?;
+    /// assert!(attached.id().is_some());
+    /// # Ok(()) }
+    /// ```
     pub fn id(&self) -> Option<uuid::Uuid> {
         self.id
     }
 
     /// The connection this session lives on.
+    ///
+    /// ```no_run
+    /// # fn demo(db: &surreal_pool::Session) {
+    /// println!("on {}", db.connection().endpoint());
+    /// # }
+    /// ```
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
     /// The access token this session was last authenticated with, as confirmed by the server.
     /// `None` when anonymous or when the identity is unknown.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session, jwt: &str) -> surreal_pool::Result<()> {
+    /// db.authenticate(jwt).await?;
+    /// assert_eq!(db.token().unwrap().as_str(), jwt);
+    /// # Ok(()) }
+    /// ```
     pub fn token(&self) -> Option<AccessToken> {
         self.conn.shared().sessions().get(&self.id).and_then(|s| s.auth.access().cloned())
     }
 
     /// Whether the server-side identity is known (no auth command failed or is unanswered).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session, jwt: &str) -> surreal_pool::Result<()> {
+    /// if !db.auth_known() {
+    ///     db.authenticate(jwt).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn auth_known(&self) -> bool {
         self.conn
             .shared()

@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 pub struct TestServerError(String);
 
 /// The path of the SurrealDB binary, building it on first use (cached per process).
+///
+/// ```no_run
+/// let path = surreal_pool::test_server::binary().expect("SurrealDB binary");
+/// println!("{}", path.display());
+/// ```
 pub fn binary() -> Result<PathBuf, TestServerError> {
     static BINARY: OnceLock<Result<PathBuf, TestServerError>> = OnceLock::new();
     BINARY
@@ -62,12 +67,23 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts a server on a free port and waits until `/health` answers.
+    ///
+    /// ```no_run
+    /// use surreal_pool::test_server::TestServer;
+    /// let server = TestServer::start().expect("SurrealDB test server");
+    /// ```
     pub fn start() -> Result<TestServer, TestServerError> {
         Self::start_with_env(&[])
     }
 
     /// Starts a server with extra environment variables (e.g.
     /// `SURREAL_WEBSOCKET_MAX_ATTACHED_SESSIONS`).
+    ///
+    /// ```no_run
+    /// use surreal_pool::test_server::TestServer;
+    /// let server = TestServer::start_with_env(&[("SURREAL_WEBSOCKET_MAX_ATTACHED_SESSIONS", "4")])
+    ///     .expect("SurrealDB test server");
+    /// ```
     pub fn start_with_env(env: &[(&str, &str)]) -> Result<TestServer, TestServerError> {
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut last_error = None;
@@ -84,6 +100,13 @@ impl TestServer {
 
     /// Starts a server that serves TLS with this certificate chain and key (PEM files); its
     /// [`url`](TestServer::url) is then `wss://localhost:<port>`.
+    ///
+    /// ```no_run
+    /// use surreal_pool::test_server::TestServer;
+    /// use std::path::Path;
+    /// let server = TestServer::start_tls(Path::new("cert.pem"), Path::new("key.pem")).expect("TLS server");
+    /// assert!(server.url().starts_with("wss://localhost:"));
+    /// ```
     pub fn start_tls(certificate: &Path, key: &Path) -> Result<TestServer, TestServerError> {
         let port = free_port()?;
         let tls = Some((certificate.to_owned(), key.to_owned()));
@@ -93,6 +116,12 @@ impl TestServer {
     }
 
     /// The WebSocket endpoint: `ws://127.0.0.1:<port>`, or `wss://localhost:<port>` with TLS.
+    ///
+    /// ```no_run
+    /// use surreal_pool::test_server::TestServer;
+    /// let server = TestServer::start().expect("SurrealDB test server");
+    /// assert!(server.url().starts_with("ws://127.0.0.1:"));
+    /// ```
     pub fn url(&self) -> String {
         match self.tls {
             None => format!("ws://127.0.0.1:{}", self.port),
@@ -101,11 +130,23 @@ impl TestServer {
     }
 
     /// The port the server listens on.
+    ///
+    /// ```no_run
+    /// use surreal_pool::test_server::TestServer;
+    /// let server = TestServer::start().expect("SurrealDB test server");
+    /// assert!(server.url().ends_with(&format!(":{}", server.port())));
+    /// ```
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// Kills the server process (its in-memory data is lost).
+    ///
+    /// ```no_run
+    /// use surreal_pool::test_server::TestServer;
+    /// let mut server = TestServer::start().expect("SurrealDB test server");
+    /// server.kill(); // clients now see the connection drop
+    /// ```
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -114,6 +155,13 @@ impl TestServer {
     }
 
     /// Starts the server again on the same port (after [`kill`](TestServer::kill)).
+    ///
+    /// ```no_run
+    /// use surreal_pool::test_server::TestServer;
+    /// let mut server = TestServer::start().expect("SurrealDB test server");
+    /// server.kill();
+    /// server.restart().expect("restarted");
+    /// ```
     pub fn restart(&mut self) -> Result<(), TestServerError> {
         self.kill();
         self.spawn()

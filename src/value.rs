@@ -78,16 +78,30 @@ pub struct RecordId {
 
 impl RecordId {
     /// A record id from a table name and a key.
+    ///
+    /// ```
+    /// let id = surreal_pool::RecordId::new("person", 42);
+    /// assert_eq!(id.to_string(), "person:42");
+    /// ```
     pub fn new(table: impl Into<String>, key: impl Into<RecordKey>) -> Self {
         RecordId { table: table.into(), key: key.into() }
     }
 
     /// The table.
+    ///
+    /// ```
+    /// assert_eq!(surreal_pool::RecordId::new("person", "tobie").table(), "person");
+    /// ```
     pub fn table(&self) -> &str {
         &self.table
     }
 
     /// The key.
+    ///
+    /// ```
+    /// use surreal_pool::{RecordId, RecordKey};
+    /// assert_eq!(RecordId::new("person", "tobie").key(), &RecordKey::String("tobie".into()));
+    /// ```
     pub fn key(&self) -> &RecordKey {
         &self.key
     }
