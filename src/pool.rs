@@ -40,9 +40,9 @@ use crate::session::Session;
 use crate::state::{AuthState, SessionState};
 
 /// Default number of WebSocket connections.
-pub const DEFAULT_CONNECTIONS: usize = 2;
+pub const DEFAULT_CONNECTIONS: usize = 4;
 /// Default maximum number of pooled server sessions.
-pub const DEFAULT_MAX_SESSIONS: usize = 32;
+pub const DEFAULT_MAX_SESSIONS: usize = 64;
 /// Default cap of sessions per connection (the server allows 256).
 pub const DEFAULT_MAX_SESSIONS_PER_CONNECTION: usize = 128;
 /// Default longest wait for a free session.
@@ -64,8 +64,8 @@ enum Identity {
 /// # async fn demo() -> surreal_pool::Result<()> {
 /// use std::time::Duration;
 /// let pool = surreal_pool::Pool::builder("ws://127.0.0.1:8000")
-///     .connections(2)                     // sockets (default 2)
-///     .max_sessions(32)                   // pooled server sessions (default 32)
+///     .connections(4)                     // sockets (default 4)
+///     .max_sessions(64)                   // pooled server sessions (default 64)
 ///     .namespace_database("app", "main")  // selected on every session (default: none)
 ///     .checkout_timeout(Duration::from_secs(5))
 ///     .build()
@@ -134,7 +134,7 @@ impl PoolBuilder {
         self
     }
 
-    /// Number of WebSocket connections (default 2). The server serves each socket largely
+    /// Number of WebSocket connections (default 4). The server serves each socket largely
     /// serially, so more sockets mean more parallelism.
     ///
     /// ```
@@ -145,7 +145,7 @@ impl PoolBuilder {
         self
     }
 
-    /// Maximum number of pooled server sessions, i.e. concurrent checkouts (default 32).
+    /// Maximum number of pooled server sessions, i.e. concurrent checkouts (default 64).
     ///
     /// ```
     /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_sessions(64);

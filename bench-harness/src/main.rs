@@ -208,11 +208,12 @@ async fn main() {
         }
     }
 
-    if args.only.contains('B') {
+    if args.only.contains('B') || args.only.contains('Z') {
+        let matrix = args.only.contains('B');
         say!("\n## B. Throughput (req/s): concurrent callers over N sockets");
         say!("{:<18} {:>7} {:>7} {:>22} {:>22} {:>22} {:>22}", "query", "sockets", "callers", "surreal-pool", "official SDK", "raw CBOR", "raw JSON");
         for (qname, q) in [("RETURN 1", RETURN_1), ("small SELECT", SELECT)] {
-            for sockets in [1usize, 4] {
+            for sockets in if matrix { vec![1usize, 4] } else { vec![] } {
                 let sdks: Arc<Vec<Surreal<Client>>> = Arc::new(futures_util::future::join_all((0..sockets).map(|_| sdk(&url))).await);
                 let rc = raw(&url, sockets, false).await;
                 let rj = raw(&url, sockets, true).await;
@@ -253,7 +254,8 @@ async fn main() {
                     p.close();
                 }
             }
-            // The pool's default configuration (2 sockets, 32 sessions) at 256 callers, vs the SDK (1 socket).
+            // The pool's default configuration (surreal_pool::DEFAULT_CONNECTIONS sockets and
+            // DEFAULT_MAX_SESSIONS sessions) at 256 callers, vs the SDK (1 socket).
             let p = Pool::builder(&url).namespace_database(NS, DB).identity_credentials(Root::new("root", "root")).build().await.unwrap();
             let pr = repeated(args.reps, || {
                 let p = p.clone();
@@ -272,7 +274,14 @@ async fn main() {
                 })
             })
             .await;
-            say!("{qname:<18} default pool (2 sockets, 32 sessions) vs SDK, 256 callers: {:.0} vs {:.0} req/s = {:.2}x", pr.0, sr.0, pr.0 / sr.0);
+            say!(
+                "{qname:<18} default pool ({} sockets, {} sessions) vs SDK, 256 callers: {:.0} vs {:.0} req/s = {:.2}x",
+                surreal_pool::DEFAULT_CONNECTIONS,
+                surreal_pool::DEFAULT_MAX_SESSIONS,
+                pr.0,
+                sr.0,
+                pr.0 / sr.0
+            );
         }
     }
 
@@ -280,7 +289,12 @@ async fn main() {
         say!("\n## C. Multi-tenant forwarding: 64 record users, 256 callers, each request as its user (req/s)");
         let callers = 256;
         // surreal-pool, default configuration and one sized for the load
-        for (label, sockets, sessions) in [("surreal-pool default (2 sockets x 32 sessions)", 2, 32), ("surreal-pool 1 socket x 128 sessions", 1, 128), ("surreal-pool 2 sockets x 128 sessions", 2, 128)] {
+        let default_label = format!("surreal-pool default ({} sockets x {} sessions)", surreal_pool::DEFAULT_CONNECTIONS, surreal_pool::DEFAULT_MAX_SESSIONS);
+        for (label, sockets, sessions) in [
+            (default_label.as_str(), surreal_pool::DEFAULT_CONNECTIONS, surreal_pool::DEFAULT_MAX_SESSIONS),
+            ("surreal-pool 1 socket x 128 sessions", 1, 128),
+            ("surreal-pool 2 sockets x 128 sessions", 2, 128),
+        ] {
             let p = Pool::builder(&url).connections(sockets).max_sessions(sessions).namespace_database(NS, DB).build().await.unwrap();
             let before = p.status();
             let r = repeated(args.reps, || {
@@ -421,5 +435,7 @@ async fn main() {
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join("latest.txt"), OUT.lock().unwrap().as_str());
+    // A full run is `latest.txt`; a partial one (`--only`) is named after its workloads.
+    let name = if args.only == "A,B,C,D,E" { "latest.txt".to_string() } else { format!("only-{}.txt", args.only.replace(',', "")) };
+    let _ = std::fs::write(dir.join(name), OUT.lock().unwrap().as_str());
 }
