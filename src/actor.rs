@@ -156,8 +156,9 @@ impl Actor {
                     if last_rx.elapsed() > watchdog {
                         return Stop::Lost(format!("no frame from the server for {watchdog:?}"));
                     }
-                    // Forget requests whose caller gave up, unless the reply changes state.
-                    self.pending.retain(|_, p| p.effect.tracked() || p.reply.as_ref().is_some_and(|r| !r.is_closed()));
+                    // Forget requests whose caller gave up, unless the reply changes state (attach
+                    // and detach included: a lost detach must not be replayed as an attach).
+                    self.pending.retain(|_, p| !matches!(p.effect, Effect::None) || p.reply.as_ref().is_some_and(|r| !r.is_closed()));
                     let mut internal = Vec::new();
                     if last_rx.elapsed() >= self.config.keepalive_interval && last_ping.elapsed() >= self.config.keepalive_interval {
                         last_ping = Instant::now();

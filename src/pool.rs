@@ -318,6 +318,8 @@ impl PoolBuilder {
                 _ => None,
             }),
             identity_signin: tokio::sync::Mutex::new(()),
+            last_grant_ms: AtomicU64::new(0),
+            started: std::time::Instant::now(),
             counters: Counters::default(),
         });
         let manager = SessionManager { shared: shared.clone() };
@@ -390,6 +392,9 @@ struct PoolShared {
     identity_token: Mutex<Option<AccessToken>>,
     /// Serializes signing in with the pool's credentials.
     identity_signin: tokio::sync::Mutex<()>,
+    /// When deadpool last granted a slot (milliseconds since `started`).
+    last_grant_ms: AtomicU64,
+    started: std::time::Instant,
     counters: Counters,
 }
 
@@ -576,6 +581,15 @@ impl Table {
 }
 
 impl PoolShared {
+    fn granted(&self) {
+        self.last_grant_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn since_last_grant(&self) -> Duration {
+        let now = self.started.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_grant_ms.load(Ordering::Relaxed)))
+    }
+
     fn table(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -814,7 +828,6 @@ impl Pool {
                 forwarded: forwarded(&want),
                 want: want.clone(),
                 clean_ns_db,
-                handoffs: 0,
             };
             // The tag was computed when the session came back; a reconnect may have changed the
             // session since (identity lost, namespace not restored): judge it again, live.
@@ -836,7 +849,11 @@ impl Pool {
     /// or a slot. While idle sessions exist, the slot is only asked for after the affinity wait;
     /// when none is idle, at once (both are waits anyway; the handover saves an authenticate).
     async fn object_or_handoff(&self, want: &Tag) -> Result<Either> {
-        let get = || async { self.inner.sessions.get().await.map_err(|e| self.pool_error(e)) };
+        let get = || async {
+            let object = self.inner.sessions.get().await.map_err(|e| self.pool_error(e))?;
+            self.inner.shared.granted();
+            Ok::<_, Error>(object)
+        };
         if token_expired(want) {
             return get().await.map(Either::Object);
         }
@@ -924,8 +941,9 @@ impl Pool {
     }
 }
 
-/// Hand-overs in a row after which a session returns to deadpool when checkouts wait there.
-const MAX_CONSECUTIVE_HANDOFFS: u32 = 16;
+/// The longest checkouts queued in deadpool go unserved while returned sessions are handed
+/// over to waiters of their own identity.
+const STARVATION_BOUND: Duration = Duration::from_millis(20);
 
 /// How long a checkout waits for its identity's busy session when no session is idle at all,
 /// before it also queues for any session.
@@ -962,8 +980,6 @@ pub struct PooledSession {
     /// The tag this checkout was made for.
     want: Tag,
     clean_ns_db: NsDb,
-    /// How many times in a row this session was handed straight to a waiter.
-    handoffs: u32,
 }
 
 impl std::fmt::Debug for PooledSession {
@@ -1015,10 +1031,12 @@ impl Drop for PooledSession {
         let mut table = self.shared.table();
         table.busy_add(&self.want, -1);
         let clean_ns_db = std::mem::take(&mut self.clean_ns_db);
-        // Hand it straight to a checkout waiting for this identity, if any.
-        // After a few hand-overs in a row, a session goes back to deadpool if checkouts wait there,
-        // so that one busy identity cannot starve the others.
-        let deadpool_waiting = self.handoffs >= MAX_CONSECUTIVE_HANDOFFS
+        // Hand it straight to a checkout waiting for this identity, if any — unless checkouts
+        // queued in deadpool have gone unserved for the starvation bound: then it goes back to
+        // deadpool, so that busy identities cannot starve the others.
+        let has_waiter = table.waiters.get(&tag).is_some_and(|q| !q.is_empty());
+        let deadpool_waiting = has_waiter
+            && self.shared.since_last_grant() > STARVATION_BOUND
             && Object::pool(&object).is_some_and(|p| p.status().waiting > 0);
         let (object, session, clean_ns_db) = match session {
             Some(session) if tag != Tag::Dirty && !deadpool_waiting => {
@@ -1029,7 +1047,6 @@ impl Drop for PooledSession {
                     forwarded: forwarded(&tag),
                     want: tag.clone(),
                     clean_ns_db,
-                    handoffs: self.handoffs + 1,
                 };
                 table.busy_add(&tag, 1);
                 while let Some(waiter) = table.waiters.get_mut(&tag).and_then(|q| q.pop_front()) {

@@ -180,7 +180,13 @@ async fn a_detach_lost_with_the_socket_is_not_replayed() {
     proxy.cut();
     proxy.stall(false);
     restored(&mut events).await;
-    assert!(!conn.server_sessions().await.unwrap().contains(&id));
+    // A detach still queued when the socket died runs after the replay; one lost in flight must
+    // not be replayed at all. Either way the session is gone shortly after the restore.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while conn.server_sessions().await.unwrap().contains(&id) {
+        assert!(std::time::Instant::now() < deadline, "the dropped session is attached again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
