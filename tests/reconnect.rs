@@ -7,39 +7,18 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::proxy::Proxy;
+use support::faults::{fast, is_restored, server_with, short_tokens, wait_for};
 use support::{record, setup, DB, NS, SCHEMA};
 use surreal_pool::test_server::TestServer;
-use surreal_pool::{Connection, ConnectionBuilder, ConnectionEvent, Error, ReconnectPolicy, Root, Session};
+use surreal_pool::{Connection, ConnectionEvent, Error, ReconnectPolicy, Root, Session};
 
-fn fast(builder: ConnectionBuilder) -> ConnectionBuilder {
-    builder
-        .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(50)).max_delay(Duration::from_millis(400)))
-        .keepalive_interval(Duration::from_millis(200))
-        .watchdog_timeout(Duration::from_millis(1000))
-        .request_timeout(Duration::from_secs(5))
-}
 
 /// `[$auth.id, ns, db, $x]`, the identity and state a replay must restore.
 async fn snapshot(s: &Session) -> serde_json::Value {
     s.query("RETURN [<string> $auth.id, session::ns(), session::db(), $x]", ()).await.unwrap().take(0).unwrap()
 }
 
-async fn wait_for(events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>, what: &str, pred: impl Fn(&ConnectionEvent) -> bool) -> ConnectionEvent {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, events.recv()).await {
-            Ok(Ok(e)) if pred(&e) => return e,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => panic!("event stream ended while waiting for {what}: {e}"),
-            Err(_) => panic!("no {what} event within 15 s"),
-        }
-    }
-}
 
-fn is_restored(e: &ConnectionEvent) -> bool {
-    matches!(e, ConnectionEvent::Restored { .. })
-}
 
 /// A record user on its own session with ns/db from the token and a variable.
 async fn record_session(conn: &Connection, email: &str, access: &str) -> Session {
@@ -209,27 +188,7 @@ async fn a_server_restart_restores_remembered_identities_and_reports_the_others(
     b.query("RETURN 1", ()).await.unwrap();
 }
 
-/// A schema whose record tokens last 2 s; `refresh` decides WITH REFRESH.
-fn short_tokens(refresh: bool) -> String {
-    format!(
-        "{SCHEMA}
-        DEFINE ACCESS OVERWRITE short ON DATABASE TYPE RECORD
-            SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
-            SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
-            {}
-            DURATION FOR TOKEN 2s, FOR SESSION 1h;",
-        if refresh { "WITH REFRESH" } else { "" }
-    )
-}
 
-async fn server_with(schema: &str) -> TestServer {
-    let server = TestServer::start().unwrap();
-    let conn = Connection::connect(server.url()).await.unwrap();
-    let s = conn.session();
-    s.signin(&Root::new("root", "root")).await.unwrap();
-    s.query(schema, ()).await.unwrap().check().unwrap();
-    server
-}
 
 #[tokio::test]
 async fn a_token_that_expires_during_an_outage_is_refreshed_once() {

@@ -6,45 +6,13 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::proxy::Proxy;
-use support::{record, setup, DB, NS, SCHEMA};
-use surreal_pool::test_server::TestServer;
-use surreal_pool::{Connection, ConnectionBuilder, ConnectionEvent, Database, Error, Pool, ReconnectPolicy, Root};
+use support::faults::{fast, restored, server_with, short_tokens};
+use support::{record, setup, DB, NS};
+use surreal_pool::{Connection, Database, Error, Pool, Root};
 
-fn fast(builder: ConnectionBuilder) -> ConnectionBuilder {
-    builder
-        .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(50)).max_delay(Duration::from_millis(400)))
-        .keepalive_interval(Duration::from_millis(200))
-        .watchdog_timeout(Duration::from_millis(1000))
-        .request_timeout(Duration::from_secs(5))
-}
 
-fn short_tokens(refresh: bool) -> String {
-    format!(
-        "{SCHEMA}
-        DEFINE ACCESS OVERWRITE short ON DATABASE TYPE RECORD
-            SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
-            SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
-            {} DURATION FOR TOKEN 2s, FOR SESSION 1h;",
-        if refresh { "WITH REFRESH" } else { "" }
-    )
-}
 
-async fn server_with(schema: &str) -> TestServer {
-    let server = TestServer::start().unwrap();
-    let conn = Connection::connect(server.url()).await.unwrap();
-    let s = conn.session();
-    s.signin(&Root::new("root", "root")).await.unwrap();
-    s.query(schema, ()).await.unwrap().check().unwrap();
-    server
-}
 
-async fn restored(events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>) {
-    loop {
-        if let ConnectionEvent::Restored { .. } = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.unwrap().unwrap() {
-            return;
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_command_queued_during_an_outage_is_refused_once_the_identity_is_lost() {

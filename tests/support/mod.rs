@@ -62,3 +62,4 @@ pub async fn identity(session: &Session) -> serde_json::Value {
 }
 pub mod proxy;
 pub mod fake;
+pub mod faults;
