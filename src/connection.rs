@@ -659,37 +659,36 @@ impl Connection {
 
     /// Cancels a transaction without waiting (a transaction dropped without commit or cancel).
     pub(crate) fn cancel_in_background(&self, session: Option<uuid::Uuid>, txn: uuid::Uuid) {
-        let id = self.inner.shared.next_id();
-        let Ok(frame) = protocol::encode_request(id, "cancel", vec![crate::cbor::uuid(&txn)], session) else { return };
-        let (reply, _) = oneshot::channel();
-        let command = Command { id, frame, session, effect: Effect::None, reply, fire_and_forget: true, needs_identity: false };
-        let _ = self.inner.tx.try_send(command);
+        self.send_in_background(session, "cancel", vec![crate::cbor::uuid(&txn)], Effect::EndTransaction);
     }
 
     /// Kills a live query without waiting (a dropped [`crate::LiveStream`]).
     pub(crate) fn kill_in_background(&self, session: Option<uuid::Uuid>, live: uuid::Uuid) {
-        let id = self.inner.shared.next_id();
-        let Ok(frame) = protocol::encode_request(id, "kill", vec![crate::cbor::uuid(&live)], session) else { return };
-        let (reply, _) = oneshot::channel();
-        let command = Command { id, frame, session, effect: Effect::None, reply, fire_and_forget: true, needs_identity: false };
-        let _ = self.inner.tx.try_send(command);
+        self.send_in_background(session, "kill", vec![crate::cbor::uuid(&live)], Effect::None);
     }
 
     /// Detaches a session without waiting (used from `Drop`).
     pub(crate) fn detach_in_background(&self, session: uuid::Uuid) {
+        self.send_in_background(Some(session), "detach", vec![], Effect::Detach);
+    }
+
+    /// Queues a request nobody waits for (from a `Drop`): sent even though its caller is gone;
+    /// if the queue is full, sent from a task as soon as there is room (bounded by the request
+    /// timeout).
+    fn send_in_background(&self, session: Option<uuid::Uuid>, method: &'static str, params: Vec<Cbor>, effect: Effect) {
         let id = self.inner.shared.next_id();
-        let Ok(frame) = protocol::encode_request(id, "detach", vec![], Some(session)) else { return };
+        let Ok(frame) = protocol::encode_request(id, method, params, session) else { return };
         let (reply, _) = oneshot::channel();
-        let command =
-            Command { id, frame, session: Some(session), effect: Effect::Detach, reply, fire_and_forget: true, needs_identity: false };
+        let command = Command { id, frame, session, effect, reply, fire_and_forget: true, needs_identity: false };
         if let Err(mpsc::error::TrySendError::Full(command)) = self.inner.tx.try_send(command) {
-            // The channel is full: wait for room in the background if there is a runtime.
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 let tx = self.inner.tx.clone();
                 let wait = self.inner.config.request_timeout;
                 rt.spawn(async move {
                     let _ = timeout(wait, tx.send(command)).await;
                 });
+            } else {
+                tracing::warn!(method, "could not queue a background request: the queue is full and there is no runtime");
             }
         }
     }

@@ -202,7 +202,9 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn begin(&self) -> Result<Transaction<'_>> {
-        let reply = self.call_in(None, "begin", vec![], Effect::None).await?;
+        // The actor counts the transaction as open when the reply arrives, even if this future
+        // is dropped first; the pool resets a session that still has one open.
+        let reply = self.call_in(None, "begin", vec![], Effect::Begin).await?;
         let id = match crate::cbor::to_json(reply) {
             serde_json::Value::String(s) => s.parse().map_err(|_| Error::Protocol("`begin` returned no transaction id".into()))?,
             _ => return Err(Error::Protocol("`begin` returned no transaction id".into())),
@@ -271,8 +273,8 @@ impl Transaction<'_> {
     /// # Ok(()) }
     /// ```
     pub async fn cancel(mut self) -> Result<()> {
+        self.session.call_in(None, "cancel", vec![crate::cbor::uuid(&self.id)], Effect::EndTransaction).await?;
         self.done = true;
-        self.session.call_in(None, "cancel", vec![crate::cbor::uuid(&self.id)], Effect::None).await?;
         Ok(())
     }
 }

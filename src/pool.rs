@@ -505,9 +505,13 @@ impl Table {
             return None;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let queue = self.waiters.entry(tag.clone()).or_default();
-        queue.retain(|w| !w.is_closed());
-        queue.push_back(tx);
+        // Drop waiters that gave up, here and for every other tag, so the map stays bounded by
+        // the checkouts actually waiting.
+        self.waiters.retain(|_, q| {
+            q.retain(|w| !w.is_closed());
+            !q.is_empty()
+        });
+        self.waiters.entry(tag.clone()).or_default().push_back(tx);
         Some(rx)
     }
 
@@ -650,6 +654,7 @@ impl PoolShared {
     fn classify(&self, state: Option<&SessionState>, forwarded: Option<&AccessToken>, clean_ns_db: &NsDb) -> Tag {
         let Some(state) = state else { return Tag::Dirty };
         if state.effects_in_flight > 0
+            || state.open_transactions > 0
             || !state.variables.is_empty()
             || (&state.namespace, &state.database) != (&clean_ns_db.0, &clean_ns_db.1)
         {
@@ -854,6 +859,9 @@ impl Pool {
             self.inner.shared.granted();
             Ok::<_, Error>(object)
         };
+        if self.inner.sessions.is_closed() {
+            return Err(Error::Closed);
+        }
         if token_expired(want) {
             return get().await.map(Either::Object);
         }
@@ -1028,37 +1036,46 @@ impl Drop for PooledSession {
             Some(s) => s.with_state(|state| self.shared.classify(state, self.forwarded.as_ref(), &self.clean_ns_db)),
             None => Tag::Dirty,
         };
+        // Ask deadpool before taking the table lock: deadpool drops slots (which lock the table)
+        // while holding its own lock, so the two must never be taken in the other order.
+        let (closed, deadpool_starving) = match Object::pool(&object) {
+            Some(pool) => {
+                let status = pool.status();
+                (pool.is_closed(), status.waiting > 0 && self.shared.since_last_grant() > STARVATION_BOUND)
+            }
+            None => (true, false),
+        };
         let mut table = self.shared.table();
         table.busy_add(&self.want, -1);
         let clean_ns_db = std::mem::take(&mut self.clean_ns_db);
         // Hand it straight to a checkout waiting for this identity, if any — unless checkouts
-        // queued in deadpool have gone unserved for the starvation bound: then it goes back to
-        // deadpool, so that busy identities cannot starve the others.
-        let has_waiter = table.waiters.get(&tag).is_some_and(|q| !q.is_empty());
-        let deadpool_waiting = has_waiter
-            && self.shared.since_last_grant() > STARVATION_BOUND
-            && Object::pool(&object).is_some_and(|p| p.status().waiting > 0);
+        // queued in deadpool have gone unserved for the starvation bound (then it goes back to
+        // deadpool, so that busy identities cannot starve the others), or the pool is closed.
         let (object, session, clean_ns_db) = match session {
-            Some(session) if tag != Tag::Dirty && !deadpool_waiting => {
-                let mut handoff = PooledSession {
+            Some(session) if tag != Tag::Dirty && !deadpool_starving && !closed => {
+                let mut handoff = Some(PooledSession {
                     session: Some(session),
                     object: Some(object),
                     shared: self.shared.clone(),
                     forwarded: forwarded(&tag),
                     want: tag.clone(),
                     clean_ns_db,
-                };
+                });
                 table.busy_add(&tag, 1);
-                while let Some(waiter) = table.waiters.get_mut(&tag).and_then(|q| q.pop_front()) {
-                    match waiter.send(handoff) {
-                        Ok(()) => return,
-                        Err(back) => handoff = back,
+                while let Some(h) = handoff.take() {
+                    let Some(waiter) = table.waiters.get_mut(&tag).and_then(|q| q.pop_front()) else {
+                        handoff = Some(h);
+                        break;
+                    };
+                    if let Err(back) = waiter.send(h) {
+                        handoff = Some(back); // that waiter gave up: try the next
                     }
                 }
-                table.busy_add(&tag, -1);
                 if table.waiters.get(&tag).is_some_and(|q| q.is_empty()) {
-                    table.waiters.remove(&tag);
+                    table.waiters.remove(&tag); // no map entry outlives its waiters
                 }
+                let Some(mut handoff) = handoff else { return }; // handed over
+                table.busy_add(&tag, -1);
                 // Take the parts back out; the emptied guard's own drop does nothing.
                 let parts = (handoff.object.take(), handoff.session.take(), std::mem::take(&mut handoff.clean_ns_db));
                 match parts {

@@ -331,6 +331,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
     let mut states = shared.sessions();
     for (i, (id, _)) in plans.iter().enumerate() {
         let Some(state) = states.get_mut(id) else { continue };
+        state.open_transactions = 0; // transactions die with their socket
         match &auth[i] {
             Auth::Nothing => {}
             Auth::Restored(tokens) => state.auth = AuthState::Token(tokens.clone()),

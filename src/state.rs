@@ -66,6 +66,8 @@ pub(crate) struct SessionState {
     pub(crate) effects_in_flight: u32,
     /// Credentials of the last successful signin/signup, if the connection remembers them.
     pub(crate) credentials: Option<Remembered>,
+    /// Transactions begun and not yet committed or cancelled (as far as replies show).
+    pub(crate) open_transactions: u32,
 }
 
 /// What a successful reply changes in the session's state. Sent along with the request so that
@@ -90,6 +92,11 @@ pub(crate) enum Effect {
     Authenticated(AccessToken),
     Invalidated,
     Reset,
+    /// `begin`: a transaction is open once the reply arrives.
+    Begin,
+    /// `commit` / `cancel`: the transaction is gone whatever the reply (a failed commit
+    /// cancels it on the server; an unknown id was not open).
+    EndTransaction,
 }
 
 impl Effect {
@@ -110,6 +117,9 @@ impl SessionState {
         if effect.tracked() {
             self.effects_in_flight = self.effects_in_flight.saturating_sub(1);
         }
+        if matches!(effect, Effect::EndTransaction) {
+            self.open_transactions = self.open_transactions.saturating_sub(1);
+        }
         let Some(reply) = reply else {
             if effect.changes_auth() {
                 // The server may have half-applied a failed signin or authenticate.
@@ -118,7 +128,8 @@ impl SessionState {
             return;
         };
         match effect {
-            Effect::None | Effect::Attach | Effect::Detach => {}
+            Effect::None | Effect::Attach | Effect::Detach | Effect::EndTransaction => {}
+            Effect::Begin => self.open_transactions += 1,
             Effect::Use => {
                 let field = |name: &str| {
                     reply.as_map().and_then(|m| {
@@ -156,6 +167,7 @@ impl SessionState {
                 self.auth = AuthState::Anonymous;
                 self.credentials = None;
             }
+            // `reset` also clears ns/db, variables, identity and open transactions.
             Effect::Reset => *self = SessionState { effects_in_flight: self.effects_in_flight, ..Default::default() },
         }
     }

@@ -117,3 +117,33 @@ async fn transactions_commit_and_cancel() {
     let b: Option<serde_json::Value> = db.select(RecordId::new("account", "b")).await.unwrap();
     assert_eq!(b.unwrap()["balance"], 0, "a dropped transaction is cancelled");
 }
+
+#[tokio::test]
+async fn transactions_abandoned_mid_commit_never_pile_up_on_a_pooled_session() {
+    let (server, _conn) = setup().await;
+    let pool = surreal_pool::Pool::builder(server.url())
+        .connections(1)
+        .max_sessions(1)
+        .namespace_database(NS, DB)
+        .identity_credentials(Root::new("root", "root"))
+        .build()
+        .await
+        .unwrap();
+    // More than the server's 64 open transactions per session, each abandoned at its commit.
+    for i in 0..70 {
+        let db = pool.get().await.unwrap();
+        let tx = db.begin().await.unwrap();
+        tx.query("CREATE item SET n = $n", serde_json::json!({ "n": i })).await.unwrap().check().unwrap();
+        // The caller gives up while the commit is still queued: poll it once, then drop it.
+        let mut commit = Box::pin(tx.commit());
+        std::future::poll_fn(|cx| {
+            let _ = std::future::Future::poll(commit.as_mut(), cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
+        drop(commit);
+    }
+    let db = pool.get().await.unwrap();
+    let tx = db.begin().await.expect("the session has no leftover open transactions");
+    tx.cancel().await.unwrap();
+}
