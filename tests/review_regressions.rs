@@ -188,3 +188,39 @@ async fn a_renewal_racing_an_invalidate_never_signs_the_session_back_in() {
         Ok(mut r) => panic!("the next caller ran as {:?}", r.take::<serde_json::Value>(0)),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn closing_a_pool_under_hand_over_load_does_not_deadlock() {
+    let (server, conn) = setup().await;
+    let token = conn.attach().await.unwrap().signup(&record("plain", "close@x.y", "pw")).await.unwrap().access;
+    for round in 0..5 {
+        let pool = Pool::builder(server.url()).connections(1).max_sessions(4).namespace_database(NS, DB).build().await.unwrap();
+        let mut workers = Vec::new();
+        for _ in 0..8 {
+            let (pool, token) = (pool.clone(), token.clone());
+            workers.push(tokio::spawn(async move {
+                for _ in 0..200 {
+                    match pool.get_with_token(token.clone()).await {
+                        Ok(s) => {
+                            let _ = s.query("RETURN 1", ()).await;
+                        }
+                        Err(_) => return, // closed
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30 + 20 * round)).await;
+        // Close from a plain thread; a deadlock would block it (and the runtime) for good.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let closer = pool.clone();
+        std::thread::spawn(move || {
+            closer.close();
+            let _ = done_tx.send(());
+        });
+        assert!(done_rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok(), "Pool::close deadlocked (round {round})");
+        for w in workers {
+            tokio::time::timeout(std::time::Duration::from_secs(10), w).await.expect("workers finish after close").unwrap();
+        }
+        assert!(matches!(pool.get_with_token(token.clone()).await, Err(Error::Closed)), "a closed pool hands nothing out");
+    }
+}
