@@ -52,9 +52,15 @@ pub(crate) struct Actor {
     pub(crate) close: CancellationToken,
     pending: HashMap<u64, Pending>,
     renewing: HashSet<Option<uuid::Uuid>>,
+    /// Requests the actor itself must send (kills of orphaned live queries), written after
+    /// the frame that caused them.
+    outbox: Vec<Internal>,
     /// Index into `config.endpoints` of the endpoint in use.
     endpoint: usize,
 }
+
+/// A request the actor sends on its own behalf: session, method, params, effect.
+type Internal = (Option<uuid::Uuid>, &'static str, Vec<Cbor>, Effect);
 
 /// Why the serve loop ended.
 enum Stop {
@@ -66,7 +72,7 @@ enum Stop {
 
 impl Actor {
     pub(crate) fn new(rx: mpsc::Receiver<Command>, shared: Arc<Shared>, config: Arc<Config>, close: CancellationToken) -> Self {
-        Actor { rx, shared, config, close, pending: HashMap::new(), renewing: HashSet::new(), endpoint: 0 }
+        Actor { rx, shared, config, close, pending: HashMap::new(), renewing: HashSet::new(), outbox: Vec::new(), endpoint: 0 }
     }
 
     pub(crate) async fn run(mut self, socket: Socket) {
@@ -115,7 +121,15 @@ impl Actor {
                 frame = stream.next() => {
                     last_rx = Instant::now();
                     match frame {
-                        Some(Ok(Message::Binary(bytes))) => self.on_frame(&bytes),
+                        Some(Ok(Message::Binary(bytes))) => {
+                            self.on_frame(&bytes);
+                            if !self.outbox.is_empty() {
+                                let internal = std::mem::take(&mut self.outbox);
+                                if let Err(stop) = self.send_internal(&mut sink, internal).await {
+                                    return stop;
+                                }
+                            }
+                        }
                         Some(Ok(Message::Text(text))) => {
                             tracing::warn!(len = text.len(), "ignoring a text frame on a CBOR connection");
                         }
@@ -165,24 +179,36 @@ impl Actor {
                         internal.push((None, "ping", vec![], Effect::None));
                     }
                     internal.extend(self.renewals());
-                    for (session, method, params, effect) in internal {
-                        let id = self.shared.next_id();
-                        let Ok(frame) = protocol::encode_request(id, method, params, session) else { continue };
-                        if effect.tracked() {
-                            if let Some(state) = self.shared.sessions().get_mut(&session) {
-                                state.effects_in_flight += 1;
-                            }
-                        }
-                        self.pending.insert(id, Pending { session, effect, reply: None });
-                        match timeout(watchdog, sink.send(Message::Binary(frame.into()))).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => return Stop::Lost(e.to_string()),
-                            Err(_) => return Stop::Lost(format!("a write stalled for {watchdog:?}")),
-                        }
+                    if let Err(stop) = self.send_internal(&mut sink, internal).await {
+                        return stop;
                     }
                 }
             }
         }
+    }
+
+    /// Writes requests the actor makes on its own behalf (no caller waits for them).
+    async fn send_internal<S>(&mut self, sink: &mut S, internal: Vec<Internal>) -> std::result::Result<(), Stop>
+    where
+        S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+    {
+        let watchdog = self.config.watchdog_timeout;
+        for (session, method, params, effect) in internal {
+            let id = self.shared.next_id();
+            let Ok(frame) = protocol::encode_request(id, method, params, session) else { continue };
+            if effect.tracked() {
+                if let Some(state) = self.shared.sessions().get_mut(&session) {
+                    state.effects_in_flight += 1;
+                }
+            }
+            self.pending.insert(id, Pending { session, effect, reply: None });
+            match timeout(watchdog, sink.send(Message::Binary(frame.into()))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(Stop::Lost(e.to_string())),
+                Err(_) => return Err(Stop::Lost(format!("a write stalled for {watchdog:?}"))),
+            }
+        }
+        Ok(())
     }
 
     /// Refresh requests for sessions whose access token expires within the renewal margin.
@@ -273,6 +299,20 @@ impl Actor {
         if matches!(pending.effect, Effect::None) {
             return; // the common case: no lock
         }
+        if let Effect::Live(registration) = &pending.effect {
+            // Registered here, in reply order, so that an identity change answered before or
+            // after it is seen in the right order; killed at once if its caller is gone.
+            let id = reply.and_then(|r| registration.what.id_from(r.clone()));
+            let caller_gone = pending.reply.as_ref().is_none_or(|r| r.is_closed());
+            if let Some(id) = id {
+                if caller_gone {
+                    self.outbox.push((pending.session, "kill", vec![crate::cbor::uuid(&id)], Effect::None));
+                } else {
+                    self.shared.live().register(registration, pending.session, id);
+                }
+            }
+            return;
+        }
         let mut sessions = self.shared.sessions();
         match (&pending.effect, reply) {
             (Effect::None, _) => {}
@@ -300,9 +340,13 @@ impl Actor {
                     state.apply(effect, reply);
                 }
                 if effect.changes_auth() && reply.is_some() {
-                    // The server kills a session's live queries when its identity changes.
+                    // The server kills a session's live queries when its principal changes; a
+                    // re-authentication as the same user keeps them, so kill them explicitly
+                    // (harmless if already gone): the streams end either way.
                     drop(sessions);
-                    self.shared.live().end_session(pending.session);
+                    for id in self.shared.live().end_session(pending.session) {
+                        self.outbox.push((pending.session, "kill", vec![crate::cbor::uuid(&id)], Effect::None));
+                    }
                 }
             }
         }

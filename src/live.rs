@@ -79,12 +79,26 @@ pub(crate) struct LiveRegistry {
     next_key: u64,
 }
 
+/// What the actor needs to register a live query when its reply arrives.
+#[derive(Clone, Debug)]
+pub(crate) struct Registration {
+    pub(crate) key: u64,
+    pub(crate) what: LiveWhat,
+    sender: mpsc::Sender<Cbor>,
+}
+
 impl LiveRegistry {
-    fn insert(&mut self, entry: LiveEntry) -> u64 {
+    /// A key for a live query about to be requested.
+    pub(crate) fn reserve_key(&mut self) -> u64 {
         self.next_key += 1;
-        self.by_server_id.insert(entry.server_id, self.next_key);
-        self.entries.insert(self.next_key, entry);
         self.next_key
+    }
+
+    /// Registers a live query under the id the server gave it.
+    pub(crate) fn register(&mut self, registration: &Registration, session: Option<uuid::Uuid>, server_id: uuid::Uuid) {
+        let entry = LiveEntry { server_id, session, what: registration.what.clone(), sender: registration.sender.clone() };
+        self.by_server_id.insert(server_id, registration.key);
+        self.entries.insert(registration.key, entry);
     }
 
     pub(crate) fn remove(&mut self, key: u64) -> Option<LiveEntry> {
@@ -114,12 +128,10 @@ impl LiveRegistry {
         }
     }
 
-    /// Ends the live queries of a session whose identity changed (the server killed them).
-    pub(crate) fn end_session(&mut self, session: Option<uuid::Uuid>) {
+    /// Ends the live queries of a session (identity change, detach); returns their server ids.
+    pub(crate) fn end_session(&mut self, session: Option<uuid::Uuid>) -> Vec<uuid::Uuid> {
         let keys: Vec<u64> = self.entries.iter().filter(|(_, e)| e.session == session).map(|(k, _)| *k).collect();
-        for key in keys {
-            self.remove(key);
-        }
+        keys.into_iter().filter_map(|key| self.remove(key)).map(|e| e.server_id).collect()
     }
 
     /// Every live query, for the replay: (key, session, what).
@@ -131,13 +143,14 @@ impl LiveRegistry {
         self.entries.get(&key).map(|e| e.server_id)
     }
 
-    /// Points a live query at the id it got when registered again.
-    pub(crate) fn rebind(&mut self, key: u64, server_id: uuid::Uuid) {
-        if let Some(entry) = self.entries.get_mut(&key) {
-            self.by_server_id.remove(&entry.server_id);
-            entry.server_id = server_id;
-            self.by_server_id.insert(server_id, key);
-        }
+    /// Points a live query at the id it got when registered again; `false` if its stream was
+    /// dropped meanwhile (the new id must then be killed).
+    pub(crate) fn rebind(&mut self, key: u64, server_id: uuid::Uuid) -> bool {
+        let Some(entry) = self.entries.get_mut(&key) else { return false };
+        self.by_server_id.remove(&entry.server_id);
+        entry.server_id = server_id;
+        self.by_server_id.insert(server_id, key);
+        true
     }
 }
 
@@ -250,15 +263,21 @@ fn decode_notification<T: DeserializeOwned>(raw: Cbor) -> Result<Notification<T>
 impl Session {
     async fn register_live<T>(&self, what: LiveWhat) -> Result<LiveStream<T>> {
         let (method, params) = what.request();
-        let reply = self.call_in(None, method, params, Effect::None).await?;
+        let (sender, rx) = mpsc::channel(LIVE_BUFFER);
+        let key = self.connection().shared().live().reserve_key();
+        // The stream exists from here on: if this future is dropped, dropping it kills the
+        // query; if the reply comes after that, the connection task kills it.
+        let stream = LiveStream { rx, key, conn: self.connection().clone(), session: self.id(), _type: PhantomData };
+        let registration = Registration { key, what: what.clone(), sender };
+        let reply = self.call_in(None, method, params, Effect::Live(registration)).await?;
         if let (LiveWhat::Query(..), Cbor::Array(items)) = (&what, &reply) {
             // A failed LIVE statement is a statement error.
             crate::query::QueryResponse::from_reply(Cbor::Array(items.clone()))?.check()?;
         }
-        let server_id = what.id_from(reply).ok_or_else(|| Error::Protocol("no live-query id in the reply".into()))?;
-        let (sender, rx) = mpsc::channel(LIVE_BUFFER);
-        let key = self.connection().shared().live().insert(LiveEntry { server_id, session: self.id(), what, sender });
-        Ok(LiveStream { rx, key, conn: self.connection().clone(), session: self.id(), _type: PhantomData })
+        if stream.id().is_none() {
+            return Err(Error::Protocol("no live-query id in the reply".into()));
+        }
+        Ok(stream)
     }
 
     /// Subscribes to every change of a table.

@@ -311,11 +311,16 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
         })
         .collect();
     let results = exchange(socket, shared, config, &mut requests, steps).await?;
+    let mut orphans = Vec::new();
     {
         let mut registry = shared.live();
-        for ((key, _, what), result) in keep.into_iter().zip(results) {
+        for ((key, session, what), result) in keep.into_iter().zip(results) {
             match result.ok().and_then(|r| what.id_from(r)) {
-                Some(id) => registry.rebind(key, id),
+                Some(id) => {
+                    if !registry.rebind(key, id) {
+                        orphans.push((session, id)); // its stream was dropped meanwhile
+                    }
+                }
                 None => {
                     registry.remove(key);
                 }
@@ -325,6 +330,8 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
             registry.remove(key); // its session lost its identity: the stream ends
         }
     }
+    let kills = orphans.into_iter().map(|(session, id)| Step { session, method: "kill", params: vec![cbor::uuid(&id)] }).collect();
+    exchange(socket, shared, config, &mut requests, kills).await?;
 
     // Record the outcome.
     let mut auth_lost = Vec::new();

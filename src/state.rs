@@ -94,6 +94,8 @@ pub(crate) enum Effect {
     Reset,
     /// `begin`: a transaction is open once the reply arrives.
     Begin,
+    /// `live` / `LIVE SELECT`: registered by the actor when the reply arrives.
+    Live(crate::live::Registration),
     /// `commit` / `cancel`: the transaction is gone whatever the reply (a failed commit
     /// cancels it on the server; an unknown id was not open).
     EndTransaction,
@@ -102,7 +104,7 @@ pub(crate) enum Effect {
 impl Effect {
     /// Whether the request changes the session's state (so its reply must be tracked).
     pub(crate) fn tracked(&self) -> bool {
-        !matches!(self, Effect::None | Effect::Attach | Effect::Detach)
+        !matches!(self, Effect::None | Effect::Attach | Effect::Detach | Effect::Live(_))
     }
 
     /// Whether the request changes the session's identity.
@@ -128,7 +130,7 @@ impl SessionState {
             return;
         };
         match effect {
-            Effect::None | Effect::Attach | Effect::Detach | Effect::EndTransaction => {}
+            Effect::None | Effect::Attach | Effect::Detach | Effect::EndTransaction | Effect::Live(_) => {}
             Effect::Begin => self.open_transactions += 1,
             Effect::Use => {
                 let field = |name: &str| {

@@ -89,3 +89,46 @@ async fn an_identity_change_ends_the_sessions_live_queries() {
     let end = tokio::time::timeout(Duration::from_secs(5), changes.next()).await.unwrap();
     assert!(end.is_none(), "the stream ends");
 }
+
+/// The live queries the server holds for table `note` (from `INFO FOR TABLE`).
+async fn server_lives(s: &Session) -> usize {
+    let info: serde_json::Value = s.query("INFO FOR TABLE note", ()).await.unwrap().take(0).unwrap();
+    info.get("lives").and_then(|l| l.as_object()).map_or(0, |l| l.len())
+}
+
+#[tokio::test]
+async fn a_live_registration_abandoned_mid_flight_leaves_no_live_query_behind() {
+    let (_server, conn) = setup().await;
+    let watcher = root(&conn).await;
+    {
+        let _registered = watcher.live::<Note>("note").await.unwrap();
+        assert_eq!(server_lives(&watcher).await, 1, "INFO FOR TABLE shows a registered live query");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server_lives(&watcher).await, 0, "dropping the stream killed it");
+    for _ in 0..5 {
+        let mut pending = Box::pin(watcher.live::<Note>("note"));
+        std::future::poll_fn(|cx| {
+            let _ = std::future::Future::poll(pending.as_mut(), cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
+        drop(pending);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server_lives(&watcher).await, 0, "orphaned live queries on the server");
+}
+
+#[tokio::test]
+async fn re_authenticating_as_the_same_user_ends_the_stream_and_kills_the_query() {
+    let (_server, conn) = setup().await;
+    let watcher = root(&conn).await;
+    let mut changes = watcher.live::<Note>("note").await.unwrap();
+    let id = changes.id().unwrap();
+    watcher.signin(&Root::new("root", "root")).await.unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(5), changes.next()).await.unwrap();
+    assert!(end.is_none(), "the stream ends");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = watcher.query(&format!("KILL u'{id}'"), ()).await.unwrap().check();
+    assert!(again.is_err(), "the live query was killed on the server too");
+}
