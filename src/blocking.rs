@@ -32,13 +32,34 @@ use crate::query::QueryResponse;
 use crate::session::Resource;
 use crate::ConnectionBuilder;
 
-fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
+/// The facade's runtime. Shut down in the background when the last handle goes, so that
+/// dropping a blocking pool inside async code does not panic.
+#[derive(Debug)]
+struct Rt(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for Rt {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        // Present until drop.
+        self.0.as_ref().expect("runtime present until drop")
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn runtime() -> Result<Arc<Rt>> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("surreal-pool")
         .enable_all()
         .build()
-        .map(Arc::new)
+        .map(|rt| Arc::new(Rt(Some(rt))))
         .map_err(|e| Error::InvalidArgument(format!("could not start the blocking runtime: {e}")))
 }
 
@@ -46,7 +67,7 @@ fn runtime() -> Result<Arc<tokio::runtime::Runtime>> {
 #[derive(Clone, Debug)]
 pub struct Pool {
     inner: crate::Pool,
-    rt: Arc<tokio::runtime::Runtime>,
+    rt: Arc<Rt>,
 }
 
 impl Pool {
@@ -118,7 +139,7 @@ impl Pool {
 #[derive(Clone, Debug)]
 pub struct Connection {
     inner: crate::Connection,
-    rt: Arc<tokio::runtime::Runtime>,
+    rt: Arc<Rt>,
 }
 
 impl Connection {
@@ -158,7 +179,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub fn session(&self) -> Session {
-        Session { inner: self.inner.session(), rt: self.rt.clone() }
+        Session { inner: Some(self.inner.session()), rt: self.rt.clone() }
     }
 
     /// See [`crate::Connection::attach`].
@@ -171,7 +192,7 @@ impl Connection {
     /// ```
     pub fn attach(&self) -> Result<Session> {
         let inner = self.rt.block_on(self.inner.attach())?;
-        Ok(Session { inner, rt: self.rt.clone() })
+        Ok(Session { inner: Some(inner), rt: self.rt.clone() })
     }
 
     /// The async connection behind this one.
@@ -446,13 +467,26 @@ macro_rules! session_methods {
 /// A blocking [`crate::Session`].
 #[derive(Debug)]
 pub struct Session {
-    inner: crate::Session,
-    rt: Arc<tokio::runtime::Runtime>,
+    inner: Option<crate::Session>,
+    rt: Arc<Rt>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Detaching may need to spawn onto the runtime: drop the session inside it.
+        let _guard = self.rt.enter();
+        drop(self.inner.take());
+    }
 }
 
 impl Session {
+    fn session(&self) -> &crate::Session {
+        // Present until drop.
+        self.inner.as_ref().expect("session present until drop")
+    }
+
     fn block<'a, F: std::future::Future>(&'a self, f: impl FnOnce(&'a crate::Session) -> F) -> F::Output {
-        self.rt.block_on(f(&self.inner))
+        self.rt.block_on(f(self.session()))
     }
 
     session_methods!();
@@ -465,7 +499,7 @@ impl Session {
     /// # }
     /// ```
     pub fn as_async(&self) -> &crate::Session {
-        &self.inner
+        self.session()
     }
 }
 
@@ -473,7 +507,7 @@ impl Session {
 #[derive(Debug)]
 pub struct PooledSession {
     inner: Option<crate::PooledSession>,
-    rt: Arc<tokio::runtime::Runtime>,
+    rt: Arc<Rt>,
 }
 
 impl PooledSession {

@@ -53,3 +53,16 @@ fn the_blocking_api_does_auth_data_and_pooling_from_plain_threads() {
     assert_eq!((status.checkouts, status.available), (80, 4));
     assert!(matches!(pool.get_with_token("garbage"), Err(Error::Auth(_))));
 }
+
+#[tokio::test]
+async fn dropping_a_blocking_pool_inside_async_code_does_not_panic() {
+    let server = TestServer::start().unwrap();
+    let url = server.url();
+    // Built on a blocking thread (block_on is not allowed on an async worker)...
+    let pool = tokio::task::spawn_blocking(move || blocking::Pool::new(Pool::builder(url).connections(1).max_sessions(1)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(pool.status().size, 1);
+    // ...and dropped here, in async code: its runtime shuts down in the background.
+    drop(pool);
+}
