@@ -1040,8 +1040,9 @@ impl Drop for PooledSession {
         // while holding its own lock, so the two must never be taken in the other order.
         let (closed, deadpool_starving) = match Object::pool(&object) {
             Some(pool) => {
-                let status = pool.status();
-                (pool.is_closed(), status.waiting > 0 && self.shared.since_last_grant() > STARVATION_BOUND)
+                // The cheap clock first: deadpool's status takes its lock.
+                let starving = self.shared.since_last_grant() > STARVATION_BOUND && pool.status().waiting > 0;
+                (pool.is_closed(), starving)
             }
             None => (true, false),
         };
