@@ -12,16 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use surreal_pool::test_server::TestServer;
-use surreal_pool::{AccessToken, Connection, Pool, Record, Root};
+use surreal_pool::{AccessToken, Connection, Pool, Root};
 
-const SCHEMA: &str = r#"
-DEFINE NAMESPACE bench; USE NS bench; DEFINE DATABASE bench; USE NS bench DB bench;
-DEFINE TABLE user SCHEMALESS PERMISSIONS FOR select WHERE id = $auth.id;
-DEFINE ACCESS account ON DATABASE TYPE RECORD
-    SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
-    SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
-    DURATION FOR TOKEN 1h, FOR SESSION 12h;
-"#;
+mod support;
+
 const QUERY: &str = "RETURN 1";
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -63,17 +57,7 @@ async fn main() {
     let callers = arg("--callers", 128) as usize;
     let tenants = arg("--tenants", 64) as usize;
     let server = TestServer::start().expect("SurrealDB test server");
-    let setup = Connection::connect(server.url()).await.unwrap();
-    let root = setup.session();
-    root.signin(&Root::new("root", "root")).await.unwrap();
-    root.query(SCHEMA, ()).await.unwrap().check().unwrap();
-    let mut tokens: Vec<AccessToken> = Vec::new();
-    for i in 0..tenants {
-        let s = setup.attach().await.unwrap();
-        let vars = serde_json::json!({ "email": format!("u{i}@bench"), "password": "pw" });
-        tokens.push(s.signup(&Record::new("bench", "bench", "account", vars)).await.unwrap().access);
-    }
-    let tokens = Arc::new(tokens);
+    let tokens: Arc<Vec<AccessToken>> = Arc::new(support::setup(&server.url(), "", tenants).await);
     println!("surreal-pool multi-tenant bench: {tenants} tenants, {callers} callers, {secs} s per row, `{QUERY}`");
     println!("{:<58} {:>10} {:>14}", "variant", "req/s", "auth RT/req");
 

@@ -10,16 +10,10 @@ mod proxy;
 use std::time::{Duration, Instant};
 
 use surreal_pool::test_server::TestServer;
-use surreal_pool::{Connection, ConnectionEvent, Record, ReconnectPolicy, Root};
+use surreal_pool::{Connection, ConnectionEvent, ReconnectPolicy};
 
-const SCHEMA: &str = r#"
-DEFINE NAMESPACE bench; USE NS bench; DEFINE DATABASE bench; USE NS bench DB bench;
-DEFINE TABLE user SCHEMALESS PERMISSIONS FOR select WHERE id = $auth.id;
-DEFINE ACCESS account ON DATABASE TYPE RECORD
-    SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
-    SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
-    DURATION FOR TOKEN 1h, FOR SESSION 12h;
-"#;
+mod support;
+
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -32,15 +26,7 @@ async fn main() {
         .collect();
     // Above the server's default of 256 sessions per socket, to measure larger replays.
     let server = TestServer::start_with_env(&[("SURREAL_WEBSOCKET_MAX_ATTACHED_SESSIONS", "4096")]).expect("SurrealDB test server");
-    let admin = Connection::connect(server.url()).await.unwrap();
-    admin.session().signin(&Root::new("root", "root")).await.unwrap();
-    admin.session().query(SCHEMA, ()).await.unwrap().check().unwrap();
-    let mut tokens = Vec::new();
-    for i in 0..10 {
-        let s = admin.attach().await.unwrap();
-        let vars = serde_json::json!({ "email": format!("r{i}@bench"), "password": "pw" });
-        tokens.push(s.signup(&Record::new("bench", "bench", "account", vars)).await.unwrap().access);
-    }
+    let tokens = support::setup(&server.url(), "", 10).await;
     let min_delay = Duration::from_millis(100);
     println!("reconnect bench: backoff min {min_delay:?} (the first attempt is immediate), record-user sessions with ns/db, 1 variable, token");
     println!("{:>9} {:>16} {:>16} {:>14} {:>16}", "sessions", "cut→restored ms", "replay ms", "requests/sess", "ms per 100 sess");

@@ -8,6 +8,8 @@
 
 #[path = "../../tests/support/proxy.rs"]
 mod proxy;
+#[path = "../../benches/support/mod.rs"]
+mod support;
 mod raw;
 
 use std::fmt::Write as _;
@@ -17,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use surreal_pool::test_server::TestServer;
-use surreal_pool::{AccessToken, Connection, Pool, Record, Root};
+use surreal_pool::{AccessToken, Connection, Pool, Root};
 use surrealdb::engine::remote::ws::{Client, Ws};
 use surrealdb::Surreal;
 
@@ -26,16 +28,11 @@ const DB: &str = "bench";
 const RETURN_1: &str = "RETURN 1";
 const SELECT: &str = "SELECT * FROM item WHERE n >= 500 LIMIT 10";
 
-const SCHEMA: &str = r#"
-DEFINE NAMESPACE bench; USE NS bench; DEFINE DATABASE bench; USE NS bench DB bench;
+/// The 1,000-row table of workload B's small SELECT, on top of the benches' schema.
+const ITEMS: &str = r#"
 DEFINE TABLE item SCHEMALESS PERMISSIONS FULL;
 DEFINE INDEX item_n ON item FIELDS n;
 FOR $i IN 1..=1000 { CREATE type::record('item', $i) SET n = $i, name = 'item ' + <string> $i; };
-DEFINE TABLE user SCHEMALESS PERMISSIONS FOR select WHERE id = $auth.id;
-DEFINE ACCESS account ON DATABASE TYPE RECORD
-    SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
-    SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
-    DURATION FOR TOKEN 1h, FOR SESSION 12h;
 "#;
 
 /// Collected output: printed and saved.
@@ -170,17 +167,7 @@ async fn main() {
     // socket ("Method not allowed"), so the cap is raised for every client alike.
     let server = TestServer::start_with_env(&[("SURREAL_WEBSOCKET_MAX_ATTACHED_SESSIONS", "8192")]).expect("SurrealDB test server");
     let url = server.url();
-    let setup = Connection::connect(&url).await.unwrap();
-    let root = setup.session();
-    root.signin(&Root::new("root", "root")).await.unwrap();
-    root.query(SCHEMA, ()).await.unwrap().check().unwrap();
-    let mut tokens: Vec<AccessToken> = Vec::new();
-    for i in 0..64 {
-        let s = setup.attach().await.unwrap();
-        let vars = serde_json::json!({ "email": format!("u{i}@bench"), "password": "pw" });
-        tokens.push(s.signup(&Record::new(NS, DB, "account", vars)).await.unwrap().access);
-        s.detach().await.unwrap();
-    }
+    let tokens: Vec<AccessToken> = support::setup(&url, ITEMS, 64).await;
     let tokens = Arc::new(tokens);
     say!("# surreal-pool vs official SDK 3.3.5 vs raw floor — one SurrealDB 3.3.5 (memory), loopback");
     say!("# machine: {} cores (shared with the server); client runtime: tokio multi-thread, 2 workers", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
