@@ -224,59 +224,6 @@ impl<V: Serialize + Send + Sync> Credentials for Record<V> {
     }
 }
 
-macro_rules! token_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash)]
-        pub struct $name(Arc<str>);
-
-        impl $name {
-            /// Wraps a token string.
-            ///
-            /// ```
-            /// let t = surreal_pool::RefreshToken::new("surreal-refresh-abc");
-            /// assert_eq!(t.to_string(), "***");
-            /// ```
-            pub fn new(token: impl Into<String>) -> Self {
-                $name(Arc::from(token.into()))
-            }
-
-            /// The token itself. This is the only way to read it: `Debug` and `Display` redact it.
-            ///
-            /// ```
-            /// let t = surreal_pool::RefreshToken::new("surreal-refresh-abc");
-            /// assert_eq!(t.as_str(), "surreal-refresh-abc");
-            /// ```
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}(***)", stringify!($name))
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("***")
-            }
-        }
-
-        impl From<String> for $name {
-            fn from(s: String) -> Self {
-                $name::new(s)
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(s: &str) -> Self {
-                $name::new(s)
-            }
-        }
-    };
-}
 
 /// A JWT access token. Prints as `***`.
 ///
@@ -361,16 +308,61 @@ impl From<&str> for AccessToken {
     }
 }
 
-token_type!(
-    /// A single-use refresh token (`surreal-refresh-…`), issued by record access methods declared
-    /// `WITH REFRESH`. Prints as `***`.
+/// A single-use refresh token (`surreal-refresh-…`), issued by record access methods declared
+/// `WITH REFRESH`. Prints as `***`.
+///
+/// ```
+/// let t = surreal_pool::RefreshToken::new("surreal-refresh-abc");
+/// assert_eq!(format!("{t:?}"), "RefreshToken(***)");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RefreshToken(Arc<str>);
+
+impl RefreshToken {
+    /// Wraps a token string.
     ///
     /// ```
     /// let t = surreal_pool::RefreshToken::new("surreal-refresh-abc");
-    /// assert_eq!(format!("{t:?}"), "RefreshToken(***)");
+    /// assert_eq!(t.to_string(), "***");
     /// ```
-    RefreshToken
-);
+    pub fn new(token: impl Into<String>) -> Self {
+        RefreshToken(Arc::from(token.into()))
+    }
+
+    /// The token itself. This is the only way to read it: `Debug` and `Display` redact it.
+    ///
+    /// ```
+    /// let t = surreal_pool::RefreshToken::new("surreal-refresh-abc");
+    /// assert_eq!(t.as_str(), "surreal-refresh-abc");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(***)")
+    }
+}
+
+impl fmt::Display for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl From<String> for RefreshToken {
+    fn from(s: String) -> Self {
+        RefreshToken::new(s)
+    }
+}
+
+impl From<&str> for RefreshToken {
+    fn from(s: &str) -> Self {
+        RefreshToken::new(s)
+    }
+}
 
 impl AccessToken {
     /// The `exp` claim (seconds since the Unix epoch), read from the JWT payload without
