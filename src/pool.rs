@@ -491,6 +491,13 @@ struct Table {
 }
 
 impl Table {
+    /// Frees one session's room on a connection.
+    fn release(&mut self, connection: usize) {
+        if let Some(n) = self.per_connection.get_mut(connection) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     fn busy_add(&mut self, tag: &Tag, delta: isize) {
         let n = self.busy_for.entry(tag.clone()).or_default();
         *n = n.saturating_add_signed(delta);
@@ -687,9 +694,7 @@ impl Reservation<'_> {
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         if !self.kept {
-            if let Some(n) = self.shared.table().per_connection.get_mut(self.connection) {
-                *n = n.saturating_sub(1);
-            }
+            self.shared.table().release(self.connection);
         }
     }
 }
@@ -711,9 +716,7 @@ impl Drop for Slot {
         let mut table = self.shared.table();
         table.unindex(self.id);
         if let Some(entry) = table.entries.remove(&self.id) {
-            if let Some(n) = table.per_connection.get_mut(entry.connection) {
-                *n = n.saturating_sub(1);
-            }
+            table.release(entry.connection);
         }
     }
 }
