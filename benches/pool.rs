@@ -114,7 +114,7 @@ async fn main() {
         let rate = measure(secs, callers, move |c, i| {
             let (p, t) = (p.clone(), t.clone());
             async move {
-                let s = p.get_with_token(t[(c * 7 + i as usize) % t.len()].clone()).await.unwrap();
+                let s = p.get_with_token(t[(c * 7 + i as usize) % t.len()].as_str()).await.unwrap();
                 s.query(QUERY, ()).await.unwrap();
             }
         })

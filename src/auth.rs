@@ -234,9 +234,17 @@ impl<V: Serialize + Send + Sync> Credentials for Record<V> {
 /// ```
 #[derive(Clone)]
 pub struct AccessToken {
-    text: Arc<str>,
-    /// The payload's claims, decoded on first use and shared by clones.
-    claims: Arc<std::sync::OnceLock<Option<Claims>>>,
+    inner: Arc<TokenInner>,
+}
+
+/// One allocation per token value, shared by clones (a pool looks a forwarded token up several
+/// times per checkout: each look-up after the first costs a `u64`, not the whole JWT).
+struct TokenInner {
+    text: Box<str>,
+    /// The payload's claims, decoded on first use.
+    claims: std::sync::OnceLock<Option<Claims>>,
+    /// The text's hash under process-wide random keys, computed on first use.
+    fingerprint: std::sync::OnceLock<u64>,
 }
 
 /// The claims this crate reads from a JWT payload (unverified: the server verifies).
@@ -256,7 +264,12 @@ impl AccessToken {
     /// assert_eq!(t.to_string(), "***");
     /// ```
     pub fn new(token: impl Into<String>) -> Self {
-        AccessToken { text: Arc::from(token.into()), claims: Arc::new(std::sync::OnceLock::new()) }
+        let inner = TokenInner {
+            text: token.into().into_boxed_str(),
+            claims: std::sync::OnceLock::new(),
+            fingerprint: std::sync::OnceLock::new(),
+        };
+        AccessToken { inner: Arc::new(inner) }
     }
 
     /// The token itself. This is the only way to read it: `Debug` and `Display` redact it.
@@ -266,13 +279,26 @@ impl AccessToken {
     /// assert_eq!(t.as_str(), "a.b.c");
     /// ```
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.inner.text
+    }
+
+    #[cfg(test)]
+    pub(crate) fn shares_allocation_with(&self, other: &AccessToken) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The text's hash, the same for equal tokens. The keys are random per process (as in
+    /// `HashMap`'s own hasher), so that tokens sent by clients cannot be crafted to collide.
+    fn fingerprint(&self) -> u64 {
+        use std::hash::BuildHasher;
+        static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+        *self.inner.fingerprint.get_or_init(|| KEYS.get_or_init(std::hash::RandomState::new).hash_one(&*self.inner.text))
     }
 }
 
 impl PartialEq for AccessToken {
     fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.text == other.inner.text
     }
 }
 
@@ -280,7 +306,7 @@ impl Eq for AccessToken {}
 
 impl std::hash::Hash for AccessToken {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.text.hash(state);
+        state.write_u64(self.fingerprint());
     }
 }
 
@@ -379,9 +405,10 @@ impl AccessToken {
 
     /// The claims of the JWT payload, unverified; decoded once per token value.
     pub(crate) fn claims(&self) -> Option<&Claims> {
-        self.claims
+        self.inner
+            .claims
             .get_or_init(|| {
-                let payload = self.text.split('.').nth(1)?;
+                let payload = self.inner.text.split('.').nth(1)?;
                 let json: serde_json::Value = serde_json::from_slice(&base64url_decode(payload)?).ok()?;
                 let text = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
                 Some(Claims { exp: json.get("exp").and_then(|e| e.as_i64()), ns: text("NS"), db: text("DB") })
@@ -486,5 +513,23 @@ mod tests {
         let pair = Tokens::from_result(&map(vec![("access", text("a")), ("refresh", text("r"))])).unwrap();
         assert_eq!(pair.refresh.unwrap().as_str(), "r");
         assert!(Tokens::from_result(&Cbor::Null).is_err());
+    }
+
+    #[test]
+    fn equal_tokens_hash_alike_whatever_their_allocation() {
+        use std::hash::BuildHasher;
+        let h = std::hash::RandomState::new();
+        let a = AccessToken::new("x.eyJleHAiOjF9.z");
+        let b = AccessToken::new(String::from("x.eyJleHAiOjF9.z"));
+        let c = AccessToken::new("x.eyJleHAiOjJ9.z");
+        assert_eq!(a, b);
+        assert_eq!(h.hash_one(&a), h.hash_one(&b));
+        assert_ne!(a, c);
+        assert_ne!(h.hash_one(&a), h.hash_one(&c));
+        // a clone shares the cached claims
+        assert_eq!(a.clone().expires_at(), Some(1));
+        let mut set = std::collections::HashSet::new();
+        set.insert(a);
+        assert!(set.contains(&b) && !set.contains(&c));
     }
 }

@@ -488,6 +488,12 @@ struct Table {
     per_connection: Vec<usize>,
     next_slot: u64,
     tick: u64,
+    /// Waits registered since `waiters` was last swept of the ones that gave up.
+    registered: usize,
+    /// Sweep again after this many registrations (twice the waiters then alive, at least 64),
+    /// so that sweeping costs O(1) per wait, amortized, and the map stays within a constant
+    /// factor of the checkouts actually waiting.
+    sweep_after: usize,
 }
 
 impl Table {
@@ -512,14 +518,30 @@ impl Table {
             return None;
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        // Drop waiters that gave up, here and for every other tag, so the map stays bounded by
-        // the checkouts actually waiting.
-        self.waiters.retain(|_, q| {
-            q.retain(|w| !w.is_closed());
-            !q.is_empty()
-        });
+        self.registered += 1;
+        if self.registered >= self.sweep_after {
+            self.waiters.retain(|_, q| {
+                q.retain(|w| !w.is_closed());
+                !q.is_empty()
+            });
+            let alive: usize = self.waiters.values().map(|q| q.len()).sum();
+            self.registered = 0;
+            self.sweep_after = (2 * alive).max(64);
+        }
         self.waiters.entry(tag.clone()).or_default().push_back(tx);
         Some(rx)
+    }
+
+    /// The table's own copy of a tenant tag, if it knows the token: its hash and claims are
+    /// already computed (a forwarded token arrives as a new string with every request).
+    fn intern(&self, want: Tag) -> Tag {
+        if matches!(want, Tag::Tenant(_)) {
+            let known = self.idle.get_key_value(&want).map(|(k, _)| k).or_else(|| self.busy_for.get_key_value(&want).map(|(k, _)| k));
+            if let Some(known) = known {
+                return known.clone();
+            }
+        }
+        want
     }
 
     fn unindex(&mut self, slot: u64) {
@@ -809,12 +831,12 @@ impl Pool {
         self.checkout(Tag::Tenant(token.into())).await
     }
 
-    async fn checkout(&self, want: Tag) -> Result<PooledSession> {
+    async fn checkout(&self, mut want: Tag) -> Result<PooledSession> {
         let span = tracing::debug_span!("surreal_pool.checkout", tenant = matches!(want, Tag::Tenant(_)));
         async move {
             let shared = &self.inner.shared;
             shared.counters.checkouts.fetch_add(1, Ordering::Relaxed);
-            let object = match self.object_or_handoff(&want).await? {
+            let object = match self.object_or_handoff(&mut want).await? {
                 Either::Handoff(pooled) => {
                     shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(pooled);
@@ -856,7 +878,7 @@ impl Pool {
     /// out — whichever comes first: one of those sessions handed over as its caller returns it,
     /// or a slot. While idle sessions exist, the slot is only asked for after the affinity wait;
     /// when none is idle, at once (both are waits anyway; the handover saves an authenticate).
-    async fn object_or_handoff(&self, want: &Tag) -> Result<Either> {
+    async fn object_or_handoff(&self, want: &mut Tag) -> Result<Either> {
         let get = || async {
             let object = self.inner.sessions.get().await.map_err(|e| self.pool_error(e))?;
             self.inner.shared.granted();
@@ -865,13 +887,12 @@ impl Pool {
         if self.inner.sessions.is_closed() {
             return Err(Error::Closed);
         }
-        if token_expired(want) {
-            return get().await.map(Either::Object);
-        }
         let (rx, exhausted) = {
             let mut table = self.inner.shared.table();
-            let exhausted = table.idle.is_empty();
-            (table.wait_for(want), exhausted)
+            *want = table.intern(std::mem::replace(want, Tag::Dirty));
+            // An expired token needs an authenticate (that fails) anyway: no point waiting.
+            let rx = if token_expired(want) { None } else { table.wait_for(want) };
+            (rx, table.idle.is_empty())
         };
         let Some(rx) = rx else { return get().await.map(Either::Object) };
         let delay = if exhausted { SATURATED_AFFINITY_WAIT.max(self.inner.affinity_wait) } else { self.inner.affinity_wait };
@@ -1098,5 +1119,39 @@ impl Drop for PooledSession {
         table.index(object.id);
         drop(table);
         drop(object); // back to deadpool's idle queue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiters_that_gave_up_are_swept_at_amortized_cost() {
+        let mut table = Table::default();
+        table.busy_for.insert(Tag::Default, 1);
+        let mut kept = Vec::new();
+        for i in 0..10_000 {
+            let rx = table.wait_for(&Tag::Default).expect("a busy session of the tag: wait");
+            if i % 100 == 0 {
+                kept.push(rx); // a few stay waiting; the rest give up at once
+            }
+        }
+        let queue = &table.waiters[&Tag::Default];
+        assert!(queue.len() <= 2 * kept.len() + 64 + 1, "{} queued for {} waiting", queue.len(), kept.len());
+        // every checkout still waiting is still queued
+        assert_eq!(queue.iter().filter(|w| !w.is_closed()).count(), kept.len());
+        table.busy_for.clear();
+        assert!(table.wait_for(&Tag::Default).is_none(), "nothing busy: no wait");
+    }
+
+    #[test]
+    fn a_known_token_is_interned() {
+        let mut table = Table::default();
+        let known = AccessToken::new("a.b.c");
+        table.busy_for.insert(Tag::Tenant(known.clone()), 1);
+        let Tag::Tenant(t) = table.intern(Tag::Tenant(AccessToken::new("a.b.c"))) else { panic!() };
+        assert!(t.shares_allocation_with(&known));
+        assert_eq!(table.intern(Tag::Default), Tag::Default);
     }
 }

@@ -2,7 +2,7 @@
 //! surreal-pool, the official `surrealdb` SDK (WebSocket), and a raw pipelined client (CBOR, and
 //! JSON as a reference). Workloads A–E of the benchmark issue; see BENCHMARKS.md.
 //!
-//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E]`
+//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G]` (G: the gaps to the floor, interleaved; not part of a full run)
 //!
 //! Everything printed is also written to `bench-harness/results/latest.txt`.
 
@@ -102,6 +102,66 @@ where
     }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Pool vs floor, from `costed` measurements: rates, ratio, and the costs behind them.
+fn gap(pool: Vec<(f64, f64, f64, f64)>, raw: Vec<(f64, f64, f64, f64)>) -> String {
+    let m = |v: &[(f64, f64, f64, f64)], f: fn(&(f64, f64, f64, f64)) -> f64| median(v.iter().map(f).collect());
+    let (pr, rr) = (m(&pool, |x| x.0), m(&raw, |x| x.0));
+    format!(
+        "pool {pr:.0} raw {rr:.0} = {:.2}x | client CPU {:.1} vs {:.1} µs | server CPU {:.1} vs {:.1} µs | writes {:.2} vs {:.2}",
+        pr / rr,
+        m(&pool, |x| x.1),
+        m(&raw, |x| x.1),
+        m(&pool, |x| x.2),
+        m(&raw, |x| x.2),
+        m(&pool, |x| x.3),
+        m(&raw, |x| x.3)
+    )
+}
+
+/// CPU time (user + system) of process `pid` so far, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`; utime and stime are fields 14 and 15 of the whole line.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+}
+
+/// The pid of our child process (the test server).
+fn child_pid() -> u32 {
+    let me = std::process::id().to_string();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        if rest.split_whitespace().nth(1) == Some(me.as_str()) {
+            return pid;
+        }
+    }
+    panic!("no child process (test server) found")
+}
+
+/// Write system calls made by this process so far.
+fn write_syscalls() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("syscw: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Runs `f` (a throughput measurement) and returns req/s with client and server CPU µs per
+/// request and client write syscalls per request.
+async fn costed<Fut: Future<Output = f64>>(server: u32, secs: f64, f: Fut) -> (f64, f64, f64, f64) {
+    let (c0, s0, w0) = (cpu_ticks(std::process::id()), cpu_ticks(server), write_syscalls());
+    let rate = f.await;
+    let (c1, s1, w1) = (cpu_ticks(std::process::id()), cpu_ticks(server), write_syscalls());
+    let n = rate * secs;
+    (rate, (c1 - c0) as f64 * 1e4 / n, (s1 - s0) as f64 * 1e4 / n, (w1 - w0) as f64 / n)
 }
 
 fn rss_bytes() -> u64 {
@@ -289,7 +349,7 @@ async fn main() {
                 throughput(args.secs, callers, move |c| {
                     let (p, t) = (p.clone(), t.clone());
                     async move {
-                        let s = p.get_with_token(t[c % t.len()].clone()).await.unwrap();
+                        let s = p.get_with_token(t[c % t.len()].as_str()).await.unwrap();
                         s.query(RETURN_1, ()).await.unwrap();
                     }
                 })
@@ -342,6 +402,68 @@ async fn main() {
             })
             .await;
             say!("{:<50} {:>8.0} [{:.0}–{:.0}]", format!("raw floor: 64 kept-authenticated sessions, {sockets} socket(s)"), r.0, r.1, r.2);
+        }
+    }
+
+    if args.only.contains('G') {
+        // The gaps of the last full run, pool and floor interleaved rep by rep (so that drift in
+        // the shared machine hits both alike): a quick loop for profiling and tuning.
+        say!("\n## G. Gaps: pool vs raw floor, interleaved (median of reps)");
+        say!("# req/s; CPU µs per request of the client and of the server; client write syscalls per request");
+        let spid = child_pid();
+        let callers = 256;
+        for sockets in [4usize] {
+            let p = pool(&url, sockets, callers).await;
+            let rc = raw(&url, sockets, false).await;
+            let (mut pv, mut rv) = (Vec::new(), Vec::new());
+            for _ in 0..args.reps {
+                let p2 = p.clone();
+                pv.push(costed(spid, args.secs, throughput(args.secs, callers, move |_| {
+                    let p = p2.clone();
+                    async move { p.get().await.unwrap().query(RETURN_1, ()).await.unwrap(); }
+                })).await);
+                let r2 = rc.clone();
+                rv.push(costed(spid, args.secs, throughput(args.secs, callers, move |_| {
+                    let r = r2.clone();
+                    async move { r.call(None, "query", serde_json::json!([RETURN_1]), None).await.unwrap(); }
+                })).await);
+            }
+            say!("B RETURN 1, {sockets} sockets, {callers} callers: {}", gap(pv, rv));
+            p.close();
+        }
+        for (sockets, sessions) in [(1usize, 128usize), (2, 128)] {
+            let p = Pool::builder(&url).connections(sockets).max_sessions(sessions).namespace_database(NS, DB).build().await.unwrap();
+            let rc = raw(&url, sockets, false).await;
+            let mut ids = Vec::new();
+            for (i, t) in tokens.iter().enumerate() {
+                let id = uuid::Uuid::new_v4();
+                rc.call(Some(i), "attach", serde_json::json!([]), Some(id)).await.unwrap();
+                rc.call(Some(i), "authenticate", serde_json::json!([t.as_str()]), Some(id)).await.unwrap();
+                ids.push(id);
+            }
+            let ids = Arc::new(ids);
+            let (mut pv, mut rv) = (Vec::new(), Vec::new());
+            for _ in 0..args.reps {
+                let (p2, t2) = (p.clone(), tokens.clone());
+                pv.push(costed(spid, args.secs, throughput(args.secs, callers, move |c| {
+                    let (p, t) = (p2.clone(), t2.clone());
+                    async move {
+                        let s = p.get_with_token(t[c % t.len()].as_str()).await.unwrap();
+                        s.query(RETURN_1, ()).await.unwrap();
+                    }
+                })).await);
+                let (r2, s2) = (rc.clone(), ids.clone());
+                rv.push(costed(spid, args.secs, throughput(args.secs, callers, move |c| {
+                    let (rc, s) = (r2.clone(), s2.clone());
+                    async move {
+                        let i = c % s.len();
+                        rc.call(Some(i), "query", serde_json::json!([RETURN_1]), Some(s[i])).await.unwrap();
+                    }
+                })).await);
+            }
+            let st = p.status();
+            say!("C {sockets} socket(s) x {sessions} sessions: {} | auth/checkout {:.4}", gap(pv, rv), st.auth_round_trips as f64 / st.checkouts as f64);
+            p.close();
         }
     }
 
