@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection::{dial, Config, Shared, Socket};
 use crate::error::{Error, Result};
-use crate::protocol::{self, Incoming};
+use crate::protocol::{self, Incoming, Payload};
 use crate::reconnect::ConnectionEvent;
 use crate::state::{AuthState, Effect, SessionState};
 
@@ -29,7 +29,7 @@ pub(crate) struct Command {
     pub(crate) frame: Vec<u8>,
     pub(crate) session: Option<uuid::Uuid>,
     pub(crate) effect: Effect,
-    pub(crate) reply: oneshot::Sender<Result<Cbor>>,
+    pub(crate) reply: oneshot::Sender<Result<Payload>>,
     /// Send even though nobody waits for the reply (detach).
     pub(crate) fire_and_forget: bool,
     /// Refuse to send it while the session's identity is unknown (every command but auth
@@ -42,7 +42,7 @@ pub(crate) struct Command {
 struct Pending {
     session: Option<uuid::Uuid>,
     effect: Effect,
-    reply: Option<oneshot::Sender<Result<Cbor>>>,
+    reply: Option<oneshot::Sender<Result<Payload>>>,
 }
 
 pub(crate) struct Actor {
@@ -256,7 +256,7 @@ impl Actor {
         Some(command.frame)
     }
 
-    fn on_frame(&mut self, bytes: &[u8]) {
+    fn on_frame(&mut self, bytes: &bytes::Bytes) {
         match protocol::decode_response(bytes) {
             Ok(Incoming::Reply { id, session, outcome }) => {
                 let Some(pending) = self.pending.remove(&id) else {
@@ -275,9 +275,22 @@ impl Actor {
                     }
                     return;
                 }
-                self.apply_effect(&pending, outcome.as_ref().ok());
+                let mut outcome = outcome.map_err(crate::session::classify);
+                // Only a reply that changes state is decoded here; the rest is decoded by its
+                // caller. One that cannot be decoded counts as failed (its effect unknown).
+                let value = match &outcome {
+                    Ok(payload) if !matches!(pending.effect, Effect::None) => match payload.cbor() {
+                        Ok(value) => Some(value),
+                        Err(e) => {
+                            outcome = Err(e);
+                            None
+                        }
+                    },
+                    _ => None,
+                };
+                self.apply_effect(&pending, value.as_ref());
                 if let Some(reply) = pending.reply {
-                    let _ = reply.send(outcome.map_err(crate::session::classify));
+                    let _ = reply.send(outcome);
                 }
             }
             Ok(Incoming::Unsolicited(frame)) => {
@@ -430,7 +443,7 @@ impl Actor {
                             if matches!(command.effect, Effect::Detach) {
                                 // Nothing to detach on a dead socket; just don't replay it.
                                 self.shared.sessions().remove(&command.session);
-                                let _ = command.reply.send(Ok(Cbor::Null));
+                                let _ = command.reply.send(Ok(Payload::from_value(&Cbor::Null)));
                             } else {
                                 let _ = command.reply.send(Err(Error::Disconnected));
                             }

@@ -96,7 +96,7 @@ pub(crate) fn to_json(v: Cbor) -> Json {
                 .map(|(k, v)| {
                     let key = match k {
                         Cbor::Text(s) => s,
-                        other => json_text(to_json(other)),
+                        other => key_text(other),
                     };
                     (key, to_json(v))
                 })
@@ -105,6 +105,11 @@ pub(crate) fn to_json(v: Cbor) -> Json {
         Cbor::Tag(tag, inner) => tagged(tag, *inner),
         _ => Json::Null,
     }
+}
+
+/// A map key that is not a text string, as JSON object keys are: its JSON text.
+pub(crate) fn key_text(key: Cbor) -> String {
+    json_text(to_json(key))
 }
 
 fn float(f: f64) -> Json {
@@ -119,7 +124,8 @@ fn json_text(v: Json) -> String {
     }
 }
 
-fn tagged(tag: u64, inner: Cbor) -> Json {
+/// A tagged value as JSON (see the module docs).
+pub(crate) fn tagged(tag: u64, inner: Cbor) -> Json {
     match (tag, inner) {
         (TAG_NONE, _) => Json::Null,
         (TAG_TABLE | TAG_STRING_UUID | TAG_STRING_DECIMAL | TAG_STRING_DURATION, Cbor::Text(s)) => {

@@ -33,7 +33,7 @@ use tracing::Instrument;
 
 use crate::actor::{self, Command};
 use crate::error::{Error, Result};
-use crate::protocol;
+use crate::protocol::{self, Payload};
 use crate::reconnect::{ConnectionEvent, ReconnectPolicy};
 use crate::session::Session;
 use crate::state::{Effect, SessionState};
@@ -528,8 +528,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub async fn server_sessions(&self) -> Result<Vec<uuid::Uuid>> {
-        let reply = self.request(None, "sessions", vec![], Effect::None).await?;
-        let list = crate::cbor::to_json(reply);
+        let list = self.request(None, "sessions", vec![], Effect::None).await?.json()?;
         let ids = list.as_array().ok_or_else(|| Error::Protocol("`sessions` did not return a list".into()))?;
         ids.iter()
             .map(|v| v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| Error::Protocol("a session id that is not a uuid".into())))
@@ -602,7 +601,7 @@ impl Connection {
         method: &'static str,
         params: Vec<Cbor>,
         effect: Effect,
-    ) -> Result<Cbor> {
+    ) -> Result<Payload> {
         self.request_in(session, None, method, params, effect).await
     }
 
@@ -614,7 +613,7 @@ impl Connection {
         method: &'static str,
         params: Vec<Cbor>,
         effect: Effect,
-    ) -> Result<Cbor> {
+    ) -> Result<Payload> {
         let id = self.inner.shared.next_id();
         let span = tracing::debug_span!("surreal_pool.request", method, id, session = ?session);
         async move {

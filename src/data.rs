@@ -205,7 +205,7 @@ impl Session {
         // The actor counts the transaction as open when the reply arrives, even if this future
         // is dropped first; the pool resets a session that still has one open.
         let reply = self.call_in(None, "begin", vec![], Effect::Begin).await?;
-        let id = match crate::cbor::to_json(reply) {
+        let id = match reply.json()? {
             serde_json::Value::String(s) => s.parse().map_err(|_| Error::Protocol("`begin` returned no transaction id".into()))?,
             _ => return Err(Error::Protocol("`begin` returned no transaction id".into())),
         };

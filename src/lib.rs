@@ -54,6 +54,7 @@ mod live;
 mod pool;
 mod protocol;
 mod query;
+mod reader;
 mod reconnect;
 mod replay;
 mod session;

@@ -270,9 +270,11 @@ impl Session {
         let stream = LiveStream { rx, key, conn: self.connection().clone(), session: self.id(), _type: PhantomData };
         let registration = Registration { key, what: what.clone(), sender };
         let reply = self.call_in(None, method, params, Effect::Live(registration)).await?;
-        if let (LiveWhat::Query(..), Cbor::Array(items)) = (&what, &reply) {
-            // A failed LIVE statement is a statement error.
-            crate::query::QueryResponse::from_reply(Cbor::Array(items.clone()))?.check()?;
+        if let LiveWhat::Query(..) = &what {
+            if let json @ serde_json::Value::Array(_) = reply.json()? {
+                // A failed LIVE statement is a statement error.
+                crate::query::QueryResponse::from_json(json)?.check()?;
+            }
         }
         if stream.id().is_none() {
             return Err(Error::Protocol("no live-query id in the reply".into()));

@@ -8,6 +8,7 @@ use ciborium::Value as Cbor;
 
 use crate::cbor;
 use crate::error::{Error, ServerError};
+use crate::reader::{self, Reader};
 
 /// Encodes one request frame.
 pub(crate) fn encode_request(
@@ -19,7 +20,8 @@ pub(crate) fn encode_request(
     encode_request_in(id, method, params, session, None)
 }
 
-/// Encodes one request frame, inside transaction `txn` if given.
+/// Encodes one request frame, inside transaction `txn` if given. The envelope is written by
+/// hand (no intermediate map of owned keys); each parameter through ciborium.
 pub(crate) fn encode_request_in(
     id: u64,
     method: &str,
@@ -27,19 +29,59 @@ pub(crate) fn encode_request_in(
     session: Option<uuid::Uuid>,
     txn: Option<uuid::Uuid>,
 ) -> Result<Vec<u8>, Error> {
-    let mut map = Vec::with_capacity(5);
-    map.push((Cbor::Text("id".into()), Cbor::Integer(id.into())));
-    map.push((Cbor::Text("method".into()), Cbor::Text(method.into())));
-    map.push((Cbor::Text("params".into()), Cbor::Array(params)));
-    if let Some(session) = session {
-        map.push((Cbor::Text("session".into()), cbor::uuid(&session)));
-    }
-    if let Some(txn) = txn {
-        map.push((Cbor::Text("txn".into()), cbor::uuid(&txn)));
-    }
     let mut out = Vec::with_capacity(64);
-    ciborium::into_writer(&Cbor::Map(map), &mut out).map_err(|e| Error::Encode(e.to_string()))?;
+    head(&mut out, MAJOR_MAP, 3 + u64::from(session.is_some()) + u64::from(txn.is_some()));
+    text(&mut out, "id");
+    head(&mut out, MAJOR_UNSIGNED, id);
+    text(&mut out, "method");
+    text(&mut out, method);
+    text(&mut out, "params");
+    head(&mut out, MAJOR_ARRAY, params.len() as u64);
+    for param in &params {
+        ciborium::into_writer(param, &mut out).map_err(|e| Error::Encode(e.to_string()))?;
+    }
+    for (name, uuid) in [("session", session), ("txn", txn)] {
+        if let Some(uuid) = uuid {
+            text(&mut out, name);
+            head(&mut out, MAJOR_TAG, cbor::TAG_SPEC_UUID);
+            head(&mut out, MAJOR_BYTES, 16);
+            out.extend_from_slice(uuid.as_bytes());
+        }
+    }
     Ok(out)
+}
+
+const MAJOR_UNSIGNED: u8 = 0;
+const MAJOR_BYTES: u8 = 2;
+const MAJOR_TEXT: u8 = 3;
+const MAJOR_ARRAY: u8 = 4;
+const MAJOR_MAP: u8 = 5;
+const MAJOR_TAG: u8 = 6;
+
+/// A CBOR head in its shortest form (as ciborium writes it).
+fn head(out: &mut Vec<u8>, major: u8, n: u64) {
+    let major = major << 5;
+    match n {
+        0..=23 => out.push(major | n as u8),
+        24..=0xff => out.extend_from_slice(&[major | 24, n as u8]),
+        0x100..=0xffff => {
+            out.push(major | 25);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(major | 26);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(major | 27);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+}
+
+fn text(out: &mut Vec<u8>, s: &str) {
+    head(out, MAJOR_TEXT, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
 }
 
 /// Serializes a caller's value to CBOR. Strings stay strings; [`crate::RecordId`] becomes a tag.
@@ -47,21 +89,55 @@ pub(crate) fn to_cbor<T: serde::Serialize + ?Sized>(value: &T) -> Result<Cbor, E
     Cbor::serialized(value).map_err(|e| Error::Encode(e.to_string()))
 }
 
+/// A reply's result, still encoded: a slice of the frame it came in (no copy). The actor reads
+/// only the envelope; whoever waits for the reply decodes the result, as CBOR or straight to
+/// JSON (see [`crate::reader`]).
+#[derive(Clone)]
+pub(crate) struct Payload(bytes::Bytes);
+
+impl Payload {
+    /// The result as a CBOR value.
+    pub(crate) fn cbor(&self) -> Result<Cbor, Error> {
+        reader::value(&self.0).map_err(|e| Error::Protocol(format!("an invalid result: {e}")))
+    }
+
+    /// The result as JSON, SurrealDB's tags mapped (see [`crate::cbor`]).
+    pub(crate) fn json(&self) -> Result<serde_json::Value, Error> {
+        reader::json(&self.0).map_err(|e| Error::Protocol(format!("an invalid result: {e}")))
+    }
+
+    /// A payload holding `value` (replies the actor makes up itself, and tests).
+    pub(crate) fn from_value(value: &Cbor) -> Payload {
+        let mut out = Vec::new();
+        // Writing a `Value` to a `Vec` cannot fail.
+        let _ = ciborium::into_writer(value, &mut out);
+        Payload(out.into())
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Payload({} bytes)", self.0.len())
+    }
+}
+
 /// One decoded frame from the server.
 #[derive(Debug)]
 pub(crate) enum Incoming {
     /// The answer to request `id`, for server session `session` (as the server labelled it).
-    Reply { id: u64, session: Option<uuid::Uuid>, outcome: Result<Cbor, ServerError> },
+    Reply { id: u64, session: Option<uuid::Uuid>, outcome: Result<Payload, ServerError> },
     /// A frame without an id: a live-query notification (or an error the server could not attach
     /// to a request, e.g. for a frame it could not parse).
     Unsolicited(Cbor),
 }
 
-/// Decodes one frame.
-pub(crate) fn decode_response(bytes: &[u8]) -> Result<Incoming, Error> {
-    let value: Cbor =
-        ciborium::from_reader(bytes).map_err(|e| Error::Protocol(format!("invalid CBOR frame: {e}")))?;
-    let Cbor::Map(entries) = value else {
+/// Decodes one frame's envelope. The result is not decoded (see [`Payload`]), only checked to be
+/// well-formed CBOR.
+pub(crate) fn decode_response(frame: &bytes::Bytes) -> Result<Incoming, Error> {
+    let invalid = |e: reader::ReadError| Error::Protocol(format!("invalid CBOR frame: {e}"));
+    let mut r = Reader::new(frame);
+    let Some(len) = r.map_start().map_err(invalid)? else {
+        r.value().map_err(invalid)?;
         return Err(Error::Protocol("a frame that is not a map".into()));
     };
     let mut id = None;
@@ -69,23 +145,31 @@ pub(crate) fn decode_response(bytes: &[u8]) -> Result<Incoming, Error> {
     let mut result = None;
     let mut error = None;
     let mut rest = Vec::new();
-    for (key, value) in entries {
-        match key.as_text() {
-            Some("id") => id = Some(value),
-            Some("result") => result = Some(value),
-            Some("error") => error = Some(value),
-            Some("session") => session = Some(value),
-            _ => rest.push((key, value)),
+    let mut read = 0;
+    while r.map_more(len, &mut read).map_err(invalid)? {
+        let key = r.key().map_err(invalid)?;
+        match key.as_deref() {
+            Some("id") => id = Some(r.value().map_err(invalid)?),
+            Some("result") => result = Some(r.skip().map_err(invalid)?),
+            Some("error") => error = Some(r.skip().map_err(invalid)?),
+            Some("session") => session = Some(r.value().map_err(invalid)?),
+            _ => {
+                let key = match key {
+                    Some(text) => Cbor::Text(text.into_owned()),
+                    None => r.value().map_err(invalid)?,
+                };
+                rest.push((key, r.value().map_err(invalid)?));
+            }
         }
     }
+    let part = |range: std::ops::Range<usize>| frame.slice(range);
     let id = match id {
         None | Some(Cbor::Null) => {
             let mut all = rest;
-            if let Some(r) = result {
-                all.push((Cbor::Text("result".into()), r));
-            }
-            if let Some(e) = error {
-                all.push((Cbor::Text("error".into()), e));
+            for (name, range) in [("result", result), ("error", error)] {
+                if let Some(range) = range {
+                    all.push((Cbor::Text(name.into()), reader::value(&frame[range]).map_err(invalid)?));
+                }
             }
             return Ok(Incoming::Unsolicited(Cbor::Map(all)));
         }
@@ -94,16 +178,23 @@ pub(crate) fn decode_response(bytes: &[u8]) -> Result<Incoming, Error> {
         Some(_) => return Err(Error::Protocol("a reply id that is not an integer".into())),
     };
     let outcome = match (result, error) {
-        (_, Some(error)) => Err(decode_error(error)),
-        (Some(result), None) => Ok(result),
+        (_, Some(error)) => Err(decode_error(reader::value(&frame[error]).map_err(invalid)?)),
+        (Some(result), None) => Ok(Payload(part(result))),
         (None, None) => return Err(Error::Protocol(format!("reply {id} has neither result nor error"))),
     };
-    let session = match session.map(cbor::to_json) {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) => {
-            Some(s.parse().map_err(|_| Error::Protocol(format!("reply {id} names a session that is not a uuid")))?)
+    let not_a_uuid = || Error::Protocol(format!("reply {id} names a session that is not a uuid"));
+    let session = match session {
+        None | Some(Cbor::Null) => None,
+        // The usual form: tag 37 around the 16 bytes.
+        Some(Cbor::Tag(cbor::TAG_SPEC_UUID, bytes)) if matches!(&*bytes, Cbor::Bytes(b) if b.len() == 16) => {
+            let Cbor::Bytes(b) = *bytes else { return Err(not_a_uuid()) };
+            Some(uuid::Uuid::from_slice(&b).map_err(|_| not_a_uuid())?)
         }
-        Some(_) => return Err(Error::Protocol(format!("reply {id} names a session that is not a uuid"))),
+        Some(other) => match cbor::to_json(other) {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.parse().map_err(|_| not_a_uuid())?),
+            _ => return Err(not_a_uuid()),
+        },
     };
     Ok(Incoming::Reply { id, session, outcome })
 }
@@ -125,11 +216,44 @@ pub(crate) fn decode_error(value: Cbor) -> ServerError {
 mod tests {
     use super::*;
 
-    fn frame(entries: Vec<(&str, Cbor)>) -> Vec<u8> {
+    fn frame(entries: Vec<(&str, Cbor)>) -> bytes::Bytes {
         let map = entries.into_iter().map(|(k, v)| (Cbor::Text(k.into()), v)).collect();
         let mut out = Vec::new();
         ciborium::into_writer(&Cbor::Map(map), &mut out).unwrap();
-        out
+        out.into()
+    }
+
+    #[test]
+    fn requests_encode_as_ciborium_would_encode_the_map() {
+        let (s, t) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let params = vec![Cbor::Text("x".repeat(300)), Cbor::Map(vec![(Cbor::Text("a".into()), Cbor::Integer((-7).into()))])];
+        for id in [0, 23, 24, 255, 256, 65_535, 65_536, u32::MAX as u64 + 1, u64::MAX] {
+            for (session, txn) in [(None, None), (Some(s), None), (Some(s), Some(t)), (None, Some(t))] {
+                let mut map = vec![
+                    (Cbor::Text("id".into()), Cbor::Integer(id.into())),
+                    (Cbor::Text("method".into()), Cbor::Text("query".into())),
+                    (Cbor::Text("params".into()), Cbor::Array(params.clone())),
+                ];
+                map.extend(session.map(|s| (Cbor::Text("session".into()), cbor::uuid(&s))));
+                map.extend(txn.map(|t| (Cbor::Text("txn".into()), cbor::uuid(&t))));
+                let mut want = Vec::new();
+                ciborium::into_writer(&Cbor::Map(map), &mut want).unwrap();
+                assert_eq!(encode_request_in(id, "query", params.clone(), session, txn).unwrap(), want, "{id} {session:?} {txn:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn reply_session_labels_read_as_uuids() {
+        let s = uuid::Uuid::new_v4();
+        for label in [cbor::uuid(&s), Cbor::Text(s.to_string()), Cbor::Tag(cbor::TAG_STRING_UUID, Box::new(Cbor::Text(s.to_string())))] {
+            let reply = decode_response(&frame(vec![("id", Cbor::Integer(1.into())), ("result", Cbor::Null), ("session", label.clone())]));
+            assert!(matches!(reply, Ok(Incoming::Reply { session: Some(got), .. }) if got == s), "{label:?}");
+        }
+        let bad = decode_response(&frame(vec![("id", Cbor::Integer(1.into())), ("result", Cbor::Null), ("session", Cbor::Integer(1.into()))]));
+        assert!(matches!(bad, Err(Error::Protocol(_))));
+        let none = decode_response(&frame(vec![("id", Cbor::Integer(1.into())), ("result", Cbor::Null), ("session", Cbor::Null)]));
+        assert!(matches!(none, Ok(Incoming::Reply { session: None, .. })));
     }
 
     #[test]
@@ -145,7 +269,8 @@ mod tests {
     #[test]
     fn decodes_result_error_and_notification() {
         let ok = decode_response(&frame(vec![("id", Cbor::Integer(3.into())), ("result", Cbor::Null)])).unwrap();
-        assert!(matches!(ok, Incoming::Reply { id: 3, session: None, outcome: Ok(Cbor::Null) }));
+        let Incoming::Reply { id: 3, session: None, outcome: Ok(payload) } = ok else { panic!("{ok:?}") };
+        assert_eq!(payload.cbor().unwrap(), Cbor::Null);
 
         let err = Cbor::Map(vec![
             (Cbor::Text("code".into()), Cbor::Integer((-32002).into())),
@@ -166,13 +291,18 @@ mod tests {
 
     #[test]
     fn rejects_malformed_frames_with_a_typed_error() {
-        for bytes in [&b""[..], &b"\xff\xff"[..], &frame(vec![("id", Cbor::Integer(1.into()))])[..]] {
-            assert!(matches!(decode_response(bytes), Err(Error::Protocol(_))), "{bytes:?}");
+        // a truncated result is refused with the frame, not left for the caller to find
+        let truncated = {
+            let whole = frame(vec![("id", Cbor::Integer(1.into())), ("result", Cbor::Text("abc".into()))]);
+            whole.slice(..whole.len() - 1)
+        };
+        for bytes in [bytes::Bytes::new(), bytes::Bytes::from_static(b"\xff\xff"), frame(vec![("id", Cbor::Integer(1.into()))]), truncated] {
+            assert!(matches!(decode_response(&bytes), Err(Error::Protocol(_))), "{bytes:?}");
         }
         let not_map = {
             let mut out = Vec::new();
             ciborium::into_writer(&Cbor::Integer(1.into()), &mut out).unwrap();
-            out
+            bytes::Bytes::from(out)
         };
         assert!(matches!(decode_response(&not_map), Err(Error::Protocol(_))));
     }

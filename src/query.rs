@@ -1,10 +1,8 @@
 //! The results of a `query`: one per statement.
 
-use ciborium::Value as Cbor;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
-use crate::cbor;
 use crate::error::{Error, Result, ServerError};
 
 /// The per-statement results of [`Session::query`](crate::Session::query).
@@ -28,14 +26,15 @@ pub struct QueryResponse {
 }
 
 impl QueryResponse {
-    pub(crate) fn from_reply(reply: Cbor) -> Result<QueryResponse> {
-        let Cbor::Array(items) = reply else {
+    /// Reads a `query` result (a list of `{status, result, …}`), already mapped to JSON.
+    pub(crate) fn from_json(reply: Json) -> Result<QueryResponse> {
+        let Json::Array(items) = reply else {
             return Err(Error::Protocol("a query result that is not a list".into()));
         };
         let results = items
             .into_iter()
             .map(|item| {
-                let mut item = match cbor::to_json(item) {
+                let mut item = match item {
                     Json::Object(map) => map,
                     _ => return Err(Error::Protocol("a statement result that is not an object".into())),
                 };
@@ -141,6 +140,8 @@ impl QueryResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cbor;
+    use ciborium::Value as Cbor;
 
     fn text(s: &str) -> Cbor {
         Cbor::Text(s.into())
@@ -154,7 +155,7 @@ mod tests {
             (text("result"), text("boom")),
             (text("kind"), text("Thrown")),
         ]);
-        QueryResponse::from_reply(Cbor::Array(vec![ok, err])).unwrap()
+        QueryResponse::from_json(cbor::to_json(Cbor::Array(vec![ok, err]))).unwrap()
     }
 
     #[test]

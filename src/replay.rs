@@ -87,7 +87,8 @@ async fn exchange(
             Some(Ok(Message::Binary(bytes))) => {
                 if let Ok(Incoming::Reply { id, outcome, .. }) = protocol::decode_response(&bytes) {
                     if let Some(index) = ids.remove(&id) {
-                        results[index] = Some(outcome);
+                        let invalid = |e: crate::Error| ServerError::new(0, "Internal", e.to_string());
+                        results[index] = Some(outcome.and_then(|p| p.cbor().map_err(invalid)));
                         missing -= 1;
                     }
                 }

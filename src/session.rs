@@ -8,7 +8,7 @@ use crate::auth::{AccessToken, Credentials, Record, Tokens};
 use crate::cbor;
 use crate::connection::Connection;
 use crate::error::{Error, Result, ServerError};
-use crate::protocol::to_cbor;
+use crate::protocol::{to_cbor, Payload};
 use crate::query::QueryResponse;
 use crate::state::{AuthState, Effect, Remembered};
 use crate::value::RecordId;
@@ -187,12 +187,12 @@ impl Session {
     }
 
     async fn call(&self, method: &'static str, params: Vec<Cbor>, effect: Effect) -> Result<Cbor> {
-        self.call_in(None, method, params, effect).await
+        self.call_in(None, method, params, effect).await?.cbor()
     }
 
     /// Sends a request on this session (inside transaction `txn` if given), refusing non-auth
     /// commands while the identity is unknown.
-    pub(crate) async fn call_in(&self, txn: Option<uuid::Uuid>, method: &'static str, params: Vec<Cbor>, effect: Effect) -> Result<Cbor> {
+    pub(crate) async fn call_in(&self, txn: Option<uuid::Uuid>, method: &'static str, params: Vec<Cbor>, effect: Effect) -> Result<Payload> {
         if crate::connection::needs_identity(method, &effect) {
             let sessions = self.conn.shared().sessions();
             match sessions.get(&self.id) {
@@ -456,7 +456,7 @@ impl Session {
             vars @ Cbor::Map(_) => params.push(vars),
             _ => return Err(Error::InvalidArgument("query bindings must be a map".into())),
         }
-        QueryResponse::from_reply(self.call_in(txn, "query", params, Effect::None).await?)
+        QueryResponse::from_json(self.call_in(txn, "query", params, Effect::None).await?.json()?)
     }
 
     /// Detaches the session on the server and waits for the answer. (Dropping an attached
@@ -480,6 +480,7 @@ fn none() -> Cbor {
     Cbor::Tag(cbor::TAG_NONE, Box::new(Cbor::Null))
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(reply: Cbor) -> Result<T> {
-    serde_json::from_value(cbor::to_json(reply)).map_err(|e| Error::Decode(e.to_string()))
+/// A reply's result as the caller's type (through JSON, SurrealDB's tags mapped).
+pub(crate) fn decode<T: DeserializeOwned>(reply: Payload) -> Result<T> {
+    serde_json::from_value(reply.json()?).map_err(|e| Error::Decode(e.to_string()))
 }

@@ -31,3 +31,11 @@ fn record_id_inputs_never_panic_and_round_trip() {
         assert!(result.is_ok(), "record_id failed on {name}: {text:?}");
     }
 }
+
+#[test]
+fn readers_agree_on_every_kept_input() {
+    for (name, bytes) in inputs("readers_agree") {
+        let result = std::panic::catch_unwind(|| surreal_pool::fuzzing::readers_agree(&bytes));
+        assert!(result.is_ok(), "the CBOR readers disagree on {name}");
+    }
+}
