@@ -116,12 +116,46 @@ fn float(f: f64) -> Json {
     serde_json::Number::from_f64(f).map(Json::Number).unwrap_or(Json::Null)
 }
 
-/// A JSON value as text: strings bare, anything else in JSON syntax.
+/// A JSON value as text: strings bare, anything else in JSON syntax (capped, see
+/// [`MAX_DERIVED_TEXT`]).
 fn json_text(v: Json) -> String {
     match v {
         Json::String(s) => s,
-        other => other.to_string(),
+        other => capped_text(&other),
     }
+}
+
+/// The longest text this mapping derives from a value (a record id, a range, a non-text map
+/// key), beyond which it is cut and ends with `…`. Each nesting level escapes the text of the
+/// level inside it, so without a cap, a frame of a few hundred bytes nesting record ids or map
+/// keys would grow exponentially (found by fuzzing). SurrealDB sends nothing near it.
+pub(crate) const MAX_DERIVED_TEXT: usize = 1 << 20;
+
+/// `value`'s `Display`, cut at [`MAX_DERIVED_TEXT`] bytes (formatting stops there).
+fn capped_text(value: &impl std::fmt::Display) -> String {
+    struct Capped(String, bool);
+    impl std::fmt::Write for Capped {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let room = MAX_DERIVED_TEXT - self.0.len();
+            if s.len() <= room {
+                self.0.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.0.push_str(&s[..end]);
+            self.1 = true;
+            Err(std::fmt::Error)
+        }
+    }
+    let mut out = Capped(String::new(), false);
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{value}"));
+    if out.1 {
+        out.0.push('…');
+    }
+    out.0
 }
 
 /// A tagged value as JSON (see the module docs).
@@ -156,7 +190,7 @@ pub(crate) fn tagged(tag: u64, inner: Cbor) -> Json {
         (TAG_RANGE, Cbor::Array(bounds)) if bounds.len() == 2 => Json::String(range_text(bounds)),
         (TAG_FILE, Cbor::Array(parts)) if parts.len() == 2 => {
             let parts: Vec<String> = parts.into_iter().map(|p| json_text(to_json(p))).collect();
-            Json::String(format!("{}:{}", parts[0], parts[1]))
+            Json::String(capped_text(&format_args!("{}:{}", parts[0], parts[1])))
         }
         (TAG_SET, inner) => to_json(inner),
         (TAG_GEOMETRY_POINT..=TAG_GEOMETRY_COLLECTION, inner) => geometry(tag, inner),
@@ -187,7 +221,7 @@ fn record_id_text(table: String, key: Cbor) -> String {
         Cbor::Tag(TAG_RANGE, b) => {
             if let Cbor::Array(bounds) = *b {
                 if bounds.len() == 2 {
-                    return format!("{}:{}", crate::value::escaped(&table), range_text(bounds));
+                    return capped_text(&format_args!("{}:{}", crate::value::escaped(&table), range_text(bounds)));
                 }
             }
             RecordKey::String(String::new())
@@ -199,7 +233,7 @@ fn record_id_text(table: String, key: Cbor) -> String {
             v => RecordKey::String(v.to_string()),
         },
     };
-    RecordId::new(table, key).to_string()
+    capped_text(&RecordId::new(table, key))
 }
 
 fn range_text(mut bounds: Vec<Cbor>) -> String {
@@ -223,6 +257,9 @@ fn range_text(mut bounds: Vec<Cbor>) -> String {
         out.push('=');
     }
     out.push_str(&end);
+    if out.len() > MAX_DERIVED_TEXT {
+        return capped_text(&out);
+    }
     out
 }
 
@@ -343,6 +380,22 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(to_json(input.clone()), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn text_derived_from_nested_values_is_capped() {
+        // Each level escapes the text of the level inside it: the text would double per level.
+        let mut id = Cbor::Text("\"".into());
+        let mut key = Cbor::Text("\"".into());
+        for _ in 0..40 {
+            id = tag(TAG_RECORDID, Cbor::Array(vec![Cbor::Text("t".into()), Cbor::Map(vec![(Cbor::Text("k".into()), id)])]));
+            key = Cbor::Map(vec![(key, Cbor::Null)]);
+        }
+        for value in [id, Cbor::Map(vec![(key, Cbor::Null)])] {
+            let text = to_json(value).to_string();
+            assert!(text.len() < 4 * MAX_DERIVED_TEXT, "{}", text.len());
+            assert!(text.contains('…'));
         }
     }
 

@@ -254,9 +254,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A bignum's value when tag 2 or 3 holds a definite byte string of at most 16 bytes (read
-    /// as an integer, as ciborium does); `None` otherwise (nothing is consumed then).
-    fn bignum(&mut self, tag: u64) -> Read<Option<Integer>> {
+    /// A bignum when tag 2 or 3 holds a definite byte string of at most 16 bytes, read as
+    /// ciborium reads it: an integer when it fits, else the tag around its bytes without
+    /// leading zeros (a negative one beyond `i128` is an error). `None` otherwise (nothing is
+    /// consumed then).
+    fn bignum(&mut self, tag: u64) -> Read<Option<Cbor>> {
         if tag != TAG_BIGPOS && tag != TAG_BIGNEG {
             return Ok(None);
         }
@@ -266,12 +268,20 @@ impl<'a> Reader<'a> {
         }
         self.head()?;
         let raw = self.take(n)?.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
-        let value = if tag == TAG_BIGPOS {
+        let integer = if tag == TAG_BIGPOS {
             Integer::try_from(raw).ok()
         } else {
-            i128::try_from(raw).ok().and_then(|x| Integer::try_from(x ^ !0).ok())
+            let x = i128::try_from(raw).map_err(|_| "a negative CBOR bignum beyond 128 bits")?;
+            Integer::try_from(x ^ !0).ok()
         };
-        value.map(Some).ok_or_else(|| "a CBOR bignum too large".into())
+        Ok(Some(match integer {
+            Some(n) => Cbor::Integer(n),
+            None => {
+                let bytes = raw.to_be_bytes();
+                let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+                Cbor::Tag(tag, Box::new(Cbor::Bytes(bytes[first..].to_vec())))
+            }
+        }))
     }
 
     /// One item as a [`ciborium::Value`].
@@ -299,7 +309,7 @@ impl<'a> Reader<'a> {
                 Ok(Cbor::Map(entries))
             })?,
             Head::Tag(tag) => match self.bignum(tag)? {
-                Some(n) => Cbor::Integer(n),
+                Some(n) => n,
                 None => self.nest(|me| Ok(Cbor::Tag(tag, Box::new(me.value()?))))?,
             },
             Head::Bool(b) => Cbor::Bool(b),
@@ -340,7 +350,7 @@ impl<'a> Reader<'a> {
                 Ok(Json::Object(object))
             })?,
             Head::Tag(tag) => match self.bignum(tag)? {
-                Some(n) => crate::cbor::to_json(Cbor::Integer(n)),
+                Some(n) => crate::cbor::to_json(n),
                 None => self.nest(|me| Ok(crate::cbor::tagged(tag, me.value()?)))?,
             },
             Head::Bool(b) => Json::Bool(b),
