@@ -431,6 +431,26 @@ async fn main() {
             say!("B RETURN 1, {sockets} sockets, {callers} callers: {}", gap(pv, rv));
             p.close();
         }
+        {
+            // The default configuration, against the same floor.
+            let p = Pool::builder(&url).namespace_database(NS, DB).identity_credentials(Root::new("root", "root")).build().await.unwrap();
+            let rc = raw(&url, surreal_pool::DEFAULT_CONNECTIONS, false).await;
+            let (mut pv, mut rv) = (Vec::new(), Vec::new());
+            for _ in 0..args.reps {
+                let p2 = p.clone();
+                pv.push(costed(spid, args.secs, throughput(args.secs, callers, move |_| {
+                    let p = p2.clone();
+                    async move { p.get().await.unwrap().query(RETURN_1, ()).await.unwrap(); }
+                })).await);
+                let r2 = rc.clone();
+                rv.push(costed(spid, args.secs, throughput(args.secs, callers, move |_| {
+                    let r = r2.clone();
+                    async move { r.call(None, "query", serde_json::json!([RETURN_1]), None).await.unwrap(); }
+                })).await);
+            }
+            say!("B RETURN 1, default pool ({} x {}), {callers} callers: {}", surreal_pool::DEFAULT_CONNECTIONS, surreal_pool::DEFAULT_MAX_SESSIONS, gap(pv, rv));
+            p.close();
+        }
         for (sockets, sessions) in [(1usize, 128usize), (2, 128)] {
             let p = Pool::builder(&url).connections(sockets).max_sessions(sessions).namespace_database(NS, DB).build().await.unwrap();
             let rc = raw(&url, sockets, false).await;
