@@ -409,11 +409,11 @@ async fn main() {
         // The gaps of the last full run, pool and floor interleaved rep by rep (so that drift in
         // the shared machine hits both alike): a quick loop for profiling and tuning.
         say!("\n## G. Gaps: pool vs raw floor, interleaved (median of reps)");
-        say!("# req/s; CPU µs per request of the client and of the server; client write syscalls per request");
+        say!("# req/s; CPU µs per request of the client and of the server; client write syscalls per request (socket writes and thread wake-ups alike)");
         let spid = child_pid();
         let callers = 256;
-        for sockets in [4usize] {
-            let p = pool(&url, sockets, callers).await;
+        for sockets in [1usize, 4] {
+            let p = pool(&url, sockets, callers.min(255 * sockets)).await;
             let rc = raw(&url, sockets, false).await;
             let (mut pv, mut rv) = (Vec::new(), Vec::new());
             for _ in 0..args.reps {
