@@ -109,6 +109,30 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Workload B's `RETURN 1` through `pool` and the floor `raw`, interleaved rep by rep.
+async fn b_gap(server: u32, args: &Args, callers: usize, pool: &Pool, raw: &Arc<raw::Raw>) -> String {
+    let (mut pv, mut rv) = (Vec::new(), Vec::new());
+    for _ in 0..args.reps {
+        let p = pool.clone();
+        pv.push(
+            costed(server, args.secs, throughput(args.secs, callers, move |_| {
+                let p = p.clone();
+                async move { p.get().await.unwrap().query(RETURN_1, ()).await.unwrap(); }
+            }))
+            .await,
+        );
+        let r = raw.clone();
+        rv.push(
+            costed(server, args.secs, throughput(args.secs, callers, move |_| {
+                let r = r.clone();
+                async move { r.call(None, "query", serde_json::json!([RETURN_1]), None).await.unwrap(); }
+            }))
+            .await,
+        );
+    }
+    gap(pv, rv)
+}
+
 /// Pool vs floor, from `costed` measurements: rates, ratio, and the costs behind them.
 fn gap(pool: Vec<(f64, f64, f64, f64)>, raw: Vec<(f64, f64, f64, f64)>) -> String {
     let m = |v: &[(f64, f64, f64, f64)], f: fn(&(f64, f64, f64, f64)) -> f64| median(v.iter().map(f).collect());
@@ -415,40 +439,44 @@ async fn main() {
         for sockets in [1usize, 4] {
             let p = pool(&url, sockets, callers.min(255 * sockets)).await;
             let rc = raw(&url, sockets, false).await;
-            let (mut pv, mut rv) = (Vec::new(), Vec::new());
+            say!("B RETURN 1, {sockets} sockets, {callers} callers: {}", b_gap(spid, &args, callers, &p, &rc).await);
+            // The floor on attached sessions, as the pool uses them (one per caller, root): what
+            // the server's per-session handling costs by itself.
+            let n = callers.min(255 * sockets);
+            let mut ids = Vec::new();
+            for i in 0..n {
+                let id = uuid::Uuid::new_v4();
+                rc.call(Some(i), "attach", serde_json::json!([]), Some(id)).await.unwrap();
+                rc.call(Some(i), "signin", serde_json::json!([{ "user": "root", "pass": "root" }]), Some(id)).await.unwrap();
+                rc.call(Some(i), "use", serde_json::json!([NS, DB]), Some(id)).await.unwrap();
+                ids.push(id);
+            }
+            let ids = Arc::new(ids);
+            let (mut plain, mut attached) = (Vec::new(), Vec::new());
             for _ in 0..args.reps {
-                let p2 = p.clone();
-                pv.push(costed(spid, args.secs, throughput(args.secs, callers, move |_| {
-                    let p = p2.clone();
-                    async move { p.get().await.unwrap().query(RETURN_1, ()).await.unwrap(); }
-                })).await);
-                let r2 = rc.clone();
-                rv.push(costed(spid, args.secs, throughput(args.secs, callers, move |_| {
-                    let r = r2.clone();
+                let r = rc.clone();
+                plain.push(costed(spid, args.secs, throughput(args.secs, callers, move |_| {
+                    let r = r.clone();
                     async move { r.call(None, "query", serde_json::json!([RETURN_1]), None).await.unwrap(); }
                 })).await);
+                let (r, s) = (rc.clone(), ids.clone());
+                attached.push(costed(spid, args.secs, throughput(args.secs, callers, move |c| {
+                    let (r, s) = (r.clone(), s.clone());
+                    async move {
+                        let i = c % s.len();
+                        r.call(Some(i), "query", serde_json::json!([RETURN_1]), Some(s[i])).await.unwrap();
+                    }
+                })).await);
             }
-            say!("B RETURN 1, {sockets} sockets, {callers} callers: {}", gap(pv, rv));
+            say!("  raw floor on {n} attached sessions vs on the default session: {}", gap(attached, plain).replace("pool ", "attached ").replace(" raw ", " default "));
             p.close();
         }
         {
             // The default configuration, against the same floor.
             let p = Pool::builder(&url).namespace_database(NS, DB).identity_credentials(Root::new("root", "root")).build().await.unwrap();
             let rc = raw(&url, surreal_pool::DEFAULT_CONNECTIONS, false).await;
-            let (mut pv, mut rv) = (Vec::new(), Vec::new());
-            for _ in 0..args.reps {
-                let p2 = p.clone();
-                pv.push(costed(spid, args.secs, throughput(args.secs, callers, move |_| {
-                    let p = p2.clone();
-                    async move { p.get().await.unwrap().query(RETURN_1, ()).await.unwrap(); }
-                })).await);
-                let r2 = rc.clone();
-                rv.push(costed(spid, args.secs, throughput(args.secs, callers, move |_| {
-                    let r = r2.clone();
-                    async move { r.call(None, "query", serde_json::json!([RETURN_1]), None).await.unwrap(); }
-                })).await);
-            }
-            say!("B RETURN 1, default pool ({} x {}), {callers} callers: {}", surreal_pool::DEFAULT_CONNECTIONS, surreal_pool::DEFAULT_MAX_SESSIONS, gap(pv, rv));
+            let gap = b_gap(spid, &args, callers, &p, &rc).await;
+            say!("B RETURN 1, default pool ({} x {}), {callers} callers: {gap}", surreal_pool::DEFAULT_CONNECTIONS, surreal_pool::DEFAULT_MAX_SESSIONS);
             p.close();
         }
         for (sockets, sessions) in [(1usize, 128usize), (2, 128)] {
