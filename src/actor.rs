@@ -57,6 +57,8 @@ pub(crate) struct Actor {
     outbox: Vec<Internal>,
     /// Index into `config.endpoints` of the endpoint in use.
     endpoint: usize,
+    /// Set when the socket can no longer be trusted (the serve loop then replaces it).
+    broken: Option<String>,
 }
 
 /// A request the actor sends on its own behalf: session, method, params, effect.
@@ -72,7 +74,7 @@ enum Stop {
 
 impl Actor {
     pub(crate) fn new(rx: mpsc::Receiver<Command>, shared: Arc<Shared>, config: Arc<Config>, close: CancellationToken) -> Self {
-        Actor { rx, shared, config, close, pending: HashMap::new(), renewing: HashSet::new(), outbox: Vec::new(), endpoint: 0 }
+        Actor { rx, shared, config, close, pending: HashMap::new(), renewing: HashSet::new(), outbox: Vec::new(), endpoint: 0, broken: None }
     }
 
     pub(crate) async fn run(mut self, socket: Socket) {
@@ -123,6 +125,9 @@ impl Actor {
                     match frame {
                         Some(Ok(Message::Binary(bytes))) => {
                             self.on_frame(&bytes);
+                            if let Some(reason) = self.broken.take() {
+                                return Stop::Lost(reason);
+                            }
                             if !self.outbox.is_empty() {
                                 let internal = std::mem::take(&mut self.outbox);
                                 if let Err(stop) = self.send_internal(&mut sink, internal).await {
@@ -275,15 +280,24 @@ impl Actor {
                     }
                     return;
                 }
-                let mut outcome = outcome.map_err(crate::session::classify);
+                let outcome = outcome.map_err(crate::session::classify);
                 // Only a reply that changes state is decoded here; the rest is decoded by its
-                // caller. One that cannot be decoded counts as failed (its effect unknown).
+                // caller. The envelope decoder has checked the result reads, so this cannot
+                // fail; if it did, the server's state would be unknown to us: the change counts
+                // as lost and the socket is replaced, so that every session is replayed from
+                // what is known.
                 let value = match &outcome {
                     Ok(payload) if !matches!(pending.effect, Effect::None) => match payload.cbor() {
                         Ok(value) => Some(value),
                         Err(e) => {
-                            outcome = Err(e);
-                            None
+                            if let Some(state) = self.shared.sessions().get_mut(&pending.session) {
+                                state.lose(&pending.effect);
+                            }
+                            self.broken = Some(format!("a state-changing reply could not be decoded: {e}"));
+                            if let Some(reply) = pending.reply {
+                                let _ = reply.send(Err(e));
+                            }
+                            return;
                         }
                     },
                     _ => None,

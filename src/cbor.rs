@@ -109,7 +109,34 @@ pub(crate) fn to_json(v: Cbor) -> Json {
 
 /// A map key that is not a text string, as JSON object keys are: its JSON text.
 pub(crate) fn key_text(key: Cbor) -> String {
-    json_text(to_json(key))
+    deriving(|| json_text(to_json(key)))
+}
+
+/// How many texts derived from values (record ids, non-text map keys) may nest inside each
+/// other; deeper ones read `…`. Each level may double the text by escaping the one inside, so
+/// this bounds what a few bytes can grow into (`2^4`), where [`MAX_DERIVED_TEXT`] alone would
+/// let a 140-byte chain reach a megabyte. SurrealDB never nests them this deep in practice.
+pub(crate) const MAX_DERIVED_NESTING: u32 = 4;
+
+/// Runs `f`, which derives a text from a value, one derivation level down; past
+/// [`MAX_DERIVED_NESTING`] levels, returns `…` without running it.
+fn deriving(f: impl FnOnce() -> String) -> String {
+    thread_local! {
+        static LEVEL: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+    /// Leaves the level on drop (a panic inside `f` included).
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            LEVEL.with(|l| l.set(l.get().saturating_sub(1)));
+        }
+    }
+    if LEVEL.with(|l| l.get()) >= MAX_DERIVED_NESTING {
+        return "…".into();
+    }
+    LEVEL.with(|l| l.set(l.get() + 1));
+    let _leave = Leave;
+    f()
 }
 
 fn float(f: f64) -> Json {
@@ -182,11 +209,11 @@ pub(crate) fn tagged(tag: u64, inner: Cbor) -> Json {
             Json::String(duration_text(secs.max(0) as u64, nanos.max(0) as u32))
         }
         (TAG_RECORDID, Cbor::Text(s)) => Json::String(s),
-        (TAG_RECORDID, Cbor::Array(mut parts)) if parts.len() == 2 => {
+        (TAG_RECORDID, Cbor::Array(mut parts)) if parts.len() == 2 => Json::String(deriving(|| {
             let key = parts.pop().unwrap_or(Cbor::Null);
             let table = json_text(to_json(parts.pop().unwrap_or(Cbor::Null)));
-            Json::String(record_id_text(table, key))
-        }
+            record_id_text(table, key)
+        })),
         (TAG_RANGE, Cbor::Array(bounds)) if bounds.len() == 2 => Json::String(range_text(bounds)),
         (TAG_FILE, Cbor::Array(parts)) if parts.len() == 2 => {
             let parts: Vec<String> = parts.into_iter().map(|p| json_text(to_json(p))).collect();
@@ -394,9 +421,21 @@ mod tests {
         }
         for value in [id, Cbor::Map(vec![(key, Cbor::Null)])] {
             let text = to_json(value).to_string();
-            assert!(text.len() < 4 * MAX_DERIVED_TEXT, "{}", text.len());
+            // at most MAX_DERIVED_NESTING levels, each at most doubling the one inside
+            assert!(text.len() < 1000, "{}", text.len());
             assert!(text.contains('…'));
         }
+        // a 1 MB string inside stays within the cap
+        let mut id = Cbor::Text("\"".repeat(1 << 20));
+        for _ in 0..3 {
+            id = tag(TAG_RECORDID, Cbor::Array(vec![Cbor::Text("t".into()), Cbor::Map(vec![(Cbor::Text("k".into()), id)])]));
+        }
+        let text = to_json(id).to_string();
+        assert!(text.len() < 3 * MAX_DERIVED_TEXT, "{}", text.len());
+        // shallow nesting is untouched
+        let inner = tag(TAG_RECORDID, Cbor::Array(vec![Cbor::Text("a".into()), Cbor::Integer(1.into())]));
+        let outer = tag(TAG_RECORDID, Cbor::Array(vec![Cbor::Text("b".into()), Cbor::Array(vec![inner])]));
+        assert_eq!(to_json(outer), serde_json::json!("b:[\"a:1\"]"));
     }
 
     #[test]

@@ -98,12 +98,12 @@ pub(crate) struct Payload(bytes::Bytes);
 impl Payload {
     /// The result as a CBOR value.
     pub(crate) fn cbor(&self) -> Result<Cbor, Error> {
-        reader::value(&self.0).map_err(|e| Error::Protocol(format!("an invalid result: {e}")))
+        Reader::inside(&self.0).value().map_err(|e| Error::Protocol(format!("an invalid result: {e}")))
     }
 
     /// The result as JSON, SurrealDB's tags mapped (see [`crate::cbor`]).
     pub(crate) fn json(&self) -> Result<serde_json::Value, Error> {
-        reader::json(&self.0).map_err(|e| Error::Protocol(format!("an invalid result: {e}")))
+        Reader::inside(&self.0).json().map_err(|e| Error::Protocol(format!("an invalid result: {e}")))
     }
 
     /// A payload holding `value` (replies the actor makes up itself, and tests).
@@ -135,11 +135,13 @@ pub(crate) enum Incoming {
 /// well-formed CBOR.
 pub(crate) fn decode_response(frame: &bytes::Bytes) -> Result<Incoming, Error> {
     let invalid = |e: reader::ReadError| Error::Protocol(format!("invalid CBOR frame: {e}"));
-    let mut r = Reader::new(frame);
-    let Some(len) = r.map_start().map_err(invalid)? else {
-        r.value().map_err(invalid)?;
+    let Some(len) = Reader::new(frame).map_start().map_err(invalid)? else {
+        Reader::new(frame).value().map_err(invalid)?;
         return Err(Error::Protocol("a frame that is not a map".into()));
     };
+    // The entries are read one level down, inside the envelope.
+    let mut r = Reader::inside(frame);
+    r.map_start().map_err(invalid)?;
     let mut id = None;
     let mut session = None;
     let mut result = None;
@@ -168,7 +170,7 @@ pub(crate) fn decode_response(frame: &bytes::Bytes) -> Result<Incoming, Error> {
             let mut all = rest;
             for (name, range) in [("result", result), ("error", error)] {
                 if let Some(range) = range {
-                    all.push((Cbor::Text(name.into()), reader::value(&frame[range]).map_err(invalid)?));
+                    all.push((Cbor::Text(name.into()), Reader::inside(&frame[range]).value().map_err(invalid)?));
                 }
             }
             return Ok(Incoming::Unsolicited(Cbor::Map(all)));
@@ -178,7 +180,7 @@ pub(crate) fn decode_response(frame: &bytes::Bytes) -> Result<Incoming, Error> {
         Some(_) => return Err(Error::Protocol("a reply id that is not an integer".into())),
     };
     let outcome = match (result, error) {
-        (_, Some(error)) => Err(decode_error(reader::value(&frame[error]).map_err(invalid)?)),
+        (_, Some(error)) => Err(decode_error(Reader::inside(&frame[error]).value().map_err(invalid)?)),
         (Some(result), None) => Ok(Payload(part(result))),
         (None, None) => return Err(Error::Protocol(format!("reply {id} has neither result nor error"))),
     };
@@ -241,6 +243,24 @@ mod tests {
                 assert_eq!(encode_request_in(id, "query", params.clone(), session, txn).unwrap(), want, "{id} {session:?} {txn:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_envelope_counts_towards_the_nesting_limit() {
+        // ciborium, decoding the whole frame, allowed 255 levels inside the envelope map
+        let nested = |levels: usize| {
+            let mut v = Cbor::Null;
+            for _ in 0..levels {
+                v = Cbor::Array(vec![v]);
+            }
+            frame(vec![("id", Cbor::Integer(1.into())), ("result", v)])
+        };
+        let ok = decode_response(&nested(reader::MAX_DEPTH - 1)).unwrap();
+        let Incoming::Reply { outcome: Ok(payload), .. } = ok else { panic!("{ok:?}") };
+        assert!(payload.cbor().is_ok() && payload.json().is_ok());
+        assert!(matches!(decode_response(&nested(reader::MAX_DEPTH)), Err(Error::Protocol(_))));
+        let whole = nested(reader::MAX_DEPTH);
+        assert!(ciborium::from_reader::<Cbor, _>(&whole[..]).is_err(), "as ciborium");
     }
 
     #[test]

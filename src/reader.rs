@@ -19,6 +19,9 @@ use serde_json::{Map, Value as Json};
 /// The deepest nesting of arrays, maps and tags read (ciborium's limit too).
 pub(crate) const MAX_DEPTH: usize = 256;
 
+/// The most items reserved up front for one array or map (it grows past that as items come).
+const MAX_PREALLOCATION: usize = 1024;
+
 /// The bignum tags, read as integers when they fit (as ciborium does).
 const TAG_BIGPOS: u64 = 2;
 const TAG_BIGNEG: u64 = 3;
@@ -57,6 +60,13 @@ impl<'a> Reader<'a> {
         Reader { bytes, pos: 0, depth: 0 }
     }
 
+    /// A reader for items found inside one enclosing item (a reply's result inside its
+    /// envelope): the enclosing level counts towards [`MAX_DEPTH`], as it did when the whole
+    /// frame was decoded at once.
+    pub(crate) fn inside(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0, depth: 1 }
+    }
+
     fn byte(&mut self) -> Read<u8> {
         let b = *self.bytes.get(self.pos).ok_or("truncated CBOR")?;
         self.pos += 1;
@@ -87,6 +97,14 @@ impl<'a> Reader<'a> {
                 26 => Head::Float(f64::from(f32::from_bits(self.uint(4)? as u32))),
                 27 => Head::Float(f64::from_bits(self.uint(8)?)),
                 31 => Head::Break,
+                // The two-byte form of the same simple values (malformed per RFC 8949, but
+                // ciborium reads it, so do we).
+                24 => match self.byte()? {
+                    20 => Head::Bool(false),
+                    21 => Head::Bool(true),
+                    22 | 23 => Head::Null,
+                    other => return Err(format!("an unsupported CBOR simple value ({other})")),
+                },
                 _ => return Err(format!("an unsupported CBOR simple value ({info})")),
             });
         }
@@ -248,7 +266,11 @@ impl<'a> Reader<'a> {
                 }
                 Ok(())
             }),
-            Head::Tag(_) => self.nest(|me| me.skip_item()),
+            // Checked like `value` reads it, so that whatever `skip` accepts, `value` reads.
+            Head::Tag(tag) => match self.bignum(tag)? {
+                Some(_) => Ok(()),
+                None => self.nest(|me| me.skip_item()),
+            },
             Head::Break => Err("an unexpected CBOR break".into()),
             _ => Ok(()),
         }
@@ -360,10 +382,11 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A safe preallocation for `len` items: each takes at least one byte.
+    /// A safe preallocation for `len` items: each takes at least one byte, and nested
+    /// containers would all claim the same bytes left, so at most [`MAX_PREALLOCATION`].
     fn capacity(&self, len: Option<u64>) -> usize {
         let left = self.bytes.len() - self.pos;
-        len.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(left))
+        len.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(left).min(MAX_PREALLOCATION))
     }
 }
 
@@ -387,11 +410,13 @@ fn f16_to_f64(bits: u16) -> f64 {
 }
 
 /// Decodes a whole item as [`ciborium::Value`].
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn value(bytes: &[u8]) -> Read<Cbor> {
     Reader::new(bytes).value()
 }
 
 /// Decodes a whole item as JSON.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn json(bytes: &[u8]) -> Read<Json> {
     Reader::new(bytes).json()
 }
@@ -473,6 +498,11 @@ mod tests {
             (&[0xf7], Cbor::Null),
             (&[0xc2, 0x42, 0x01, 0x00], Cbor::Integer(256.into())),
             (&[0xc3, 0x41, 0x00], Cbor::Integer((-1).into())),
+            // the two-byte form of simple values
+            (&[0xf8, 0x14], Cbor::Bool(false)),
+            (&[0xf8, 0x15], Cbor::Bool(true)),
+            (&[0xf8, 0x16], Cbor::Null),
+            (&[0xf8, 0x17], Cbor::Null),
         ];
         for (bytes, want) in cases {
             assert_eq!(value(bytes).unwrap(), want, "{bytes:x?}");
@@ -485,6 +515,7 @@ mod tests {
     #[test]
     fn malformed_input_is_an_error_never_a_panic() {
         let deep = [vec![0x81u8; MAX_DEPTH + 1], vec![0x00]].concat();
+        let nested_huge: Vec<u8> = (0..200).flat_map(|_| [0x9b, 0, 0, 0, 1, 0, 0, 0, 0]).collect();
         let cases: Vec<&[u8]> = vec![
             &[],
             &[0x18],                   // truncated argument
@@ -498,6 +529,11 @@ mod tests {
             &[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // a huge array, no items
             &[0xc2, 0x51, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], // 17-byte bignum tag: a tag of bytes
             &deep,
+            // a negative bignum beyond i128: refused by `skip` too, so that what `skip`
+            // accepts, `value` reads
+            &[0xc3, 0x50, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            // arrays claiming 2^32 items each, nested: an error, not a huge reservation
+            &nested_huge,
         ];
         for bytes in cases {
             let ours = value(bytes);
