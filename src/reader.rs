@@ -199,7 +199,7 @@ impl<'a> Reader<'a> {
     fn text(&mut self, len: Option<u64>) -> Read<String> {
         let mut out = String::new();
         self.chunks(len, true, |chunk| {
-            out.push_str(std::str::from_utf8(chunk).map_err(|_| "CBOR text that is not UTF-8")?);
+            out.push_str(utf8(chunk)?);
             Ok(())
         })?;
         Ok(out)
@@ -210,7 +210,7 @@ impl<'a> Reader<'a> {
         match self.peek()? {
             Head::Text(Some(n)) => {
                 self.head()?;
-                let s = std::str::from_utf8(self.take(n)?).map_err(|_| "CBOR text that is not UTF-8")?;
+                let s = utf8(self.take(n)?)?;
                 Ok(Some(std::borrow::Cow::Borrowed(s)))
             }
             Head::Text(None) => {
@@ -248,9 +248,7 @@ impl<'a> Reader<'a> {
     fn skip_item(&mut self) -> Read<()> {
         match self.head()? {
             Head::Bytes(len) => self.chunks(len, false, |_| Ok(())),
-            Head::Text(len) => self.chunks(len, true, |chunk| {
-                std::str::from_utf8(chunk).map(|_| ()).map_err(|_| "CBOR text that is not UTF-8".into())
-            }),
+            Head::Text(len) => self.chunks(len, true, |chunk| utf8(chunk).map(|_| ())),
             Head::Array(len) => self.nest(|me| {
                 let mut read = 0;
                 while me.more(len, &mut read)? {
@@ -388,6 +386,11 @@ impl<'a> Reader<'a> {
         let left = self.bytes.len() - self.pos;
         len.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(left).min(MAX_PREALLOCATION))
     }
+}
+
+/// A text chunk's bytes as `str` (each chunk must be valid UTF-8 on its own, as in ciborium).
+fn utf8(chunk: &[u8]) -> Read<&str> {
+    std::str::from_utf8(chunk).map_err(|_| "CBOR text that is not UTF-8".into())
 }
 
 /// `-1 - n`, always within ciborium's integer range.
