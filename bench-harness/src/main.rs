@@ -109,6 +109,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// One raw session per tenant token, attached and authenticated (round robin over the
+/// sockets): the floor of workload C.
+async fn tenant_sessions(rc: &raw::Raw, tokens: &[AccessToken]) -> Arc<Vec<uuid::Uuid>> {
+    let mut ids = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let id = uuid::Uuid::new_v4();
+        rc.call(Some(i), "attach", serde_json::json!([]), Some(id)).await.unwrap();
+        rc.call(Some(i), "authenticate", serde_json::json!([t.as_str()]), Some(id)).await.unwrap();
+        ids.push(id);
+    }
+    Arc::new(ids)
+}
+
 /// Workload B's `RETURN 1` through `pool` and the floor `raw`, interleaved rep by rep.
 async fn b_gap(server: u32, args: &Args, callers: usize, pool: &Pool, raw: &Arc<raw::Raw>) -> String {
     let (mut pv, mut rv) = (Vec::new(), Vec::new());
@@ -406,14 +419,7 @@ async fn main() {
         // the floor: 64 raw sessions kept authenticated on one socket, callers share them
         for sockets in [1usize, 2] {
             let rc = raw(&url, sockets, false).await;
-            let mut sessions = Vec::new();
-            for (i, t) in tokens.iter().enumerate() {
-                let id = uuid::Uuid::new_v4();
-                rc.call(Some(i), "attach", serde_json::json!([]), Some(id)).await.unwrap();
-                rc.call(Some(i), "authenticate", serde_json::json!([t.as_str()]), Some(id)).await.unwrap();
-                sessions.push(id);
-            }
-            let sessions = Arc::new(sessions);
+            let sessions = tenant_sessions(&rc, &tokens).await;
             let r = repeated(args.reps, || {
                 let (rc, s) = (rc.clone(), sessions.clone());
                 throughput(args.secs, callers, move |c| {
@@ -482,14 +488,7 @@ async fn main() {
         for (sockets, sessions) in [(1usize, 128usize), (2, 128)] {
             let p = Pool::builder(&url).connections(sockets).max_sessions(sessions).namespace_database(NS, DB).build().await.unwrap();
             let rc = raw(&url, sockets, false).await;
-            let mut ids = Vec::new();
-            for (i, t) in tokens.iter().enumerate() {
-                let id = uuid::Uuid::new_v4();
-                rc.call(Some(i), "attach", serde_json::json!([]), Some(id)).await.unwrap();
-                rc.call(Some(i), "authenticate", serde_json::json!([t.as_str()]), Some(id)).await.unwrap();
-                ids.push(id);
-            }
-            let ids = Arc::new(ids);
+            let ids = tenant_sessions(&rc, &tokens).await;
             let (mut pv, mut rv) = (Vec::new(), Vec::new());
             for _ in 0..args.reps {
                 let (p2, t2) = (p.clone(), tokens.clone());
