@@ -10,6 +10,9 @@ use std::time::Duration;
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The underlying cause of an error, as [`std::error::Error::source`] returns it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// An error returned by surreal-pool.
 ///
 /// ```
@@ -44,14 +47,33 @@ pub enum Error {
         after: Duration,
     },
 
-    /// The connection was closed (explicitly, or because its task ended) before the request was sent.
+    /// The connection (or pool) was closed (explicitly, or because its task ended) before the
+    /// request was sent: it did not run.
     #[error("the connection is closed")]
     Closed,
 
+    /// The connection was closed while the request was in flight: it may or may not have
+    /// executed on the server.
+    #[error("the connection was closed while the request was in flight: it may or may not have executed")]
+    ClosedInFlight,
+
     /// The connection is down: reconnecting has failed the policy's `max_attempts` times. It
-    /// keeps retrying in the background; commands fail at once meanwhile.
-    #[error("the connection is down (reconnecting)")]
-    Disconnected,
+    /// keeps retrying in the background; commands fail at once meanwhile (they were not sent).
+    #[error("the connection is down (reconnecting in the background); the request was not sent")]
+    ConnectionDown,
+
+    /// Every connection of the pool holds its maximum of sessions
+    /// (`max_sessions_per_connection`), so no session could be created.
+    #[error("every connection holds its maximum of {per_connection} sessions")]
+    SessionLimit {
+        /// The per-connection cap.
+        per_connection: usize,
+    },
+
+    /// The session was detached (or lost when its connection could not re-attach it); it
+    /// takes no more commands.
+    #[error("the session is detached")]
+    Detached,
 
     /// The connection already has its maximum of requests in flight and a full queue: back off
     /// and retry (see `ConnectionBuilder::max_in_flight`).
@@ -69,6 +91,11 @@ pub enum Error {
     /// The server rejected the credentials or token (signin, signup, authenticate, refresh).
     #[error("authentication failed: {0}")]
     Auth(ServerError),
+
+    /// A token was refused before it was sent: it is not a well-formed JWT, or its `exp` has
+    /// passed. No round trip was made and no session was touched.
+    #[error("invalid token: {0}")]
+    InvalidToken(&'static str),
 
     /// The session's authentication could not be restored (for example after its token expired
     /// during an outage): commands on it fail until the caller authenticates again.
@@ -96,13 +123,15 @@ pub enum Error {
     #[error("protocol error: {0}")]
     Protocol(String),
 
-    /// A value could not be encoded for the wire.
+    /// A value could not be encoded for the wire. The encoder's error is the
+    /// [`source`](std::error::Error::source).
     #[error("could not encode the request: {0}")]
-    Encode(String),
+    Encode(#[source] BoxError),
 
-    /// A result could not be decoded into the requested type.
+    /// A result could not be decoded into the requested type. The decoder's error is the
+    /// [`source`](std::error::Error::source).
     #[error("could not decode the result: {0}")]
-    Decode(String),
+    Decode(#[source] BoxError),
 
     /// An argument given by the caller cannot be used.
     #[error("invalid argument: {0}")]
@@ -110,15 +139,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// The server rejected credentials or a token.
+    /// The credentials or token were refused (by the server, or before sending: see
+    /// [`Error::InvalidToken`]), or the session's identity was lost.
     ///
     /// ```
     /// use surreal_pool::Error;
     /// assert!(Error::AuthLost.is_auth());
+    /// assert!(Error::InvalidToken("not a JWT").is_auth());
     /// assert!(!Error::Closed.is_auth());
     /// ```
     pub fn is_auth(&self) -> bool {
-        matches!(self, Error::Auth(_) | Error::AuthLost)
+        matches!(self, Error::Auth(_) | Error::AuthLost | Error::InvalidToken(_))
     }
 
     /// The token presented had expired.
@@ -152,13 +183,28 @@ impl Error {
         matches!(self, Error::NotAllowed(_))
     }
 
-    /// The connection refused the request for lack of capacity ([`Error::Overloaded`]).
+    /// The request was refused for lack of capacity ([`Error::Overloaded`],
+    /// [`Error::SessionLimit`]): back off and retry.
     ///
     /// ```
     /// assert!(surreal_pool::Error::Overloaded { in_flight: 4096 }.is_overloaded());
+    /// assert!(surreal_pool::Error::SessionLimit { per_connection: 128 }.is_overloaded());
     /// ```
     pub fn is_overloaded(&self) -> bool {
-        matches!(self, Error::Overloaded { .. })
+        matches!(self, Error::Overloaded { .. } | Error::SessionLimit { .. })
+    }
+
+    /// The request may have run on the server although no reply says so: the socket was lost
+    /// or closed while it was in flight ([`Error::ConnectionLost`], [`Error::ClosedInFlight`]).
+    /// Retry only what is idempotent.
+    ///
+    /// ```
+    /// use surreal_pool::Error;
+    /// assert!(Error::ClosedInFlight.may_have_run());
+    /// assert!(!Error::Closed.may_have_run());
+    /// ```
+    pub fn may_have_run(&self) -> bool {
+        matches!(self, Error::ConnectionLost | Error::ClosedInFlight)
     }
 
     /// A wait ran past its deadline.
@@ -180,7 +226,7 @@ impl Error {
     /// assert!(!Error::AuthLost.is_connection());
     /// ```
     pub fn is_connection(&self) -> bool {
-        matches!(self, Error::Connect { .. } | Error::Closed | Error::ConnectionLost | Error::Disconnected)
+        matches!(self, Error::Connect { .. } | Error::Closed | Error::ClosedInFlight | Error::ConnectionLost | Error::ConnectionDown)
     }
 
     /// The error the server sent, if this error came from the server.

@@ -256,7 +256,7 @@ fn decode_notification<T: DeserializeOwned>(raw: Cbor) -> Result<Notification<T>
         None => String::new(),
     };
     let data = json.get_mut("result").map(serde_json::Value::take).unwrap_or_default();
-    let data = serde_json::from_value(data).map_err(|e| Error::Decode(e.to_string()))?;
+    let data = serde_json::from_value(data).map_err(|e| Error::Decode(Box::new(e)))?;
     Ok(Notification { action, record, data })
 }
 

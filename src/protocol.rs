@@ -38,7 +38,7 @@ pub(crate) fn encode_request_in(
     text(&mut out, "params");
     head(&mut out, MAJOR_ARRAY, params.len() as u64);
     for param in &params {
-        ciborium::into_writer(param, &mut out).map_err(|e| Error::Encode(e.to_string()))?;
+        ciborium::into_writer(param, &mut out).map_err(|e| Error::Encode(Box::new(e)))?;
     }
     for (name, uuid) in [("session", session), ("txn", txn)] {
         if let Some(uuid) = uuid {
@@ -86,7 +86,7 @@ fn text(out: &mut Vec<u8>, s: &str) {
 
 /// Serializes a caller's value to CBOR. Strings stay strings; [`crate::RecordId`] becomes a tag.
 pub(crate) fn to_cbor<T: serde::Serialize + ?Sized>(value: &T) -> Result<Cbor, Error> {
-    Cbor::serialized(value).map_err(|e| Error::Encode(e.to_string()))
+    Cbor::serialized(value).map_err(|e| Error::Encode(Box::new(e)))
 }
 
 /// A reply's result, still encoded: a slice of the frame it came in (no copy). The actor reads

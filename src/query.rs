@@ -100,7 +100,7 @@ impl QueryResponse {
         match slot.take() {
             None => Err(Error::InvalidArgument(format!("statement {index}'s result was already taken"))),
             Some(Err(error)) => Err(Error::Query { index, error }),
-            Some(Ok(value)) => serde_json::from_value(value).map_err(|e| Error::Decode(format!("statement {index}: {e}"))),
+            Some(Ok(value)) => serde_json::from_value(value).map_err(|e| Error::Decode(format!("statement {index}: {e}").into())),
         }
     }
 

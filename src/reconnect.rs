@@ -6,7 +6,7 @@ use std::time::Duration;
 ///
 /// Attempt `n` (from 1) waits `min(max_delay, min_delay · 2^(n-1))`, scaled by a random factor
 /// in `[1 - jitter, 1]`. After `max_attempts` failed attempts (`0` = never give up) the
-/// connection reports itself down: its commands fail at once with [`Error::Disconnected`]
+/// connection reports itself down: its commands fail at once with [`Error::ConnectionDown`]
 /// instead of waiting, and it keeps trying in the background every `max_delay`, so it recovers.
 ///
 /// With several endpoints, a connection moves on to the next endpoint after
@@ -24,7 +24,7 @@ use std::time::Duration;
 /// assert_eq!(policy.base_delay(30), Duration::from_secs(5));
 /// ```
 ///
-/// [`Error::Disconnected`]: crate::Error::Disconnected
+/// [`Error::ConnectionDown`]: crate::Error::ConnectionDown
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReconnectPolicy {
     min_delay: Duration,

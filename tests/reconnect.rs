@@ -142,7 +142,7 @@ async fn after_max_attempts_commands_fail_fast_and_the_connection_still_recovers
     wait_for(&mut events, "down", |e| matches!(e, ConnectionEvent::Down { .. })).await;
     assert!(conn.is_down());
     let started = Instant::now();
-    assert!(matches!(s.ping().await, Err(Error::Disconnected)));
+    assert!(matches!(s.ping().await, Err(Error::ConnectionDown)));
     assert!(started.elapsed() < Duration::from_millis(500), "fails at once while down");
     proxy.refuse(false);
     wait_for(&mut events, "restored", is_restored).await;
@@ -394,7 +394,7 @@ async fn a_pool_reports_connections_down_and_recovers() {
     assert_eq!((status.connections_up, status.connections_down), (0, 2));
     let started = Instant::now();
     let s = pool.get().await.unwrap();
-    assert!(matches!(s.ping().await, Err(Error::Disconnected)));
+    assert!(matches!(s.ping().await, Err(Error::ConnectionDown)));
     assert!(started.elapsed() < Duration::from_secs(1), "fails fast while down");
     drop(s);
     proxy.refuse(false);

@@ -24,7 +24,7 @@ fn kind(e: &Error) -> &'static str {
     match e {
         Error::ConnectionLost => "connection lost",
         Error::Timeout { .. } => "timeout",
-        Error::Disconnected => "disconnected",
+        Error::ConnectionDown => "disconnected",
         Error::AuthLost => "auth lost",
         Error::Closed => "closed",
         Error::Overloaded { .. } => "overloaded",
