@@ -245,6 +245,8 @@ struct TokenInner {
     claims: std::sync::OnceLock<Option<Claims>>,
     /// The text's hash under process-wide random keys, computed on first use.
     fingerprint: std::sync::OnceLock<u64>,
+    /// Why the text is not a well-formed JWT (`None`: it is one), checked on first use.
+    malformed: std::sync::OnceLock<Option<&'static str>>,
 }
 
 /// The claims this crate reads from a JWT payload (unverified: the server verifies).
@@ -268,6 +270,7 @@ impl AccessToken {
             text: token.into().into_boxed_str(),
             claims: std::sync::OnceLock::new(),
             fingerprint: std::sync::OnceLock::new(),
+            malformed: std::sync::OnceLock::new(),
         };
         AccessToken { inner: Arc::new(inner) }
     }
@@ -403,6 +406,28 @@ impl AccessToken {
         self.claims()?.exp
     }
 
+    /// Refuses, before anything is sent, a token the server would refuse for its form or its
+    /// age: one that is not a well-formed signed JWT (three base64url parts, a JSON header
+    /// naming a signing algorithm, a JSON object payload, a signature; at most 64 KiB), or
+    /// whose `exp` has passed. The signature is not checked: only the server can.
+    ///
+    /// ```
+    /// use surreal_pool::{AccessToken, Error};
+    /// assert!(matches!(AccessToken::new("garbage").check(), Err(Error::InvalidToken(_))));
+    /// // {"alg":"HS512"} . {"exp":1700000000} . sig: well formed, but expired
+    /// let old = AccessToken::new("eyJhbGciOiJIUzUxMiJ9.eyJleHAiOjE3MDAwMDAwMDB9.c2ln");
+    /// assert!(matches!(old.check(), Err(Error::InvalidToken("the token has expired"))));
+    /// ```
+    pub fn check(&self) -> Result<(), Error> {
+        if let Some(reason) = *self.inner.malformed.get_or_init(|| malformed(&self.inner.text)) {
+            return Err(Error::InvalidToken(reason));
+        }
+        if self.expires_at().is_some_and(|exp| exp <= chrono::Utc::now().timestamp()) {
+            return Err(Error::InvalidToken("the token has expired"));
+        }
+        Ok(())
+    }
+
     /// The claims of the JWT payload, unverified; decoded once per token value.
     pub(crate) fn claims(&self) -> Option<&Claims> {
         self.inner
@@ -415,6 +440,39 @@ impl AccessToken {
             })
             .as_ref()
     }
+}
+
+/// The longest token accepted (SurrealDB's are well under 2 KiB).
+const MAX_TOKEN_LEN: usize = 64 << 10;
+
+/// Why `text` is not a well-formed signed JWT, or `None`.
+fn malformed(text: &str) -> Option<&'static str> {
+    if text.len() > MAX_TOKEN_LEN {
+        return Some("longer than 64 KiB");
+    }
+    let mut parts = text.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Some("not a JWT (it needs three dot-separated parts)");
+    };
+    let base64url = |part: &str| !part.is_empty() && part.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+    if ![header, payload, signature].into_iter().all(base64url) {
+        return Some("not a JWT (each part must be non-empty base64url)");
+    }
+    let object = |part: &str| {
+        base64url_decode(part)
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .filter(serde_json::Value::is_object)
+    };
+    let Some(header) = object(header) else { return Some("not a JWT (the header is not a JSON object)") };
+    if !header.get("alg").and_then(|a| a.as_str()).is_some_and(|a| !a.eq_ignore_ascii_case("none")) {
+        return Some("not a JWT (the header names no signing algorithm)");
+    }
+    let Some(payload) = object(payload) else { return Some("not a JWT (the payload is not a JSON object)") };
+    if payload.get("exp").is_some_and(|exp| !exp.is_i64() && !exp.is_u64()) {
+        return Some("not a JWT (`exp` is not a whole number of seconds)");
+    }
+    None
 }
 
 fn base64url_decode(input: &str) -> Option<Vec<u8>> {
@@ -487,6 +545,48 @@ impl Tokens {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn b64(s: &str) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let bytes = s.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+            for i in 0..=chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    fn jwt(header: &str, payload: &str) -> AccessToken {
+        AccessToken::new(format!("{}.{}.c2lnbmF0dXJl", b64(header), b64(payload)))
+    }
+
+    #[test]
+    fn only_well_formed_unexpired_jwts_pass_the_check() {
+        let later = chrono::Utc::now().timestamp() + 3600;
+        let good = jwt(r#"{"alg":"HS512","typ":"JWT"}"#, &format!(r#"{{"exp":{later},"ID":"user:1"}}"#));
+        assert!(good.check().is_ok());
+        assert!(jwt(r#"{"alg":"HS512"}"#, r#"{"ID":"user:1"}"#).check().is_ok(), "no exp: the server decides");
+        let refused = |t: &AccessToken| matches!(t.check(), Err(Error::InvalidToken(_)));
+        let long = "a".repeat(MAX_TOKEN_LEN);
+        for bad in [
+            "", "garbage", "a.b", "a.b.c.d", "..", "a..c", "forged.token.value-abcdefgh", "e30.e30.", "e30.e30.sig",
+            "e30.e30.s!g", "eyJhbGciOiJub25lIn0.eyJleHAiOjE3MDAwMDAwMDB9.", &long,
+        ] {
+            assert!(refused(&AccessToken::new(bad)), "{bad:.40}");
+        }
+        assert!(refused(&jwt(r#"{"alg":"none"}"#, "{}")), "unsigned");
+        assert!(refused(&jwt(r#"{"alg":"HS512"}"#, "[1]")), "payload not an object");
+        assert!(refused(&jwt(r#"{"alg":"HS512"}"#, r#"{"exp":"soon"}"#)), "exp not a number");
+        assert!(refused(&jwt(r#"{"alg":"HS512"}"#, r#"{"exp":1700000000}"#)), "expired");
+        let past = chrono::Utc::now().timestamp();
+        assert!(matches!(jwt(r#"{"alg":"HS512"}"#, &format!(r#"{{"exp":{past}}}"#)).check(), Err(Error::InvalidToken("the token has expired"))));
+        // The refusal names no part of the token.
+        let e = AccessToken::new("secret-part.other.third").check().unwrap_err();
+        assert!(!e.to_string().contains("secret") && !format!("{e:?}").contains("secret"));
+    }
 
     #[test]
     fn params_use_the_short_keys() {
