@@ -26,7 +26,7 @@ use crate::state::{AuthState, Effect, SessionState};
 /// A request for the actor.
 pub(crate) struct Command {
     pub(crate) id: u64,
-    pub(crate) frame: Vec<u8>,
+    pub(crate) frame: bytes::Bytes,
     pub(crate) session: Option<uuid::Uuid>,
     pub(crate) effect: Effect,
     pub(crate) reply: oneshot::Sender<Result<Payload>>,
@@ -83,7 +83,7 @@ impl Actor {
             match self.serve(socket).await {
                 Stop::Closed => {
                     tracing::debug!("connection closed");
-                    self.fail_pending(|| Error::Closed);
+                    self.fail_pending(|| Error::ClosedInFlight);
                     break;
                 }
                 Stop::Lost(reason) => {
@@ -201,10 +201,8 @@ impl Actor {
         for (session, method, params, effect) in internal {
             let id = self.shared.next_id();
             let Ok(frame) = protocol::encode_request(id, method, params, session) else { continue };
-            if effect.tracked() {
-                if let Some(state) = self.shared.sessions().get_mut(&session) {
-                    state.effects_in_flight += 1;
-                }
+            if let Some(state) = self.shared.sessions().get_mut(&session) {
+                state.begin(&effect);
             }
             self.pending.insert(id, Pending { session, effect, reply: None });
             match timeout(watchdog, sink.send(Message::Binary(frame.into()))).await {
@@ -241,21 +239,27 @@ impl Actor {
 
     /// Records a request as in flight and returns its frame; `None` if its caller already gave up
     /// (a request nobody waits for is not sent, so a timed-out request never runs later).
-    fn register(&mut self, command: Command) -> Option<Vec<u8>> {
+    fn register(&mut self, mut command: Command) -> Option<bytes::Bytes> {
         if command.reply.is_closed() && !command.fire_and_forget {
-            return None;
+            let Effect::EndTransaction(txn) = command.effect else { return None };
+            // A commit or cancel abandoned before it was sent still ends the transaction (the
+            // server caps open transactions), as a cancel: a commit nobody waits for must not
+            // write what its caller never saw acknowledged.
+            command.frame = protocol::encode_request(command.id, "cancel", vec![crate::cbor::uuid(&txn)], command.session).ok()?.into();
         }
         if command.needs_identity {
-            let lost = self.shared.sessions().get(&command.session).is_none_or(|s| s.auth == AuthState::Unknown);
-            if lost {
-                let _ = command.reply.send(Err(Error::AuthLost));
+            let refused = match self.shared.sessions().get(&command.session) {
+                None => Some(Error::Detached),
+                Some(s) if s.auth == AuthState::Unknown => Some(Error::AuthLost),
+                Some(_) => None,
+            };
+            if let Some(error) = refused {
+                let _ = command.reply.send(Err(error));
                 return None;
             }
         }
-        if command.effect.tracked() {
-            if let Some(state) = self.shared.sessions().get_mut(&command.session) {
-                state.effects_in_flight += 1;
-            }
+        if let Some(state) = self.shared.sessions().get_mut(&command.session) {
+            state.begin(&command.effect);
         }
         self.pending.insert(command.id, Pending { session: command.session, effect: command.effect, reply: Some(command.reply) });
         Some(command.frame)
@@ -366,7 +370,7 @@ impl Actor {
                 if let Some(state) = sessions.get_mut(&pending.session) {
                     state.apply(effect, reply);
                 }
-                if effect.changes_auth() && reply.is_some() {
+                if effect.changes_auth() && !matches!(effect, Effect::Reauthenticated(_)) && reply.is_some() {
                     // The server kills a session's live queries when its principal changes; a
                     // re-authentication as the same user keeps them, so kill them explicitly
                     // (harmless if already gone): the streams end either way.
@@ -459,7 +463,7 @@ impl Actor {
                                 self.shared.sessions().remove(&command.session);
                                 let _ = command.reply.send(Ok(Payload::from_value(&Cbor::Null)));
                             } else {
-                                let _ = command.reply.send(Err(Error::Disconnected));
+                                let _ = command.reply.send(Err(Error::ConnectionDown));
                             }
                         }
                     },

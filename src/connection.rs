@@ -334,6 +334,8 @@ pub(crate) struct Shared {
     pub(crate) down: AtomicBool,
     /// Requests written and not yet answered.
     pub(crate) in_flight: std::sync::atomic::AtomicUsize,
+    /// Server sessions found expired and authenticated again with their still-valid token.
+    pub(crate) sessions_renewed: AtomicU64,
     endpoint: Mutex<String>,
     events: broadcast::Sender<ConnectionEvent>,
     live: Mutex<crate::live::LiveRegistry>,
@@ -440,6 +442,7 @@ impl Connection {
             up: AtomicBool::new(true),
             down: AtomicBool::new(false),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
+            sessions_renewed: AtomicU64::new(0),
             endpoint: Mutex::new(endpoint.clone()),
             events: broadcast::channel(256).0,
             live: Mutex::new(crate::live::LiveRegistry::default()),
@@ -615,11 +618,24 @@ impl Connection {
         effect: Effect,
     ) -> Result<Payload> {
         let id = self.inner.shared.next_id();
+        let frame = protocol::encode_request_in(id, method, params, session, txn)?;
+        self.send_frame(id, session, method, frame.into(), effect).await
+    }
+
+    /// Sends an encoded request (whose id is `id`) and waits for its reply, bounded by the
+    /// request timeout. A frame may be sent again under the same id once its reply has come.
+    pub(crate) async fn send_frame(
+        &self,
+        id: u64,
+        session: Option<uuid::Uuid>,
+        method: &'static str,
+        frame: bytes::Bytes,
+        effect: Effect,
+    ) -> Result<Payload> {
         let span = tracing::debug_span!("surreal_pool.request", method, id, session = ?session);
         async move {
             let started = Instant::now();
             let deadline = started + self.inner.config.request_timeout;
-            let frame = protocol::encode_request_in(id, method, params, session, txn)?;
             let (reply, rx) = oneshot::channel();
             // A detach is sent even if its caller stops waiting, so that no session leaks.
             let fire_and_forget = matches!(effect, Effect::Detach);
@@ -658,7 +674,7 @@ impl Connection {
 
     /// Cancels a transaction without waiting (a transaction dropped without commit or cancel).
     pub(crate) fn cancel_in_background(&self, session: Option<uuid::Uuid>, txn: uuid::Uuid) {
-        self.send_in_background(session, "cancel", vec![crate::cbor::uuid(&txn)], Effect::EndTransaction);
+        self.send_in_background(session, "cancel", vec![crate::cbor::uuid(&txn)], Effect::EndTransaction(txn));
     }
 
     /// Kills a live query without waiting (a dropped [`crate::LiveStream`]).
@@ -677,6 +693,7 @@ impl Connection {
     fn send_in_background(&self, session: Option<uuid::Uuid>, method: &'static str, params: Vec<Cbor>, effect: Effect) {
         let id = self.inner.shared.next_id();
         let Ok(frame) = protocol::encode_request(id, method, params, session) else { return };
+        let frame = frame.into();
         let (reply, _) = oneshot::channel();
         let command = Command { id, frame, session, effect, reply, fire_and_forget: true, needs_identity: false };
         if let Err(mpsc::error::TrySendError::Full(command)) = self.inner.tx.try_send(command) {

@@ -259,7 +259,7 @@ impl Transaction<'_> {
     /// ```
     pub async fn commit(mut self) -> Result<()> {
         self.done = true;
-        self.session.call_in(None, "commit", vec![crate::cbor::uuid(&self.id)], Effect::None).await?;
+        self.session.call_in(None, "commit", vec![crate::cbor::uuid(&self.id)], Effect::EndTransaction(self.id)).await?;
         Ok(())
     }
 
@@ -273,8 +273,8 @@ impl Transaction<'_> {
     /// # Ok(()) }
     /// ```
     pub async fn cancel(mut self) -> Result<()> {
-        self.session.call_in(None, "cancel", vec![crate::cbor::uuid(&self.id)], Effect::EndTransaction).await?;
         self.done = true;
+        self.session.call_in(None, "cancel", vec![crate::cbor::uuid(&self.id)], Effect::EndTransaction(self.id)).await?;
         Ok(())
     }
 }

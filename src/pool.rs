@@ -764,7 +764,7 @@ impl managed::Manager for SessionManager {
                 .map(|(i, n)| (i, *n))
                 .ok_or(Error::Closed)?;
             if count >= shared.max_per_connection {
-                return Err(Error::InvalidArgument("every connection is at its session cap".into()));
+                return Err(Error::SessionLimit { per_connection: shared.max_per_connection });
             }
             table.per_connection[index] += 1;
             index

@@ -139,6 +139,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
     let sessions = plans.len();
     let mut requests = 0;
     let mut alive = vec![true; plans.len()];
+    let mut attach_failed = vec![false; plans.len()];
 
     // 1. attach
     let attach: Vec<usize> = (0..plans.len()).filter(|&i| plans[i].0.is_some()).collect();
@@ -147,6 +148,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
         if let Err(e) = result {
             tracing::warn!(session = ?plans[i].0, error = %e, "could not re-attach a session");
             alive[i] = false;
+            attach_failed[i] = true;
         }
     }
 
@@ -338,6 +340,13 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
     let mut auth_lost = Vec::new();
     let mut states = shared.sessions();
     for (i, (id, _)) in plans.iter().enumerate() {
+        if attach_failed[i] {
+            // The server has no such session on this socket: it is gone, not replayed again,
+            // and its commands fail with `Detached` (a pool replaces it).
+            states.remove(id);
+            auth_lost.push(*id);
+            continue;
+        }
         let Some(state) = states.get_mut(id) else { continue };
         state.open_transactions = 0; // transactions die with their socket
         match &auth[i] {

@@ -193,15 +193,51 @@ impl Session {
     /// Sends a request on this session (inside transaction `txn` if given), refusing non-auth
     /// commands while the identity is unknown.
     pub(crate) async fn call_in(&self, txn: Option<uuid::Uuid>, method: &'static str, params: Vec<Cbor>, effect: Effect) -> Result<Payload> {
-        if crate::connection::needs_identity(method, &effect) {
+        {
             let sessions = self.conn.shared().sessions();
             match sessions.get(&self.id) {
-                None => return Err(Error::InvalidArgument("this session is detached".into())),
-                Some(state) if state.auth == AuthState::Unknown => return Err(Error::AuthLost),
+                None => return Err(Error::Detached),
+                Some(state) if state.auth == AuthState::Unknown && crate::connection::needs_identity(method, &effect) => {
+                    return Err(Error::AuthLost)
+                }
                 Some(_) => {}
             }
         }
-        self.conn.request_in(self.id, txn, method, params, effect).await
+        let id = self.conn.shared().next_id();
+        let frame = bytes::Bytes::from(crate::protocol::encode_request_in(id, method, params, self.id, txn)?);
+        // Kept for one more try should the server session have expired: the frame is shared,
+        // not copied, and the effect of a plain request is `None`.
+        let again = (!effect.changes_identity()).then(|| (frame.clone(), effect.clone()));
+        match self.conn.send_frame(id, self.id, method, frame, effect).await {
+            Err(e) if e.is_session_expired() => match again {
+                Some((frame, effect)) if self.renew_expired_session().await? => {
+                    self.conn.send_frame(id, self.id, method, frame, effect).await
+                }
+                _ => Err(e),
+            },
+            other => other,
+        }
+    }
+
+    /// The server refused a request because the server session expired (its `FOR SESSION`
+    /// duration ended) while the session's token may still be valid (`FOR TOKEN` longer). The
+    /// server refuses such a request before running any of it, so authenticating the session
+    /// again with its own token and sending the request once more runs it exactly once, as the
+    /// same identity. `Ok(false)` when there is no such token (anonymous, unknown, expired, or
+    /// another identity change in flight): the caller gets the original error.
+    async fn renew_expired_session(&self) -> Result<bool> {
+        let now = chrono::Utc::now().timestamp();
+        let token = self.with_state(|s| {
+            s.filter(|s| s.auth_in_flight == 0)
+                .and_then(|s| s.auth.access().cloned())
+                .filter(|t| t.expires_at().is_none_or(|exp| exp > now))
+        });
+        let Some(token) = token else { return Ok(false) };
+        tracing::debug!(session = ?self.id, "server session expired with its token still valid: authenticating it again");
+        let params = vec![Cbor::Text(token.as_str().to_owned())];
+        self.conn.request(self.id, "authenticate", params, Effect::Reauthenticated(token)).await.map_err(auth_error)?;
+        self.conn.shared().sessions_renewed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(true)
     }
 
     // ----- authentication -----
@@ -248,7 +284,9 @@ impl Session {
     }
 
     /// Authenticates the session with an existing access token (for example one forwarded
-    /// from an HTTP request).
+    /// from an HTTP request). A token that is not a well-formed JWT, or whose `exp` has passed,
+    /// is refused with [`Error::InvalidToken`] before anything is sent, and the session is left
+    /// as it was (see [`AccessToken::check`]).
     ///
     /// ```no_run
     /// # async fn demo(db: &surreal_pool::Session, jwt: &str) -> surreal_pool::Result<()> {
@@ -257,6 +295,7 @@ impl Session {
     /// ```
     pub async fn authenticate(&self, token: impl Into<AccessToken>) -> Result<()> {
         let token = token.into();
+        token.check()?;
         let params = vec![Cbor::Text(token.as_str().to_owned())];
         self.call("authenticate", params, Effect::Authenticated(token)).await.map_err(auth_error)?;
         Ok(())
@@ -482,5 +521,5 @@ fn none() -> Cbor {
 
 /// A reply's result as the caller's type (through JSON, SurrealDB's tags mapped).
 pub(crate) fn decode<T: DeserializeOwned>(reply: Payload) -> Result<T> {
-    serde_json::from_value(reply.json()?).map_err(|e| Error::Decode(e.to_string()))
+    serde_json::from_value(reply.json()?).map_err(|e| Error::Decode(Box::new(e)))
 }

@@ -68,6 +68,12 @@ pub(crate) struct SessionState {
     pub(crate) credentials: Option<Remembered>,
     /// Transactions begun and not yet committed or cancelled (as far as replies show).
     pub(crate) open_transactions: u32,
+    /// Identity changes (signin … reset, renewals) sent and not yet answered.
+    pub(crate) auth_in_flight: u32,
+    /// Two identity changes overlapped in flight: the server may have run them in either order
+    /// (it runs a socket's requests concurrently), so once they have all landed the identity is
+    /// unknown, whatever order the replies came in.
+    auth_raced: bool,
 }
 
 /// What a successful reply changes in the session's state. Sent along with the request so that
@@ -90,15 +96,22 @@ pub(crate) enum Effect {
     /// identity becomes unknown. A failure changes nothing.
     Renewed(Tokens),
     Authenticated(AccessToken),
+    /// The session's own access token sent again because the server session expired while the
+    /// token is still valid (`FOR SESSION` shorter than `FOR TOKEN`): the same identity, so its
+    /// refresh token, remembered credentials and live queries are kept. A failure makes the
+    /// identity unknown, as for any authenticate.
+    Reauthenticated(AccessToken),
     Invalidated,
     Reset,
     /// `begin`: a transaction is open once the reply arrives.
     Begin,
     /// `live` / `LIVE SELECT`: registered by the actor when the reply arrives.
     Live(crate::live::Registration),
-    /// `commit` / `cancel`: the transaction is gone whatever the reply (a failed commit
-    /// cancels it on the server; an unknown id was not open).
-    EndTransaction,
+    /// `commit` / `cancel` of this transaction: the transaction is gone whatever the reply (a
+    /// failed commit cancels it on the server; an unknown id was not open). A commit whose
+    /// caller gave up before it was sent is sent as a `cancel` instead, so that the transaction
+    /// still ends and nothing the caller never saw acknowledged is written.
+    EndTransaction(uuid::Uuid),
 }
 
 impl Effect {
@@ -107,19 +120,65 @@ impl Effect {
         !matches!(self, Effect::None | Effect::Attach | Effect::Detach | Effect::Live(_))
     }
 
+    /// Whether the request may change who the server session is authenticated as: the caller's
+    /// identity changes and the connection's own renewals.
+    pub(crate) fn changes_identity(&self) -> bool {
+        self.changes_auth() || matches!(self, Effect::Renewed(_))
+    }
+
     /// Whether the request changes the session's identity.
     pub(crate) fn changes_auth(&self) -> bool {
-        matches!(self, Effect::SignedIn { .. } | Effect::Authenticated(_) | Effect::Invalidated | Effect::Reset)
+        matches!(
+            self,
+            Effect::SignedIn { .. } | Effect::Authenticated(_) | Effect::Reauthenticated(_) | Effect::Invalidated | Effect::Reset
+        )
     }
 }
 
 impl SessionState {
-    /// Applies a reply to a request carrying `effect`. `reply` is `None` when the request failed.
-    pub(crate) fn apply(&mut self, effect: &Effect, reply: Option<&Cbor>) {
+    /// A request carrying `effect` is being sent on this session.
+    pub(crate) fn begin(&mut self, effect: &Effect) {
+        if effect.tracked() {
+            self.effects_in_flight += 1;
+        }
+        if effect.changes_identity() {
+            self.auth_in_flight += 1;
+            if self.auth_in_flight > 1 {
+                self.auth_raced = true;
+            }
+        }
+    }
+
+    /// The request carrying `effect` is answered (or lost): the in-flight counts go down.
+    fn end(&mut self, effect: &Effect) {
         if effect.tracked() {
             self.effects_in_flight = self.effects_in_flight.saturating_sub(1);
         }
-        if matches!(effect, Effect::EndTransaction) {
+        if effect.changes_identity() {
+            self.auth_in_flight = self.auth_in_flight.saturating_sub(1);
+        }
+    }
+
+    /// After an identity change landed: unknown if it overlapped another.
+    fn settle(&mut self, effect: &Effect) {
+        if effect.changes_identity() && self.auth_raced {
+            self.auth = AuthState::Unknown;
+            self.credentials = None;
+            if self.auth_in_flight == 0 {
+                self.auth_raced = false;
+            }
+        }
+    }
+
+    /// Applies a reply to a request carrying `effect`. `reply` is `None` when the request failed.
+    pub(crate) fn apply(&mut self, effect: &Effect, reply: Option<&Cbor>) {
+        self.end(effect);
+        self.apply_reply(effect, reply);
+        self.settle(effect);
+    }
+
+    fn apply_reply(&mut self, effect: &Effect, reply: Option<&Cbor>) {
+        if matches!(effect, Effect::EndTransaction(_)) {
             self.open_transactions = self.open_transactions.saturating_sub(1);
         }
         let Some(reply) = reply else {
@@ -130,7 +189,7 @@ impl SessionState {
             return;
         };
         match effect {
-            Effect::None | Effect::Attach | Effect::Detach | Effect::EndTransaction | Effect::Live(_) => {}
+            Effect::None | Effect::Attach | Effect::Detach | Effect::EndTransaction(_) | Effect::Live(_) => {}
             Effect::Begin => self.open_transactions += 1,
             Effect::Use => {
                 let field = |name: &str| {
@@ -165,12 +224,27 @@ impl SessionState {
                 self.authenticated(Tokens { access: token.clone(), refresh: None });
                 self.credentials = None;
             }
+            Effect::Reauthenticated(token) => {
+                if self.auth.access() != Some(token) {
+                    // The caller changed the identity meanwhile: what the server holds now is
+                    // the last of the two it ran, which replies do not tell apart.
+                    self.auth = AuthState::Unknown;
+                    self.credentials = None;
+                }
+            }
             Effect::Invalidated => {
                 self.auth = AuthState::Anonymous;
                 self.credentials = None;
             }
             // `reset` also clears ns/db, variables, identity and open transactions.
-            Effect::Reset => *self = SessionState { effects_in_flight: self.effects_in_flight, ..Default::default() },
+            Effect::Reset => {
+                *self = SessionState {
+                    effects_in_flight: self.effects_in_flight,
+                    auth_in_flight: self.auth_in_flight,
+                    auth_raced: self.auth_raced,
+                    ..Default::default()
+                }
+            }
         }
     }
 
@@ -190,12 +264,11 @@ impl SessionState {
 
     /// The outcome of an auth request is unknown (the socket died with it in flight).
     pub(crate) fn lose(&mut self, effect: &Effect) {
-        if effect.tracked() {
-            self.effects_in_flight = self.effects_in_flight.saturating_sub(1);
-        }
+        self.end(effect);
         if effect.changes_auth() {
             self.auth = AuthState::Unknown;
         }
+        self.settle(effect);
     }
 }
 
