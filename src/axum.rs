@@ -9,7 +9,8 @@
 //! | failure | answer |
 //! |---|---|
 //! | no `Authorization: Bearer` header | 401, `WWW-Authenticate: Bearer` |
-//! | bad or expired token ([`Error::Auth`]) | 401, `WWW-Authenticate: Bearer error="invalid_token"` |
+//! | bad or expired token ([`Error::Auth`], [`Error::InvalidToken`], [`Error::AuthLost`]) | 401, `WWW-Authenticate: Bearer error="invalid_token"` |
+//! | the token's user may not do this ([`Error::NotAllowed`]) | 403 |
 //! | pool exhausted, database down or overloaded (timeouts, connection errors) | 503, `Retry-After` |
 //! | anything else | 500 |
 //!
@@ -58,6 +59,8 @@ pub enum Rejection {
     MissingToken,
     /// The token was refused (401).
     InvalidToken,
+    /// The token's user is not allowed to do this (403).
+    Forbidden,
     /// The pool or the database cannot serve now; retry later (503).
     Unavailable,
     /// Any other failure (500).
@@ -67,7 +70,8 @@ pub enum Rejection {
 impl From<Error> for Rejection {
     fn from(e: Error) -> Self {
         match e {
-            Error::Auth(_) | Error::AuthLost => Rejection::InvalidToken,
+            e if e.is_auth() => Rejection::InvalidToken,
+            Error::NotAllowed(_) => Rejection::Forbidden,
             e if e.is_timeout() || e.is_connection() || e.is_overloaded() => Rejection::Unavailable,
             e => {
                 tracing::warn!(error = %e, "request failed");
@@ -85,6 +89,7 @@ impl IntoResponse for Rejection {
         let (status, message) = match self {
             Rejection::MissingToken => (StatusCode::UNAUTHORIZED, "missing bearer token"),
             Rejection::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid or expired token"),
+            Rejection::Forbidden => (StatusCode::FORBIDDEN, "not allowed"),
             Rejection::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable, retry later"),
             Rejection::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
         };
@@ -100,7 +105,7 @@ impl IntoResponse for Rejection {
             Rejection::Unavailable => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
             }
-            Rejection::Internal => {}
+            Rejection::Forbidden | Rejection::Internal => {}
         }
         response
     }
@@ -131,5 +136,27 @@ where
         let token = bearer_token(parts).ok_or(Rejection::MissingToken)?;
         let pool = Pool::from_ref(state);
         Ok(Tenant(pool.get_with_token(token).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServerError;
+
+    fn status(e: Error) -> StatusCode {
+        Rejection::from(e).into_response().status()
+    }
+
+    #[test]
+    fn errors_map_to_the_status_a_client_can_act_on() {
+        let server = |kind: &str| ServerError::new(-32002, kind, "detail");
+        assert_eq!(status(Error::NotAllowed(server("NotAllowed"))), StatusCode::FORBIDDEN);
+        assert_eq!(status(Error::InvalidToken("not a JWT")), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(Error::AuthLost), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(Error::ConnectionDown), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(Error::SessionLimit { per_connection: 1 }), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(Error::ClosedInFlight), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(Error::Server(server("Internal"))), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

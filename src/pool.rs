@@ -407,6 +407,8 @@ struct Counters {
     auth_round_trips: AtomicU64,
     affinity_hits: AtomicU64,
     resets: AtomicU64,
+    replaced: AtomicU64,
+    refused_tokens: AtomicU64,
 }
 
 /// A snapshot of the pool's state and counters.
@@ -437,6 +439,15 @@ pub struct PoolStatus {
     pub affinity_hits: u64,
     /// Sessions reset because their state was not what the pool left.
     pub resets: u64,
+    /// Sessions detached and replaced by fresh ones instead of being reset, because they came
+    /// back with a state change still in flight (its outcome could land after a reset), or
+    /// their connection could not re-attach them after a reconnect.
+    pub replaced: u64,
+    /// Tokens refused before any round trip (malformed, or past their `exp`).
+    pub refused_tokens: u64,
+    /// Server sessions that expired while their token was still valid and were authenticated
+    /// again with it (one round trip each, on top of `auth_round_trips`).
+    pub sessions_renewed: u64,
     /// The pool's connections (sockets).
     pub connections: usize,
     /// Connections connected with every session replayed (the others are reconnecting).
@@ -566,6 +577,36 @@ impl Table {
         }
     }
 
+    /// Whether `want` is an identity the server has accepted: the default one, or a token some
+    /// pooled session holds now. Any other token may be refused.
+    fn proven(&self, want: &Tag) -> bool {
+        !matches!(want, Tag::Tenant(_)) || self.idle.contains_key(want) || self.busy_for.contains_key(want)
+    }
+
+    /// The idle session a checkout holding `slot` re-purposes, when none is in its identity.
+    ///
+    /// For a proven identity: the least recently used clean session (ours included; ours if
+    /// dirty only as a last resort, a reset costs a round trip more). For a token that may be
+    /// refused: a session in the default identity first, then one to be cleaned anyway, and a
+    /// tenant's session only when no other is idle, so that a bad token (or a flood of them)
+    /// never costs another tenant its session and a re-authenticate.
+    fn victim(&self, slot: u64, proven: bool) -> Option<u64> {
+        self.entries
+            .iter()
+            .filter(|(id, e)| **id == slot || (!e.busy && e.session.is_some() && (!proven || e.tag != Tag::Dirty)))
+            .min_by_key(|(id, e)| {
+                let rank = match (&e.tag, proven) {
+                    (Tag::Dirty, true) => u8::from(**id == slot),
+                    (_, true) => 0,
+                    (Tag::Default, false) => 0,
+                    (Tag::Dirty, false) => 1,
+                    (Tag::Tenant(_), false) => 2,
+                };
+                (rank, e.last_used)
+            })
+            .map(|(id, _)| *id)
+    }
+
     /// Exchanges the sessions of a busy slot (ours) and an idle one.
     fn swap(&mut self, ours: u64, idle: u64) {
         if ours == idle {
@@ -587,6 +628,7 @@ impl Table {
     /// Takes the session for a checkout that holds `slot` and wants `want`. Returns the session,
     /// its current tag and clean ns/db, and whether it is an affinity hit.
     fn take(&mut self, slot: u64, want: &Tag) -> Option<Taken> {
+        let proven = self.proven(want);
         self.unindex(slot);
         self.entries.get_mut(&slot)?.busy = true;
         let mut hit = self.entries[&slot].tag == *want;
@@ -594,18 +636,8 @@ impl Table {
             if let Some(other) = self.idle.get(want).and_then(|l| l.last().copied()) {
                 self.swap(slot, other);
                 hit = true;
-            } else {
-                // Re-purpose the least recently used clean session (ours included); a dirty one
-                // would cost a reset on top.
-                let victim = self
-                    .entries
-                    .iter()
-                    .filter(|(id, e)| **id == slot || (!e.busy && e.session.is_some() && e.tag != Tag::Dirty))
-                    .min_by_key(|(id, e)| (e.tag == Tag::Dirty && **id == slot, e.last_used))
-                    .map(|(id, _)| *id);
-                if let Some(victim) = victim {
-                    self.swap(slot, victim);
-                }
+            } else if let Some(victim) = self.victim(slot, proven) {
+                self.swap(slot, victim);
             }
         }
         self.tick += 1;
@@ -790,8 +822,9 @@ impl managed::Manager for SessionManager {
     async fn recycle(&self, slot: &mut Slot, _: &Metrics) -> RecycleResult<Error> {
         let table = self.shared.table();
         match table.entries.get(&slot.id) {
-            Some(e) if !self.shared.connections[e.connection].is_closed() && e.session.is_some() => Ok(()),
-            _ => Err(RecycleError::message("the session's connection is closed")),
+            Some(e) if self.shared.connections[e.connection].is_closed() => Err(RecycleError::message("the session's connection is closed")),
+            Some(Entry { session: Some(session), .. }) if session.with_state(|s| s.is_some()) => Ok(()),
+            _ => Err(RecycleError::message("the session is gone (its connection could not re-attach it)")),
         }
     }
 }
@@ -821,8 +854,18 @@ impl Pool {
 
     /// Checks out a session authenticated as `token` (per-request JWT forwarding). An idle
     /// session already authenticated with the same token is reused with no round trip;
-    /// otherwise one `authenticate` is made. A bad or expired token is an [`Error::Auth`], and
-    /// the session goes back to the pool to be cleaned.
+    /// otherwise one `authenticate` is made.
+    ///
+    /// A token that is not a well-formed JWT, or whose `exp` has passed, fails at once with
+    /// [`Error::InvalidToken`]: no session is touched and nothing is sent. A token the server
+    /// refuses is an [`Error::Auth`]. A token no pooled session holds yet may be refused, so it
+    /// is authenticated on a session in the default identity (or one being cleaned) rather
+    /// than on another tenant's, unless no other can serve.
+    ///
+    /// Should the server session expire while the token is still valid (an access method
+    /// `DURATION … FOR SESSION` shorter than `FOR TOKEN`), the session is authenticated again
+    /// with the same token and the request sent once more (the server refuses such a request
+    /// before running it): a request made with a valid token never fails for that.
     ///
     /// ```no_run
     /// # async fn demo(pool: &surreal_pool::Pool, jwt: &str) -> surreal_pool::Result<()> {
@@ -831,7 +874,12 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub async fn get_with_token(&self, token: impl Into<AccessToken>) -> Result<PooledSession> {
-        self.checkout(Tag::Tenant(token.into())).await
+        let token = token.into();
+        if let Err(e) = token.check() {
+            self.inner.shared.counters.refused_tokens.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        self.checkout(Tag::Tenant(token)).await
     }
 
     async fn checkout(&self, mut want: Tag) -> Result<PooledSession> {
@@ -839,42 +887,57 @@ impl Pool {
         async move {
             let shared = &self.inner.shared;
             shared.counters.checkouts.fetch_add(1, Ordering::Relaxed);
-            let object = match self.object_or_handoff(&mut want).await? {
-                Either::Handoff(pooled) => {
-                    shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
+            // A session its connection could not re-attach after a reconnect is gone: its guard
+            // replaces it when dropped, and the checkout tries again (each try removes one).
+            loop {
+                let pooled = self.checkout_once(&mut want).await?;
+                if pooled.session.as_ref().is_some_and(|s| s.with_state(|st| st.is_some())) {
                     return Ok(pooled);
                 }
-                Either::Object(object) => object,
-            };
-            let slot = object.id;
-            let Taken { session, tag, clean_ns_db, hit } = {
-                let mut table = shared.table();
-                let taken = table.take(slot, &want).ok_or_else(|| Error::Protocol("a pooled slot without a session".into()))?;
-                table.busy_add(&want, 1);
-                taken
-            };
-            // From here on, dropping the guard (error or cancellation) returns the session.
-            let mut pooled = PooledSession {
-                session: Some(session),
-                object: Some(object),
-                shared: shared.clone(),
-                forwarded: forwarded(&want),
-                want: want.clone(),
-                clean_ns_db,
-            };
-            // The tag was computed when the session came back; a reconnect may have changed the
-            // session since (identity lost, namespace not restored): judge it again, live.
-            let live = pooled.session.as_ref().map(|s| s.with_state(|st| shared.classify(st, forwarded(&tag).as_ref(), &pooled.clean_ns_db)));
-            let tag = if live.as_ref() == Some(&tag) { tag } else { Tag::Dirty };
-            if hit && tag == want && !token_expired(&want) {
-                shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(pooled);
             }
-            pooled.prepare(&tag, &want).await?;
-            Ok(pooled)
         }
         .instrument(span)
         .await
+    }
+
+    async fn checkout_once(&self, want: &mut Tag) -> Result<PooledSession> {
+        let shared = &self.inner.shared;
+        let object = match self.object_or_handoff(want).await? {
+            Either::Handoff(pooled) => {
+                shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(pooled);
+            }
+            Either::Object(object) => object,
+        };
+        let slot = object.id;
+        let Taken { session, tag, clean_ns_db, hit } = {
+            let mut table = shared.table();
+            let taken = table.take(slot, want).ok_or_else(|| Error::Protocol("a pooled slot without a session".into()))?;
+            table.busy_add(want, 1);
+            taken
+        };
+        // From here on, dropping the guard (error or cancellation) returns the session.
+        let mut pooled = PooledSession {
+            session: Some(session),
+            object: Some(object),
+            shared: shared.clone(),
+            forwarded: forwarded(want),
+            want: want.clone(),
+            clean_ns_db,
+        };
+        // The tag was computed when the session came back; a reconnect may have changed the
+        // session since (identity lost, namespace not restored): judge it again, live.
+        let live = pooled.session.as_ref().map(|s| s.with_state(|st| shared.classify(st, forwarded(&tag).as_ref(), &pooled.clean_ns_db)));
+        let tag = if live.as_ref() == Some(&tag) { tag } else { Tag::Dirty };
+        if hit && tag == *want && !token_expired(want) {
+            shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(pooled);
+        }
+        if pooled.session.as_ref().is_some_and(|s| s.with_state(|st| st.is_none())) {
+            return Ok(pooled); // gone: the caller drops it and tries again
+        }
+        pooled.prepare(&tag, want).await?;
+        Ok(pooled)
     }
 
     /// A pool slot from deadpool, or — when every session of the wanted identity is checked
@@ -941,6 +1004,9 @@ impl Pool {
             auth_round_trips: c.auth_round_trips.load(Ordering::Relaxed),
             affinity_hits: c.affinity_hits.load(Ordering::Relaxed),
             resets: c.resets.load(Ordering::Relaxed),
+            replaced: c.replaced.load(Ordering::Relaxed),
+            refused_tokens: c.refused_tokens.load(Ordering::Relaxed),
+            sessions_renewed: self.inner.shared.connections.iter().map(|c| c.shared().sessions_renewed.load(Ordering::Relaxed)).sum(),
             connections: self.inner.shared.connections.len(),
             connections_up: self.inner.shared.connections.iter().filter(|c| c.is_up()).count(),
             connections_down: self.inner.shared.connections.iter().filter(|c| c.is_down()).count(),
@@ -1059,10 +1125,26 @@ impl Drop for PooledSession {
     fn drop(&mut self) {
         let Some(object) = self.object.take() else { return };
         let session = self.session.take();
-        let tag = match &session {
-            Some(s) => s.with_state(|state| self.shared.classify(state, self.forwarded.as_ref(), &self.clean_ns_db)),
-            None => Tag::Dirty,
+        let (tag, replace) = match &session {
+            Some(s) => s.with_state(|state| {
+                // A state change still in flight may land after anything sent now (the server
+                // runs a socket's requests concurrently), a reset included; a session its
+                // connection could not re-attach is gone.
+                let replace = state.is_none_or(|st| st.effects_in_flight > 0);
+                (self.shared.classify(state, self.forwarded.as_ref(), &self.clean_ns_db), replace)
+            }),
+            None => (Tag::Dirty, true),
         };
+        if replace {
+            self.shared.table().busy_add(&self.want, -1);
+            self.shared.counters.replaced.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("a session came back with a state change in flight (or gone): replacing it");
+            // Dropping the session detaches it on the server; taking the slot out of deadpool
+            // drops it (its entry leaves the table) and lets deadpool create a fresh one.
+            drop(session);
+            drop(Object::take(object));
+            return;
+        }
         // Ask deadpool before taking the table lock: deadpool drops slots (which lock the table)
         // while holding its own lock, so the two must never be taken in the other order.
         let (closed, deadpool_starving) = match Object::pool(&object) {
