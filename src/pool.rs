@@ -591,20 +591,8 @@ impl Table {
     /// tenant's session only when no other is idle, so that a bad token (or a flood of them)
     /// never costs another tenant its session and a re-authenticate.
     fn victim(&self, slot: u64, proven: bool) -> Option<u64> {
-        self.entries
-            .iter()
-            .filter(|(id, e)| **id == slot || (!e.busy && e.session.is_some() && (!proven || e.tag != Tag::Dirty)))
-            .min_by_key(|(id, e)| {
-                let rank = match (&e.tag, proven) {
-                    (Tag::Dirty, true) => u8::from(**id == slot),
-                    (_, true) => 0,
-                    (Tag::Default, false) => 0,
-                    (Tag::Dirty, false) => 1,
-                    (Tag::Tenant(_), false) => 2,
-                };
-                (rank, e.last_used)
-            })
-            .map(|(id, _)| *id)
+        let idle = self.entries.iter().filter(|(id, e)| **id == slot || (!e.busy && e.session.is_some()));
+        pick_victim(idle.map(|(id, e)| (*id, &e.tag, e.last_used)), slot, proven)
     }
 
     /// Exchanges the sessions of a busy slot (ours) and an idle one.
@@ -646,6 +634,23 @@ impl Table {
         e.last_used = tick;
         Some(Taken { session: e.session.take()?, tag: e.tag.clone(), clean_ns_db: e.clean_ns_db.clone(), hit })
     }
+}
+
+/// [`Table::victim`]'s choice among `(slot, tag, last used)` of the idle sessions and `slot`.
+fn pick_victim<'a>(candidates: impl Iterator<Item = (u64, &'a Tag, u64)>, slot: u64, proven: bool) -> Option<u64> {
+    candidates
+        .filter(|(id, tag, _)| *id == slot || !proven || **tag != Tag::Dirty)
+        .min_by_key(|(id, tag, last_used)| {
+            let rank = match (tag, proven) {
+                (Tag::Dirty, true) => u8::from(*id == slot),
+                (_, true) => 0,
+                (Tag::Default, false) => 0,
+                (Tag::Dirty, false) => 1,
+                (Tag::Tenant(_), false) => 2,
+            };
+            (rank, *last_used)
+        })
+        .map(|(id, ..)| id)
 }
 
 impl PoolShared {
@@ -1228,6 +1233,34 @@ mod tests {
         assert_eq!(queue.iter().filter(|w| !w.is_closed()).count(), kept.len());
         table.busy_for.clear();
         assert!(table.wait_for(&Tag::Default).is_none(), "nothing busy: no wait");
+    }
+
+    #[test]
+    fn a_token_that_may_be_refused_never_evicts_a_tenant_while_another_session_is_idle() {
+        let (a, b) = (Tag::Tenant(AccessToken::new("a.a.a")), Tag::Tenant(AccessToken::new("b.b.b")));
+        let pick = |c: &[(u64, &Tag, u64)], slot, proven| pick_victim(c.iter().copied(), slot, proven);
+        // slot 1 (deadpool's pick) holds tenant a, least recently used; 2 is b; 3 default; 4 dirty.
+        let all = [(1, &a, 1), (2, &b, 2), (3, &Tag::Default, 9), (4, &Tag::Dirty, 0)];
+        assert_eq!(pick(&all, 1, false), Some(3), "unproven: the default session first");
+        assert_eq!(pick(&all[..2].iter().copied().chain([(4, &Tag::Dirty, 0)]).collect::<Vec<_>>(), 1, false), Some(4), "then one to be cleaned anyway");
+        assert_eq!(pick(&all[..2], 2, false), Some(1), "a tenant's only when nothing else is idle (LRU)");
+        // A proven identity keeps plain LRU over clean sessions, and never takes another's dirty one.
+        assert_eq!(pick(&all, 2, true), Some(1));
+        assert_eq!(pick(&[(4, &Tag::Dirty, 0), (3, &Tag::Default, 9)], 4, true), Some(3), "its own dirty slot last");
+        assert_eq!(pick(&[(4, &Tag::Dirty, 0)], 4, true), Some(4));
+    }
+
+    #[test]
+    fn only_identities_a_session_holds_are_proven() {
+        let mut table = Table::default();
+        let known = Tag::Tenant(AccessToken::new("k.k.k"));
+        assert!(table.proven(&Tag::Default));
+        assert!(!table.proven(&known));
+        table.busy_for.insert(known.clone(), 1);
+        assert!(table.proven(&known));
+        table.busy_for.clear();
+        table.idle.insert(known.clone(), vec![1]);
+        assert!(table.proven(&known));
     }
 
     #[test]

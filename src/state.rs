@@ -286,6 +286,64 @@ mod tests {
         assert_eq!(s.auth, AuthState::Anonymous);
     }
 
+    fn tokens(access: &str, refresh: Option<&str>) -> Tokens {
+        Tokens { access: AccessToken::new(access), refresh: refresh.map(crate::auth::RefreshToken::new) }
+    }
+
+    #[test]
+    fn overlapping_identity_changes_leave_the_identity_unknown_in_any_reply_order() {
+        for first_reply_is_a in [true, false] {
+            let mut s = SessionState::default();
+            let (a, b) = (Effect::Authenticated(AccessToken::new("a")), Effect::Authenticated(AccessToken::new("b")));
+            s.begin(&a);
+            s.begin(&b);
+            let (x, y) = if first_reply_is_a { (&a, &b) } else { (&b, &a) };
+            s.apply(x, Some(&Cbor::Null));
+            assert_eq!(s.auth, AuthState::Unknown, "the other one may still land");
+            s.apply(y, Some(&Cbor::Null));
+            assert_eq!((s.auth.clone(), s.auth_in_flight, s.effects_in_flight), (AuthState::Unknown, 0, 0));
+            // Once nothing overlaps, identity changes are known again.
+            s.begin(&a);
+            s.apply(&a, Some(&Cbor::Null));
+            assert_eq!(s.auth.access().map(AccessToken::as_str), Some("a"));
+        }
+    }
+
+    #[test]
+    fn a_renewed_expired_session_keeps_its_tokens_and_credentials() {
+        let mut s = SessionState { auth: AuthState::Token(tokens("a", Some("r"))), credentials: Some(Remembered::new(Cbor::Null)), ..Default::default() };
+        let again = Effect::Reauthenticated(AccessToken::new("a"));
+        s.begin(&again);
+        s.apply(&again, Some(&Cbor::Null));
+        assert_eq!(s.auth, AuthState::Token(tokens("a", Some("r"))));
+        assert!(s.credentials.is_some());
+        // The caller changed the identity meanwhile: the server's order is unknown.
+        s.auth = AuthState::Token(tokens("b", None));
+        s.begin(&again);
+        s.apply(&again, Some(&Cbor::Null));
+        assert_eq!(s.auth, AuthState::Unknown);
+        // A refused one makes it unknown, as any failed authenticate.
+        let mut s = SessionState { auth: AuthState::Token(tokens("a", None)), ..Default::default() };
+        s.begin(&again);
+        s.apply(&again, None);
+        assert_eq!(s.auth, AuthState::Unknown);
+    }
+
+    #[test]
+    fn a_commit_or_cancel_ends_its_transaction_whatever_the_reply() {
+        let mut s = SessionState::default();
+        let txn = uuid::Uuid::new_v4();
+        for reply in [Some(&Cbor::Null), None] {
+            s.begin(&Effect::Begin);
+            s.apply(&Effect::Begin, Some(&Cbor::Null));
+            assert_eq!(s.open_transactions, 1);
+            s.begin(&Effect::EndTransaction(txn));
+            assert_eq!(s.effects_in_flight, 1);
+            s.apply(&Effect::EndTransaction(txn), reply);
+            assert_eq!((s.open_transactions, s.effects_in_flight), (0, 0));
+        }
+    }
+
     #[test]
     fn use_takes_the_reply_and_reset_clears_everything() {
         let mut s = SessionState::default();
