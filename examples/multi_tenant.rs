@@ -102,7 +102,7 @@ async fn signup(State(pool): State<Pool>, Json(form): Json<SignupForm>) -> Resul
 
 /// `GET /notes`: the caller's notes. The query has no `WHERE owner = …`: the permissions do that.
 async fn list_notes(State(pool): State<Pool>, Bearer(token): Bearer) -> Result<Json<Vec<Note>>, ApiError> {
-    let db = pool.get_with_token(token).await?; // runs as the caller; a bad token is Error::Auth
+    let db = pool.get_with_token(token).await?; // runs as the caller; a bad token is Error::Auth or Error::InvalidToken
     let notes: Vec<Note> = db.query("SELECT id, text, owner FROM note", ()).await?.take(0)?;
     Ok(Json(notes))
 }

@@ -100,7 +100,7 @@ impl QueryResponse {
         match slot.take() {
             None => Err(Error::InvalidArgument(format!("statement {index}'s result was already taken"))),
             Some(Err(error)) => Err(Error::Query { index, error }),
-            Some(Ok(value)) => serde_json::from_value(value).map_err(|e| Error::Decode(format!("statement {index}: {e}").into())),
+            Some(Ok(value)) => serde_json::from_value(value).map_err(|source| Error::Decode(Box::new(StatementDecode { index, source }))),
         }
     }
 
@@ -134,6 +134,25 @@ impl QueryResponse {
     /// ```
     pub fn into_results(self) -> Vec<Option<Result<Json, ServerError>>> {
         self.results
+    }
+}
+
+/// A statement's result that did not fit the requested type (keeps serde's error as source).
+#[derive(Debug)]
+struct StatementDecode {
+    index: usize,
+    source: serde_json::Error,
+}
+
+impl std::fmt::Display for StatementDecode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "statement {}: {}", self.index, self.source)
+    }
+}
+
+impl std::error::Error for StatementDecode {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
     }
 }
 

@@ -51,7 +51,7 @@ fn the_blocking_api_does_auth_data_and_pooling_from_plain_threads() {
     }
     let status = pool.status();
     assert_eq!((status.checkouts, status.available), (80, 4));
-    assert!(matches!(pool.get_with_token("garbage"), Err(Error::Auth(_))));
+    assert!(matches!(pool.get_with_token("garbage"), Err(Error::InvalidToken(_))));
 }
 
 #[tokio::test]

@@ -172,14 +172,18 @@ async fn the_in_flight_limit_is_a_typed_backpressure_error() {
 }
 
 #[tokio::test]
-async fn empty_huge_and_non_ascii_tokens_are_auth_errors() {
+async fn empty_huge_and_non_ascii_tokens_are_refused_before_sending() {
     let (_server, conn) = setup().await;
     let s = conn.attach().await.unwrap();
-    for token in [String::new(), "x".repeat(1 << 20), "ñ".repeat(100), "a.b.c\"'".into(), "\0".into()] {
+    for token in [String::new(), "x".repeat(1 << 20), "ñ".repeat(100), "a.b.c\"'".into(), "\0".into(), "a.b.c".into()] {
         match s.authenticate(token.as_str()).await {
-            Err(e @ Error::Auth(_)) => assert!(!e.to_string().contains(&token[..token.len().min(64)]) || token.len() < 4),
+            Err(e @ Error::InvalidToken(_)) => {
+                assert!(e.is_auth());
+                assert!(!e.to_string().contains(&token[..token.len().min(64)]) || token.len() < 4);
+            }
             other => panic!("{} bytes: {other:?}", token.len()),
         }
+        assert!(s.auth_known(), "a refused token leaves the session as it was");
     }
 }
 

@@ -97,6 +97,10 @@ async fn a_bad_token_is_an_auth_error_and_the_session_goes_back_clean() {
     let pool = Pool::builder(server.url()).connections(1).max_sessions(1).namespace_database(NS, DB).build().await.unwrap();
     drop(pool.get_with_token(users[0].1.clone()).await.unwrap());
     match pool.get_with_token("not.a.token").await {
+        Err(Error::InvalidToken(_)) => {}
+        other => panic!("expected a refusal before any round trip, got {other:?}"),
+    }
+    match pool.get_with_token(support::forged(&users[0].1)).await {
         Err(Error::Auth(_)) => {}
         other => panic!("expected an auth error, got {other:?}"),
     }

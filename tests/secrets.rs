@@ -70,8 +70,10 @@ async fn no_secret_is_ever_printed_or_logged() {
         s.refresh(&again).await.unwrap_err(),
         s.signin(&record("account", "secret@x.y", "wrong-password-value")).await.unwrap_err(),
         s.authenticate(AccessToken::new("forged.token.value-abcdefgh")).await.unwrap_err(),
+        s.authenticate(AccessToken::new(support::forged(&refreshed.access))).await.unwrap_err(),
         s.query("RETURN 1", ()).await.unwrap_err(),
     ];
+    secrets.push(support::forged(&refreshed.access));
     secrets.push("wrong-password-value".into());
     secrets.push("forged.token.value-abcdefgh".into());
     s.signin(&Namespace::new(NS, "secretive", PASSWORD)).await.unwrap();

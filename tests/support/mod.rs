@@ -60,6 +60,16 @@ pub async fn identity(session: &Session) -> serde_json::Value {
         .take(0)
         .expect("identity value")
 }
+/// A well-formed JWT with the same header and claims as `token` but a wrong signature: only
+/// the server can refuse it.
+pub fn forged(token: &surreal_pool::AccessToken) -> String {
+    let t = token.as_str();
+    let at = t.rfind('.').unwrap() + 6;
+    let mut bytes = t.as_bytes().to_vec();
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
 pub mod proxy;
 pub mod fake;
 pub mod faults;
