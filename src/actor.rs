@@ -155,7 +155,7 @@ impl Actor {
                     let mut next = Some(command);
                     while let Some(command) = next.take() {
                         if let Some(frame) = self.register(command) {
-                            match timeout(watchdog, sink.feed(Message::Binary(frame.into()))).await {
+                            match timeout(watchdog, sink.feed(Message::Binary(frame))).await {
                                 Ok(Ok(())) => written += 1,
                                 Ok(Err(e)) => return Stop::Lost(e.to_string()),
                                 Err(_) => return Stop::Lost(format!("a write stalled for {watchdog:?}")),

@@ -465,7 +465,7 @@ fn malformed(text: &str) -> Option<&'static str> {
             .filter(serde_json::Value::is_object)
     };
     let Some(header) = object(header) else { return Some("not a JWT (the header is not a JSON object)") };
-    if !header.get("alg").and_then(|a| a.as_str()).is_some_and(|a| !a.eq_ignore_ascii_case("none")) {
+    if header.get("alg").and_then(|a| a.as_str()).is_none_or(|a| a.eq_ignore_ascii_case("none")) {
         return Some("not a JWT (the header names no signing algorithm)");
     }
     let Some(payload) = object(payload) else { return Some("not a JWT (the payload is not a JSON object)") };
