@@ -127,11 +127,18 @@ async fn authenticate_with_a_token_from_another_connection() {
 async fn garbage_and_odd_tokens_are_typed_auth_errors() {
     let (_server, conn) = setup().await;
     let s = conn.attach().await.unwrap();
+    // Not JWTs: refused before sending.
     for token in ["garbage", "", "a.b.c", "ü.ñ.ï"] {
         match s.authenticate(token).await {
-            Err(Error::Auth(e)) => assert_eq!(e.code(), -32002, "{token:?}: {e}"),
+            Err(e @ Error::InvalidToken(_)) => assert!(e.is_auth()),
             other => panic!("{token:?}: {other:?}"),
         }
+    }
+    // A well-formed JWT with a bad signature: refused by the server.
+    let tokens = s.signup(&record("plain", "odd@x.y", "pw")).await.unwrap();
+    match s.authenticate(support::forged(&tokens.access)).await {
+        Err(Error::Auth(e)) => assert_eq!(e.code(), -32002, "{e}"),
+        other => panic!("{other:?}"),
     }
 }
 

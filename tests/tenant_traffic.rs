@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use support::faults::server_with;
+use support::proxy::Proxy;
 use support::{forged, record, DB, NS, SCHEMA};
 use surreal_pool::{AccessToken, Connection, Error, Pool, Root, Session};
 
@@ -263,9 +264,12 @@ async fn a_session_returned_mid_signin_is_replaced_not_reset() {
     let server = server_with(SCHEMA).await;
     let conn = Connection::connect(server.url()).await.unwrap();
     let users = users(&conn, "plain", 2).await;
-    let pool = Pool::builder(server.url()).connections(1).max_sessions(1).namespace_database(NS, DB).build().await.unwrap();
+    // A slow link keeps the abandoned request in flight for as long as the test needs.
+    let proxy = Proxy::start(server.port()).await;
+    let pool = Pool::builder(proxy.url()).connections(1).max_sessions(1).namespace_database(NS, DB).build().await.unwrap();
     let db = pool.get_with_token(users[0].1.clone()).await.unwrap();
     let old = db.id().unwrap();
+    proxy.delay(Duration::from_millis(100));
     {
         // A signin (argon2 on the server) sent and abandoned before its reply.
         let credentials = record("plain", "plain1@example.com", "pw");
@@ -274,6 +278,7 @@ async fn a_session_returned_mid_signin_is_replaced_not_reset() {
         until("the signin is in flight", || !db.auth_known()).await;
     }
     drop(db);
+    proxy.delay(Duration::ZERO);
     assert_eq!(pool.status().replaced, 1);
     let next = pool.get_with_token(users[1].1.clone()).await.unwrap();
     assert_ne!(next.id().unwrap(), old, "a fresh server session, not the one whose signin may still land");
@@ -290,15 +295,18 @@ async fn a_session_returned_mid_signin_is_replaced_not_reset() {
 #[tokio::test]
 async fn a_session_returned_with_a_variable_in_flight_is_replaced() {
     let server = server_with(SCHEMA).await;
-    let pool = Pool::builder(server.url()).connections(1).max_sessions(1).namespace_database(NS, DB).identity_credentials(Root::new("root", "root")).build().await.unwrap();
+    let proxy = Proxy::start(server.port()).await;
+    let pool = Pool::builder(proxy.url()).connections(1).max_sessions(1).namespace_database(NS, DB).identity_credentials(Root::new("root", "root")).build().await.unwrap();
     let db = pool.get().await.unwrap();
     let old = db.id().unwrap();
+    proxy.delay(Duration::from_millis(100));
     {
         let mut set = Box::pin(db.set("leak", "from a previous caller"));
         assert!(poll_once(&mut set).await.is_pending());
         until("the let is in flight", || !db.auth_known()).await;
     }
     drop(db);
+    proxy.delay(Duration::ZERO);
     let next = pool.get().await.unwrap();
     assert_ne!(next.id().unwrap(), old);
     let leak: Option<String> = next.query("RETURN $leak", ()).await.unwrap().take(0).unwrap();
@@ -312,7 +320,8 @@ async fn a_session_returned_with_a_variable_in_flight_is_replaced() {
 #[tokio::test]
 async fn errors_say_what_happened() {
     let server = server_with(SCHEMA).await;
-    let conn = Connection::connect(server.url()).await.unwrap();
+    let proxy = Proxy::start(server.port()).await;
+    let conn = Connection::connect(proxy.url()).await.unwrap();
     let s = conn.attach().await.unwrap();
     s.signin(&Root::new("root", "root")).await.unwrap();
     s.use_ns_db(NS, DB).await.unwrap();
@@ -326,6 +335,7 @@ async fn errors_say_what_happened() {
     // argon2 on the server) sent, then the connection closed before its reply.
     let credentials = record("plain", "closer@example.com", "pw");
     conn.attach().await.unwrap().signup(&credentials).await.unwrap();
+    proxy.delay(Duration::from_millis(100));
     let mut signin = Box::pin(s.signin(&credentials));
     assert!(poll_once(&mut signin).await.is_pending());
     until("the signin is in flight", || !s.auth_known()).await;
