@@ -1,0 +1,319 @@
+//! [`PoolBuilder`]: every setting of a [`Pool`], with its default.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool::managed;
+
+use super::identity::Identity;
+use super::manager::SessionManager;
+use super::table::Table;
+use super::{Counters, Pool, PoolInner, PoolShared};
+use crate::auth::{AccessToken, Credentials};
+use crate::connection::ConnectionBuilder;
+use crate::error::{Error, Result};
+use crate::reconnect::ReconnectPolicy;
+
+/// Default number of WebSocket connections.
+pub const DEFAULT_CONNECTIONS: usize = 4;
+/// Default maximum number of pooled server sessions (32 per default connection). Sessions are
+/// created on demand; each costs ~7 KiB here. Fewer would cap the requests in flight per
+/// socket, and the server spends more CPU per request on a shallow pipeline (BENCHMARKS.md:
+/// 64 sessions cost the server 12 % more per request than 128 at 256 callers).
+pub const DEFAULT_MAX_SESSIONS: usize = 128;
+/// Default cap of sessions per connection (the server allows 256).
+pub const DEFAULT_MAX_SESSIONS_PER_CONNECTION: usize = 128;
+/// Default longest wait for a free session.
+pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default wait for a busy session already in the wanted identity.
+pub const DEFAULT_AFFINITY_WAIT: Duration = Duration::from_millis(20);
+
+
+/// Configures a [`Pool`]. Every setting has a documented default.
+///
+/// ```no_run
+/// # async fn demo() -> surreal_pool::Result<()> {
+/// use std::time::Duration;
+/// let pool = surreal_pool::Pool::builder("ws://127.0.0.1:8000")
+///     .connections(4)                     // sockets (default 4)
+///     .max_sessions(128)                  // pooled server sessions (default 128)
+///     .namespace_database("app", "main")  // selected on every session (default: none)
+///     .checkout_timeout(Duration::from_secs(5))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PoolBuilder {
+    endpoint: String,
+    connection: ConnectionBuilder,
+    connections: usize,
+    max_sessions: usize,
+    max_sessions_per_connection: usize,
+    namespace: Option<String>,
+    database: Option<String>,
+    identity: Identity,
+    checkout_timeout: Duration,
+    warm_sessions: Option<usize>,
+    affinity_wait: Duration,
+    extra_endpoints: Vec<String>,
+}
+
+impl PoolBuilder {
+    pub(super) fn new(endpoint: String) -> Self {
+        PoolBuilder {
+            connection: ConnectionBuilder::new(endpoint.clone()),
+            endpoint,
+            connections: DEFAULT_CONNECTIONS,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_sessions_per_connection: DEFAULT_MAX_SESSIONS_PER_CONNECTION,
+            namespace: None,
+            database: None,
+            identity: Identity::Anonymous,
+            checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
+            warm_sessions: None,
+            affinity_wait: DEFAULT_AFFINITY_WAIT,
+            extra_endpoints: Vec::new(),
+        }
+    }
+
+    /// When every session authenticated as the wanted token is checked out while other sessions
+    /// are idle, wait this long for one of them to come back before re-authenticating an idle
+    /// session (default 20 ms). A returned session goes first to a checkout waiting for its
+    /// identity, straight from the caller returning it. Re-purposing an idle session costs an
+    /// `authenticate` round trip and evicts another tenant, who may then evict another; a short
+    /// wait is cheaper. When no session is idle at all, a checkout waits for whichever comes
+    /// first: its identity's session or any session. `Duration::ZERO` never waits for affinity.
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").affinity_wait(std::time::Duration::ZERO);
+    /// ```
+    pub fn affinity_wait(mut self, wait: Duration) -> Self {
+        self.affinity_wait = wait;
+        self
+    }
+
+    /// Sessions created when the pool is built (default: `max_sessions`). Affinity needs
+    /// idle sessions to choose from, and an `attach` costs about as much as a `ping`, so by
+    /// default the pool starts full.
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_sessions(64).warm_sessions(8);
+    /// ```
+    pub fn warm_sessions(mut self, n: usize) -> Self {
+        self.warm_sessions = Some(n);
+        self
+    }
+
+    /// Number of WebSocket connections (default 4). The server serves each socket largely
+    /// serially, so more sockets mean more parallelism.
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").connections(4);
+    /// ```
+    pub fn connections(mut self, n: usize) -> Self {
+        self.connections = n;
+        self
+    }
+
+    /// Maximum number of pooled server sessions, i.e. concurrent checkouts (default 128).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_sessions(64);
+    /// ```
+    pub fn max_sessions(mut self, n: usize) -> Self {
+        self.max_sessions = n;
+        self
+    }
+
+    /// Cap of sessions on one connection (default 128; the server refuses more than 256).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_sessions_per_connection(64);
+    /// ```
+    pub fn max_sessions_per_connection(mut self, n: usize) -> Self {
+        self.max_sessions_per_connection = n;
+        self
+    }
+
+    /// Namespace and database selected on every pooled session (default: none).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").namespace_database("app", "main");
+    /// ```
+    pub fn namespace_database(mut self, namespace: impl Into<String>, database: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self.database = Some(database.into());
+        self
+    }
+
+    /// Pool identity: sessions handed out by [`Pool::get`] are authenticated with this token
+    /// (default: anonymous).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").identity_token("eyJhbGciOi...");
+    /// ```
+    pub fn identity_token(mut self, token: impl Into<AccessToken>) -> Self {
+        self.identity = Identity::Token(token.into());
+        self
+    }
+
+    /// Pool identity: the pool signs in once with these credentials and authenticates sessions
+    /// handed out by [`Pool::get`] with the resulting token (default: anonymous).
+    ///
+    /// ```
+    /// use surreal_pool::{Pool, Root};
+    /// let builder = Pool::builder("ws://127.0.0.1:8000").identity_credentials(Root::new("root", "root"));
+    /// ```
+    pub fn identity_credentials(mut self, credentials: impl Credentials + 'static) -> Self {
+        self.identity = Identity::Credentials(Arc::new(credentials));
+        self
+    }
+
+    /// Longest wait for a free session in a checkout (default 10 s), after which it fails with
+    /// [`Error::Timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").checkout_timeout(Duration::from_secs(2));
+    /// ```
+    pub fn checkout_timeout(mut self, timeout: Duration) -> Self {
+        self.checkout_timeout = timeout;
+        self
+    }
+
+    /// Longest a request may take (default 30 s). See [`ConnectionBuilder::request_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").request_timeout(Duration::from_secs(5));
+    /// ```
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.connection = self.connection.request_timeout(timeout);
+        self
+    }
+
+    /// How connections reconnect (default [`ReconnectPolicy::default`]). See
+    /// [`ConnectionBuilder::reconnect`].
+    ///
+    /// ```
+    /// use surreal_pool::{Pool, ReconnectPolicy};
+    /// let builder = Pool::builder("ws://127.0.0.1:8000").reconnect(ReconnectPolicy::default().max_attempts(5));
+    /// ```
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.connection = self.connection.reconnect(policy);
+        self
+    }
+
+    /// Adds another endpoint (a node of the same cluster): sockets are spread over the
+    /// endpoints, and a socket whose node stays down fails over to another. See
+    /// [`ConnectionBuilder::endpoint`].
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://10.0.0.1:8000").endpoint("ws://10.0.0.2:8000");
+    /// ```
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.extra_endpoints.push(endpoint.into());
+        self
+    }
+
+    /// Applies any other connection setting (keepalive, watchdog, remembered credentials,
+    /// renewal margin, message size, …) to every connection of the pool.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> surreal_pool::Result<()> {
+    /// use std::time::Duration;
+    /// let pool = surreal_pool::Pool::builder("ws://127.0.0.1:8000")
+    ///     .configure_connections(|c| c.watchdog_timeout(Duration::from_secs(5)))
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn configure_connections(mut self, f: impl FnOnce(ConnectionBuilder) -> ConnectionBuilder) -> Self {
+        self.connection = f(self.connection);
+        self
+    }
+
+    /// Longest a connect may take (default 10 s). See [`ConnectionBuilder::connect_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").connect_timeout(Duration::from_secs(2));
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connection = self.connection.connect_timeout(timeout);
+        self
+    }
+
+    /// Opens the connections and builds the pool. Sessions are created on demand.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> surreal_pool::Result<()> {
+    /// let pool = surreal_pool::Pool::builder("ws://127.0.0.1:8000").namespace_database("app", "main").build().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn build(self) -> Result<Pool> {
+        if self.connections == 0 || self.max_sessions == 0 {
+            return Err(Error::InvalidArgument("a pool needs at least one connection and one session".into()));
+        }
+        if self.max_sessions_per_connection == 0 || self.max_sessions_per_connection > 256 {
+            return Err(Error::InvalidArgument("max_sessions_per_connection must be 1..=256 (the server's cap)".into()));
+        }
+        if self.max_sessions > self.connections * self.max_sessions_per_connection {
+            return Err(Error::InvalidArgument(format!(
+                "{} sessions do not fit on {} connections of at most {} sessions",
+                self.max_sessions, self.connections, self.max_sessions_per_connection
+            )));
+        }
+        // Spread the sockets over the endpoints: socket i starts on endpoint i mod n and fails
+        // over to the others in order.
+        let mut endpoints = vec![self.endpoint.clone()];
+        endpoints.extend(self.extra_endpoints.iter().cloned());
+        let mut connections = Vec::with_capacity(self.connections);
+        for i in 0..self.connections {
+            let mut builder = self.connection.clone().with_endpoints(endpoints[i % endpoints.len()].clone());
+            for k in 1..endpoints.len() {
+                builder = builder.endpoint(endpoints[(i + k) % endpoints.len()].clone());
+            }
+            connections.push(builder.connect().await?);
+        }
+        let shared = Arc::new(PoolShared {
+            table: Mutex::new(Table::new(connections.len())),
+            connections,
+            max_per_connection: self.max_sessions_per_connection,
+            namespace: self.namespace,
+            database: self.database,
+            identity: self.identity.clone(),
+            identity_token: Mutex::new(match &self.identity {
+                Identity::Token(t) => Some(t.clone()),
+                _ => None,
+            }),
+            identity_signin: tokio::sync::Mutex::new(()),
+            last_grant_ms: AtomicU64::new(0),
+            started: std::time::Instant::now(),
+            counters: Counters::default(),
+        });
+        let manager = SessionManager { shared: shared.clone() };
+        let sessions = managed::Pool::builder(manager)
+            .max_size(self.max_sessions)
+            .wait_timeout(Some(self.checkout_timeout))
+            .create_timeout(Some(self.checkout_timeout))
+            .recycle_timeout(Some(self.checkout_timeout))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let pool = Pool {
+            inner: Arc::new(PoolInner { sessions, shared, checkout_timeout: self.checkout_timeout, affinity_wait: self.affinity_wait }),
+        };
+        // Create the warm sessions concurrently, then return them all.
+        let warm = self.warm_sessions.unwrap_or(self.max_sessions).min(self.max_sessions);
+        let created = futures_util::future::join_all((0..warm).map(|_| pool.inner.sessions.get())).await;
+        for object in created {
+            let object = object.map_err(|e| pool.pool_error(e))?;
+            pool.inner.shared.table().idle_new(object.id);
+        }
+        tracing::debug!(endpoint = %self.endpoint, sessions = warm, "pool ready");
+        Ok(pool)
+    }
+}

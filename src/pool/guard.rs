@@ -1,0 +1,134 @@
+//! [`PooledSession`]: the checked-out session, and what its return does (hand-over, clean
+//! tag, reset or replacement).
+
+use std::ops::Deref;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use deadpool::managed::Object;
+
+use super::manager::SessionManager;
+use super::table::{NsDb, Tag};
+use super::{PoolShared, STARVATION_BOUND};
+use crate::auth::AccessToken;
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+/// A server session checked out of a [`Pool`]; derefs to [`Session`] for the whole auth and data
+/// API. Dropping it returns the session to the pool, which cleans it before anyone else gets
+/// it if the caller changed its identity or state.
+pub struct PooledSession {
+    pub(super) session: Option<Session>,
+    pub(super) object: Option<Object<SessionManager>>,
+    pub(super) shared: Arc<PoolShared>,
+    pub(super) forwarded: Option<AccessToken>,
+    /// The tag this checkout was made for.
+    pub(super) want: Tag,
+    pub(super) clean_ns_db: NsDb,
+}
+
+impl std::fmt::Debug for PooledSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledSession").field("session", &self.session).finish()
+    }
+}
+
+impl Deref for PooledSession {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        // Present from checkout until drop.
+        self.session.as_ref().expect("pooled session present until drop")
+    }
+}
+
+impl PooledSession {
+    /// Brings the session from `tag` to `want`.
+    pub(super) async fn prepare(&mut self, tag: &Tag, want: &Tag) -> Result<()> {
+        let shared = self.shared.clone();
+        let session = self.session.as_ref().ok_or(Error::Closed)?;
+        let mut from = tag.clone();
+        if from == Tag::Dirty {
+            shared.counters.resets.fetch_add(1, Ordering::Relaxed);
+            session.reset().await?;
+            shared.select_defaults(session).await?;
+            from = Tag::Dirty;
+        }
+        match want {
+            Tag::Tenant(token) => {
+                shared.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                session.authenticate(token.clone()).await?;
+            }
+            _ => shared.make_default(session, &from).await?,
+        }
+        self.clean_ns_db = session.with_state(|s| s.map(|s| (s.namespace.clone(), s.database.clone()))).unwrap_or_default();
+        Ok(())
+    }
+}
+
+impl Drop for PooledSession {
+    fn drop(&mut self) {
+        let Some(object) = self.object.take() else { return };
+        let session = self.session.take();
+        let (tag, replace) = match &session {
+            Some(s) => s.with_state(|state| {
+                // A state change still in flight may land after anything sent now (the server
+                // runs a socket's requests concurrently), a reset included; a session its
+                // connection could not re-attach is gone.
+                let replace = state.is_none_or(|st| st.effects_in_flight > 0);
+                (self.shared.classify(state, self.forwarded.as_ref(), &self.clean_ns_db), replace)
+            }),
+            None => (Tag::Dirty, true),
+        };
+        if replace {
+            self.shared.table().busy_add(&self.want, -1);
+            self.shared.counters.replaced.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("a session came back with a state change in flight (or gone): replacing it");
+            // Dropping the session detaches it on the server; taking the slot out of deadpool
+            // drops it (its entry leaves the table) and lets deadpool create a fresh one.
+            drop(session);
+            drop(Object::take(object));
+            return;
+        }
+        // Ask deadpool before taking the table lock: deadpool drops slots (which lock the table)
+        // while holding its own lock, so the two must never be taken in the other order.
+        let (closed, deadpool_starving) = match Object::pool(&object) {
+            Some(pool) => {
+                // The cheap clock first: deadpool's status takes its lock.
+                let starving = self.shared.since_last_grant() > STARVATION_BOUND && pool.status().waiting > 0;
+                (pool.is_closed(), starving)
+            }
+            None => (true, false),
+        };
+        let mut table = self.shared.table();
+        table.busy_add(&self.want, -1);
+        let clean_ns_db = std::mem::take(&mut self.clean_ns_db);
+        // Hand it straight to a checkout waiting for this identity, if any — unless checkouts
+        // queued in deadpool have gone unserved for the starvation bound (then it goes back to
+        // deadpool, so that busy identities cannot starve the others), or the pool is closed.
+        let (object, session, clean_ns_db) = match session {
+            Some(session) if tag != Tag::Dirty && !deadpool_starving && !closed => {
+                let handoff = PooledSession {
+                    session: Some(session),
+                    object: Some(object),
+                    shared: self.shared.clone(),
+                    forwarded: tag.forwarded(),
+                    want: tag.clone(),
+                    clean_ns_db,
+                };
+                table.busy_add(&tag, 1);
+                let Some(mut handoff) = table.hand_over(&tag, handoff) else { return }; // handed over
+                table.busy_add(&tag, -1);
+                // Take the parts back out; the emptied guard's own drop does nothing.
+                let parts = (handoff.object.take(), handoff.session.take(), std::mem::take(&mut handoff.clean_ns_db));
+                match parts {
+                    (Some(object), session, clean_ns_db) => (object, session, clean_ns_db),
+                    _ => return,
+                }
+            }
+            other => (object, other, clean_ns_db),
+        };
+        table.put_back(object.id, session, tag, clean_ns_db);
+        drop(table);
+        drop(object); // back to deadpool's idle queue
+    }
+}
