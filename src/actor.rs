@@ -14,8 +14,8 @@ use ciborium::Value as Cbor;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, Instant};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
+use tokio_websockets::Message;
 
 use crate::connection::{dial, Config, Shared, Socket};
 use crate::error::{Error, Result};
@@ -117,14 +117,14 @@ impl Actor {
             tokio::select! {
                 biased;
                 _ = self.close.cancelled() => {
-                    let _ = timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
+                    let _ = timeout(Duration::from_secs(1), sink.send(Message::close(None, ""))).await;
                     return Stop::Closed;
                 }
                 frame = stream.next() => {
                     last_rx = Instant::now();
                     match frame {
-                        Some(Ok(Message::Binary(bytes))) => {
-                            self.on_frame(&bytes);
+                        Some(Ok(message)) if message.is_binary() => {
+                            self.on_frame(&message.into_payload().into());
                             if let Some(reason) = self.broken.take() {
                                 return Stop::Lost(reason);
                             }
@@ -135,27 +135,28 @@ impl Actor {
                                 }
                             }
                         }
-                        Some(Ok(Message::Text(text))) => {
-                            tracing::warn!(len = text.len(), "ignoring a text frame on a CBOR connection");
+                        Some(Ok(message)) if message.is_text() => {
+                            tracing::warn!(len = message.as_payload().len(), "ignoring a text frame on a CBOR connection");
                         }
-                        Some(Ok(Message::Close(frame))) => {
-                            return Stop::Lost(format!("the server closed the socket ({:?})", frame.map(|f| f.code)));
+                        Some(Ok(message)) if message.is_close() => {
+                            let code = message.as_close().map(|(code, _)| u16::from(code));
+                            return Stop::Lost(format!("the server closed the socket (code {code:?})"));
                         }
-                        Some(Ok(_)) => {} // ping / pong: tungstenite answers pings itself
+                        Some(Ok(_)) => {} // ping / pong: the WebSocket layer answers pings itself
                         Some(Err(e)) => return Stop::Lost(e.to_string()),
                         None => return Stop::Lost("the socket ended".into()),
                     }
                 }
                 command = self.rx.recv(), if self.pending.len() < self.config.max_in_flight => {
                     let Some(command) = command else {
-                        let _ = timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
+                        let _ = timeout(Duration::from_secs(1), sink.send(Message::close(None, ""))).await;
                         return Stop::Closed;
                     };
                     let mut written = 0;
                     let mut next = Some(command);
                     while let Some(command) = next.take() {
                         if let Some(frame) = self.register(command) {
-                            match timeout(watchdog, sink.feed(Message::Binary(frame.into()))).await {
+                            match timeout(watchdog, sink.feed(Message::binary(frame))).await {
                                 Ok(Ok(())) => written += 1,
                                 Ok(Err(e)) => return Stop::Lost(e.to_string()),
                                 Err(_) => return Stop::Lost(format!("a write stalled for {watchdog:?}")),
@@ -195,7 +196,7 @@ impl Actor {
     /// Writes requests the actor makes on its own behalf (no caller waits for them).
     async fn send_internal<S>(&mut self, sink: &mut S, internal: Vec<Internal>) -> std::result::Result<(), Stop>
     where
-        S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+        S: futures_util::Sink<Message, Error = tokio_websockets::Error> + Unpin,
     {
         let watchdog = self.config.watchdog_timeout;
         for (session, method, params, effect) in internal {
@@ -207,7 +208,7 @@ impl Actor {
                 }
             }
             self.pending.insert(id, Pending { session, effect, reply: None });
-            match timeout(watchdog, sink.send(Message::Binary(frame.into()))).await {
+            match timeout(watchdog, sink.send(Message::binary(frame))).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(Stop::Lost(e.to_string())),
                 Err(_) => return Err(Stop::Lost(format!("a write stalled for {watchdog:?}"))),

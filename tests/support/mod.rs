@@ -63,3 +63,4 @@ pub async fn identity(session: &Session) -> serde_json::Value {
 pub mod proxy;
 pub mod fake;
 pub mod faults;
+pub mod secret_flow;
