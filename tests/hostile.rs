@@ -208,3 +208,27 @@ async fn a_ten_megabyte_query_is_answered() {
     let n: i64 = s.query(&sql, ()).await.unwrap().take(0).unwrap();
     assert_eq!(n, 10 << 20);
 }
+
+/// A peer that floods frames faster than they can be decoded (256 KiB notifications of
+/// one-byte items, sent as fast as the socket takes them): with the socket buffers full of them,
+/// a request is still written at once (each wake of the connection's task writes the commands
+/// waiting before it reads on); its reply comes behind the flood already on its way.
+#[tokio::test]
+async fn a_flood_of_notifications_does_not_keep_requests_from_being_written() {
+    use std::sync::{Arc, Mutex};
+    use support::fake::notification;
+    let received: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let log = received.clone();
+    let fake = FakeServer::start_flooding(notification(256 << 10), move |req| {
+        log.lock().unwrap().get_or_insert_with(Instant::now);
+        vec![reply(req.id, query_result(int(1)), None)]
+    })
+    .await;
+    let conn = quick(fake.url()).request_timeout(Duration::from_secs(30)).connect().await.unwrap();
+    // Far more than the socket buffers hold: they are full, and stay full.
+    tokio::time::timeout(Duration::from_secs(20), fake.flooded().wait_for(|n| *n >= 16 << 20)).await.unwrap().unwrap();
+    let sent = Instant::now();
+    assert_eq!(one(&conn).await.unwrap(), 1);
+    let waited = received.lock().unwrap().expect("the request reached the server").duration_since(sent);
+    assert!(waited < Duration::from_secs(1), "the request waited {waited:?} to be written");
+}
