@@ -400,7 +400,35 @@ impl Actor {
                     None => tracing::debug!("ignoring a frame with no request id"),
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "ignoring an undecodable frame"),
+            Err(e) => match protocol::reply_id(bytes).and_then(|id| self.pending.remove(&id).map(|p| (id, p))) {
+                Some((id, pending)) => self.fail_undecodable(id, pending, e),
+                None => tracing::warn!(error = %e, "ignoring an undecodable frame"),
+            },
+        }
+    }
+
+    /// A reply that names a request in flight but cannot be decoded: the request fails at once.
+    /// If it changes state, the change is of unknown outcome: it counts as lost and the socket
+    /// is replaced, so that every session is replayed from what is known (a variable the server
+    /// may have set must not stay behind on a session the pool thinks clean).
+    fn fail_undecodable(&mut self, id: u64, pending: Pending, error: Error) {
+        tracing::warn!(id, error = %error, "a reply that could not be decoded");
+        let reason = match &error {
+            Error::Protocol(reason) => reason.clone(),
+            other => other.to_string(),
+        };
+        if !matches!(pending.effect, Effect::None) {
+            if matches!(pending.effect, Effect::Detach) {
+                // Asked to go: not replayed on the next socket.
+                self.shared.sessions().remove(&pending.session);
+                self.shared.live().end_session(pending.session);
+            } else if let Some(state) = self.shared.sessions().get_mut(&pending.session) {
+                state.lose(&pending.effect);
+            }
+            self.broken = Some(format!("the reply to a state-changing request could not be decoded: {reason}"));
+        }
+        if let Some(reply) = pending.reply {
+            let _ = reply.send(Err(Error::Protocol(format!("reply {id} could not be decoded: {reason}"))));
         }
     }
 
