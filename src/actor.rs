@@ -5,17 +5,20 @@
 //! they expire, and when the socket fails, reconnects with backoff and replays every session's
 //! state before it takes the next command (see [`crate::replay`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ciborium::Value as Cbor;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, Instant};
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
+use tokio_websockets::Message;
 
 use crate::connection::{dial, Config, Shared, Socket};
 use crate::error::{Error, Result};
@@ -52,9 +55,14 @@ pub(crate) struct Actor {
     pub(crate) close: CancellationToken,
     pending: HashMap<u64, Pending>,
     renewing: HashSet<Option<uuid::Uuid>>,
-    /// Requests the actor itself must send (kills of orphaned live queries), written after
-    /// the frame that caused them.
-    outbox: Vec<Internal>,
+    /// Requests the actor itself must send (kills of orphaned live queries, keepalive pings,
+    /// renewals), written before the next caller's command.
+    outbox: VecDeque<Internal>,
+    /// Frames were handed to the socket and not yet flushed.
+    unflushed: bool,
+    /// Since when the socket has been refusing to take the unflushed frames (the write-stall
+    /// watchdog).
+    writing_since: Option<Instant>,
     /// Index into `config.endpoints` of the endpoint in use.
     endpoint: usize,
     /// Set when the socket can no longer be trusted (the serve loop then replaces it).
@@ -63,6 +71,18 @@ pub(crate) struct Actor {
 
 /// A request the actor sends on its own behalf: session, method, params, effect.
 type Internal = (Option<uuid::Uuid>, &'static str, Vec<Cbor>, Effect);
+
+/// What ended a wake of the serve loop.
+enum Wake {
+    /// The read budget is spent (more may be waiting).
+    Yield,
+    /// Time for the periodic checks.
+    Tick,
+    /// Close: on purpose, or every handle is gone.
+    Closed,
+    /// The socket failed.
+    Lost(String),
+}
 
 /// Why the serve loop ended.
 enum Stop {
@@ -74,7 +94,7 @@ enum Stop {
 
 impl Actor {
     pub(crate) fn new(rx: mpsc::Receiver<Command>, shared: Arc<Shared>, config: Arc<Config>, close: CancellationToken) -> Self {
-        Actor { rx, shared, config, close, pending: HashMap::new(), renewing: HashSet::new(), outbox: Vec::new(), endpoint: 0, broken: None }
+        Actor { rx, shared, config, close, pending: HashMap::new(), renewing: HashSet::new(), outbox: VecDeque::new(), unflushed: false, writing_since: None, endpoint: 0, broken: None }
     }
 
     pub(crate) async fn run(mut self, socket: Socket) {
@@ -105,113 +125,175 @@ impl Actor {
         }
     }
 
-    async fn serve(&mut self, socket: Socket) -> Stop {
-        let (mut sink, mut stream) = socket.split();
+    /// Serves one socket until it fails or the connection closes.
+    ///
+    /// Each wake of the task polls, in order: the close signal; writes (internal requests, then
+    /// up to [`WRITE_BATCH`] commands from the channel, taken only while the socket accepts
+    /// frames and the in-flight limit allows); the flush; the tick; reads (up to
+    /// [`READ_BATCH`] frames). So a write blocked by a peer that does not read never stops the
+    /// reading, and a flood of incoming frames never keeps commands from being written.
+    async fn serve(&mut self, mut socket: Socket) -> Stop {
         let watchdog = self.config.watchdog_timeout;
         let mut tick = tokio::time::interval(self.config.keepalive_interval.min(Duration::from_secs(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let closing = self.close.clone().cancelled_owned();
+        tokio::pin!(closing);
         let mut last_rx = Instant::now();
         let mut last_ping = Instant::now();
+        self.unflushed = false;
+        self.writing_since = None;
         loop {
-            self.shared.in_flight.store(self.pending.len(), Ordering::Relaxed);
-            tokio::select! {
-                biased;
-                _ = self.close.cancelled() => {
-                    let _ = timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
+            let wake = std::future::poll_fn(|cx| {
+                let wake = self.poll_socket(cx, &mut socket, closing.as_mut(), &mut tick, &mut last_rx);
+                self.shared.in_flight.store(self.pending.len(), Ordering::Relaxed);
+                wake
+            })
+            .await;
+            match wake {
+                // Let the runtime run its other tasks and timers, then go on.
+                Wake::Yield => tokio::task::yield_now().await,
+                Wake::Closed => {
+                    // A Close frame, bounded: a peer that does not read must not hold up close.
+                    let _ = timeout(Duration::from_secs(1), socket.close()).await;
                     return Stop::Closed;
                 }
-                frame = stream.next() => {
-                    last_rx = Instant::now();
-                    match frame {
-                        Some(Ok(Message::Binary(bytes))) => {
-                            self.on_frame(&bytes);
-                            if let Some(reason) = self.broken.take() {
-                                return Stop::Lost(reason);
-                            }
-                            if !self.outbox.is_empty() {
-                                let internal = std::mem::take(&mut self.outbox);
-                                if let Err(stop) = self.send_internal(&mut sink, internal).await {
-                                    return stop;
-                                }
-                            }
-                        }
-                        Some(Ok(Message::Text(text))) => {
-                            tracing::warn!(len = text.len(), "ignoring a text frame on a CBOR connection");
-                        }
-                        Some(Ok(Message::Close(frame))) => {
-                            return Stop::Lost(format!("the server closed the socket ({:?})", frame.map(|f| f.code)));
-                        }
-                        Some(Ok(_)) => {} // ping / pong: tungstenite answers pings itself
-                        Some(Err(e)) => return Stop::Lost(e.to_string()),
-                        None => return Stop::Lost("the socket ended".into()),
-                    }
-                }
-                command = self.rx.recv(), if self.pending.len() < self.config.max_in_flight => {
-                    let Some(command) = command else {
-                        let _ = timeout(Duration::from_secs(1), sink.send(Message::Close(None))).await;
-                        return Stop::Closed;
-                    };
-                    let mut written = 0;
-                    let mut next = Some(command);
-                    while let Some(command) = next.take() {
-                        if let Some(frame) = self.register(command) {
-                            match timeout(watchdog, sink.feed(Message::Binary(frame))).await {
-                                Ok(Ok(())) => written += 1,
-                                Ok(Err(e)) => return Stop::Lost(e.to_string()),
-                                Err(_) => return Stop::Lost(format!("a write stalled for {watchdog:?}")),
-                            }
-                        }
-                        if written < WRITE_BATCH && self.pending.len() < self.config.max_in_flight {
-                            next = self.rx.try_recv().ok();
-                        }
-                    }
-                    match timeout(watchdog, sink.flush()).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => return Stop::Lost(e.to_string()),
-                        Err(_) => return Stop::Lost(format!("a write stalled for {watchdog:?}")),
-                    }
-                }
-                _ = tick.tick() => {
+                Wake::Lost(reason) => return Stop::Lost(reason),
+                Wake::Tick => {
                     if last_rx.elapsed() > watchdog {
                         return Stop::Lost(format!("no frame from the server for {watchdog:?}"));
+                    }
+                    if self.writing_since.is_some_and(|since| since.elapsed() > watchdog) {
+                        return Stop::Lost(format!("a write stalled for {watchdog:?}"));
                     }
                     // Forget requests whose caller gave up, unless the reply changes state (attach
                     // and detach included: a lost detach must not be replayed as an attach).
                     self.pending.retain(|_, p| !matches!(p.effect, Effect::None) || p.reply.as_ref().is_some_and(|r| !r.is_closed()));
-                    let mut internal = Vec::new();
                     if last_rx.elapsed() >= self.config.keepalive_interval && last_ping.elapsed() >= self.config.keepalive_interval {
                         last_ping = Instant::now();
-                        internal.push((None, "ping", vec![], Effect::None));
+                        self.outbox.push_back((None, "ping", vec![], Effect::None));
                     }
-                    internal.extend(self.renewals());
-                    if let Err(stop) = self.send_internal(&mut sink, internal).await {
-                        return stop;
-                    }
+                    let renewals = self.renewals();
+                    self.outbox.extend(renewals);
                 }
             }
         }
     }
 
-    /// Writes requests the actor makes on its own behalf (no caller waits for them).
-    async fn send_internal<S>(&mut self, sink: &mut S, internal: Vec<Internal>) -> std::result::Result<(), Stop>
-    where
-        S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
-    {
-        let watchdog = self.config.watchdog_timeout;
-        for (session, method, params, effect) in internal {
-            let id = self.shared.next_id();
-            let Ok(frame) = protocol::encode_request(id, method, params, session) else { continue };
-            if let Some(state) = self.shared.sessions().get_mut(&session) {
-                state.begin(&effect);
+    /// One wake of the serve loop (see [`Actor::serve`]): rounds of write, flush, tick and
+    /// read while they make progress, up to a budget of frames and bytes read, after which the
+    /// task yields to the runtime, so that a flood never monopolizes a runtime thread.
+    fn poll_socket(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: &mut Socket,
+        mut closing: Pin<&mut tokio_util::sync::WaitForCancellationFutureOwned>,
+        tick: &mut tokio::time::Interval,
+        last_rx: &mut Instant,
+    ) -> Poll<Wake> {
+        let mut frames = READ_BUDGET_FRAMES;
+        let mut bytes = READ_BUDGET_BYTES;
+        loop {
+            if closing.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Closed);
             }
-            self.pending.insert(id, Pending { session, effect, reply: None });
-            match timeout(watchdog, sink.send(Message::Binary(frame.into()))).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(Stop::Lost(e.to_string())),
-                Err(_) => return Err(Stop::Lost(format!("a write stalled for {watchdog:?}"))),
+            let mut progress = false;
+            // Write a batch, then flush it before the next one: the write-stall watchdog
+            // measures one batch's flush, as the time the socket takes to accept it.
+            if !self.unflushed {
+                let mut budget = WRITE_BATCH;
+                loop {
+                    if self.outbox.is_empty() && self.pending.len() >= self.config.max_in_flight {
+                        break; // backpressure: commands wait in the channel
+                    }
+                    if budget == 0 {
+                        progress = true; // the channel was not polled to its end: no wake-up is due
+                        break;
+                    }
+                    match Pin::new(&mut *socket).poll_ready(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready(Wake::Lost(e.to_string())),
+                        Poll::Pending => break,
+                    }
+                    let frame = match self.outbox.pop_front() {
+                        Some(internal) => self.register_internal(internal),
+                        None => match self.rx.poll_recv(cx) {
+                            Poll::Ready(Some(command)) => self.register(command),
+                            // Every handle is gone.
+                            Poll::Ready(None) => return Poll::Ready(Wake::Closed),
+                            Poll::Pending => break,
+                        },
+                    };
+                    budget -= 1;
+                    if let Some(frame) = frame {
+                        if let Err(e) = Pin::new(&mut *socket).start_send(Message::binary(frame)) {
+                            return Poll::Ready(Wake::Lost(e.to_string()));
+                        }
+                        self.unflushed = true;
+                    }
+                }
             }
+            if self.unflushed {
+                match Pin::new(&mut *socket).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.unflushed = false;
+                        self.writing_since = None;
+                        // The next batch may be waiting in the channel, polled to Ready last time.
+                        progress = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Wake::Lost(e.to_string())),
+                    Poll::Pending => {
+                        self.writing_since.get_or_insert_with(Instant::now);
+                    }
+                }
+            }
+            if tick.poll_tick(cx).is_ready() {
+                return Poll::Ready(Wake::Tick);
+            }
+            for _ in 0..READ_BATCH {
+                if frames == 0 || bytes == 0 {
+                    return Poll::Ready(Wake::Yield);
+                }
+                match Pin::new(&mut *socket).poll_next(cx) {
+                    Poll::Ready(Some(Ok(message))) => {
+                        *last_rx = Instant::now();
+                        frames -= 1;
+                        bytes = bytes.saturating_sub(message.as_payload().len());
+                        // Replies may have made room under the in-flight limit, or queued kills.
+                        progress = true;
+                        if message.is_binary() {
+                            self.on_frame(&message.into_payload().into());
+                            if let Some(reason) = self.broken.take() {
+                                return Poll::Ready(Wake::Lost(reason));
+                            }
+                        } else if message.is_text() {
+                            tracing::warn!(len = message.as_payload().len(), "ignoring a text frame on a CBOR connection");
+                        } else if let Some((code, _)) = message.as_close() {
+                            return Poll::Ready(Wake::Lost(format!("the server closed the socket (code {})", u16::from(code))));
+                        }
+                        // Ping and pong: the WebSocket layer answers pings itself.
+                    }
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Wake::Lost(e.to_string())),
+                    Poll::Ready(None) => return Poll::Ready(Wake::Lost("the socket ended".into())),
+                    Poll::Pending => break,
+                }
+            }
+            if !progress {
+                return Poll::Pending; // every source polled to Pending: each will wake the task
+            }
+            self.shared.in_flight.store(self.pending.len(), Ordering::Relaxed);
         }
-        Ok(())
+    }
+
+    /// Records a request the actor makes on its own behalf (no caller waits for it) and
+    /// returns its frame.
+    fn register_internal(&mut self, (session, method, params, effect): Internal) -> Option<bytes::Bytes> {
+        let id = self.shared.next_id();
+        let frame = protocol::encode_request(id, method, params, session).ok()?;
+        if let Some(state) = self.shared.sessions().get_mut(&session) {
+            state.begin(&effect);
+        }
+        self.pending.insert(id, Pending { session, effect, reply: None });
+        Some(frame.into())
     }
 
     /// Refresh requests for sessions whose access token expires within the renewal margin.
@@ -322,7 +404,35 @@ impl Actor {
                     None => tracing::debug!("ignoring a frame with no request id"),
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "ignoring an undecodable frame"),
+            Err(e) => match protocol::reply_id(bytes).and_then(|id| self.pending.remove(&id).map(|p| (id, p))) {
+                Some((id, pending)) => self.fail_undecodable(id, pending, e),
+                None => tracing::warn!(error = %e, "ignoring an undecodable frame"),
+            },
+        }
+    }
+
+    /// A reply that names a request in flight but cannot be decoded: the request fails at once.
+    /// If it changes state, the change is of unknown outcome: it counts as lost and the socket
+    /// is replaced, so that every session is replayed from what is known (a variable the server
+    /// may have set must not stay behind on a session the pool thinks clean).
+    fn fail_undecodable(&mut self, id: u64, pending: Pending, error: Error) {
+        tracing::warn!(id, error = %error, "a reply that could not be decoded");
+        let reason = match &error {
+            Error::Protocol(reason) => reason.clone(),
+            other => other.to_string(),
+        };
+        if !matches!(pending.effect, Effect::None) {
+            if matches!(pending.effect, Effect::Detach) {
+                // Asked to go: not replayed on the next socket.
+                self.shared.sessions().remove(&pending.session);
+                self.shared.live().end_session(pending.session);
+            } else if let Some(state) = self.shared.sessions().get_mut(&pending.session) {
+                state.lose(&pending.effect);
+            }
+            self.broken = Some(format!("the reply to a state-changing request could not be decoded: {reason}"));
+        }
+        if let Some(reply) = pending.reply {
+            let _ = reply.send(Err(Error::Protocol(format!("reply {id} could not be decoded: {reason}"))));
         }
     }
 
@@ -337,7 +447,7 @@ impl Actor {
             let caller_gone = pending.reply.as_ref().is_none_or(|r| r.is_closed());
             if let Some(id) = id {
                 if caller_gone {
-                    self.outbox.push((pending.session, "kill", vec![crate::cbor::uuid(&id)], Effect::None));
+                    self.outbox.push_back((pending.session, "kill", vec![crate::cbor::uuid(&id)], Effect::None));
                 } else {
                     self.shared.live().register(registration, pending.session, id);
                 }
@@ -376,7 +486,7 @@ impl Actor {
                     // (harmless if already gone): the streams end either way.
                     drop(sessions);
                     for id in self.shared.live().end_session(pending.session) {
-                        self.outbox.push((pending.session, "kill", vec![crate::cbor::uuid(&id)], Effect::None));
+                        self.outbox.push_back((pending.session, "kill", vec![crate::cbor::uuid(&id)], Effect::None));
                     }
                 }
             }
@@ -397,6 +507,9 @@ impl Actor {
             }
         }
         self.renewing.clear();
+        // Kills, pings and renewals for the old socket: its live queries and tokens are
+        // restored by the replay.
+        self.outbox.clear();
         self.shared.in_flight.store(0, Ordering::Relaxed);
     }
 
@@ -485,6 +598,13 @@ async fn connect_and_replay(endpoint: &str, shared: &Shared, config: &Config) ->
 
 /// Requests the actor writes before flushing the socket.
 const WRITE_BATCH: usize = 64;
+
+/// Frames the actor reads before it looks at its commands again.
+const READ_BATCH: usize = 32;
+
+/// Frames, and bytes, the actor reads in one poll of its task before it yields.
+const READ_BUDGET_FRAMES: usize = 128;
+const READ_BUDGET_BYTES: usize = 1 << 20;
 
 pub(crate) fn spawn(rx: mpsc::Receiver<Command>, shared: Arc<Shared>, config: Arc<Config>, close: CancellationToken, socket: Socket) {
     let actor = Actor::new(rx, shared, config.clone(), close);

@@ -25,9 +25,6 @@ use std::time::Duration;
 use ciborium::Value as Cbor;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{timeout, timeout_at, Instant};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -710,12 +707,8 @@ impl Connection {
     }
 }
 
-/// A rustls connector trusting the public web roots plus the configured ones; `None` (the
-/// library's default connector) when none are configured.
-fn tls_connector(config: &Config) -> Result<Option<tokio_tungstenite::Connector>> {
-    if config.root_certificates.is_empty() {
-        return Ok(None);
-    }
+/// A rustls connector trusting the public web roots plus the configured ones.
+fn tls_connector(config: &Config) -> Result<tokio_rustls::TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for der in &config.root_certificates {
@@ -729,7 +722,7 @@ fn tls_connector(config: &Config) -> Result<Option<tokio_tungstenite::Connector>
         .map_err(|e| Error::InvalidArgument(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(Some(tokio_tungstenite::Connector::Rustls(Arc::new(tls))))
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
 }
 
 /// Whether a command may only run while the session's identity is known: everything but the
@@ -738,36 +731,38 @@ pub(crate) fn needs_identity(method: &str, effect: &Effect) -> bool {
     !(effect.changes_auth() || matches!(method, "ping" | "version" | "attach" | "detach" | "use" | "let" | "unset" | "sessions"))
 }
 
-/// How much tungstenite reads from the socket at a time. Its default (128 KiB) is zeroed on
-/// every poll of the socket, ready or not, which cost the actor ~10% of its CPU at 20k
-/// requests/s (`bench-harness --only G`); replies of a few hundred bytes gain nothing from it,
-/// and large ones just take more reads. It also bounds the memory of an idle connection.
-const READ_BUFFER_SIZE: usize = 16 << 10;
+pub(crate) type Socket = tokio_websockets::WebSocketStream<tokio_websockets::MaybeTlsStream<tokio::net::TcpStream>>;
 
-pub(crate) type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
+/// Opens a socket to `endpoint`: TCP (every resolved address in turn, Nagle off), TLS for
+/// `wss://`, then the WebSocket upgrade asking for the `cbor` subprotocol; all bounded by the
+/// connect timeout. Messages (and frames) from the server above `max_message_size` end the
+/// socket.
 pub(crate) async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
     let connect_error = |reason: String| Error::Connect { endpoint: endpoint.to_owned(), reason };
-    let mut request = endpoint.into_client_request().map_err(|e| Error::InvalidUrl(e.to_string()))?;
-    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("cbor"));
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_SIZE)
-        .max_message_size(Some(config.max_message_size))
-        .max_frame_size(Some(config.max_message_size));
-    let connector = tls_connector(config)?;
-    let (socket, response) = timeout(
-        config.connect_timeout,
-        tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config), true, connector),
-    )
-    .await
-    .map_err(|_| Error::Timeout { what: "connect", after: config.connect_timeout })?
-    .map_err(|e| match e {
-        tokio_tungstenite::tungstenite::Error::Protocol(
-            tokio_tungstenite::tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_),
-        ) => connect_error(format!("the server did not accept the `cbor` subprotocol ({e}); is it SurrealDB 3.x?")),
-        e => connect_error(e.to_string()),
-    })?;
-    let protocol = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
+    let invalid = |e: &dyn std::fmt::Display| Error::InvalidUrl(format!("`{endpoint}`: {e}"));
+    let uri: http::Uri = endpoint.parse().map_err(|e| invalid(&e))?;
+    let tls = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        _ => return Err(invalid(&"unsupported scheme (use ws:// or wss://)")),
+    };
+    // `Uri::host` keeps the brackets of an IPv6 literal; neither DNS nor TLS wants them.
+    let host = uri.host().ok_or_else(|| invalid(&"no host"))?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let connector = if tls { tokio_websockets::Connector::Rustls(tls_connector(config)?) } else { tokio_websockets::Connector::Plain };
+    let client = tokio_websockets::ClientBuilder::from_uri(uri)
+        .add_header(http::header::SEC_WEBSOCKET_PROTOCOL, http::HeaderValue::from_static("cbor"))
+        .map_err(|e| connect_error(e.to_string()))?
+        .limits(tokio_websockets::Limits::default().max_payload_len(Some(config.max_message_size)));
+    let open = async {
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| connect_error(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let stream = connector.wrap(&host, tcp).await.map_err(|e| connect_error(e.to_string()))?;
+        client.connect_on(stream).await.map_err(|e| connect_error(e.to_string()))
+    };
+    let (socket, response) =
+        timeout(config.connect_timeout, open).await.map_err(|_| Error::Timeout { what: "connect", after: config.connect_timeout })??;
+    let protocol = response.headers().get(http::header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok());
     if protocol != Some("cbor") {
         return Err(connect_error(format!(
             "the server did not accept the `cbor` subprotocol (answered {protocol:?}); is it SurrealDB 3.x?"

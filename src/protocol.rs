@@ -201,6 +201,31 @@ pub(crate) fn decode_response(frame: &bytes::Bytes) -> Result<Incoming, Error> {
     Ok(Incoming::Reply { id, session, outcome })
 }
 
+/// The id of a reply whose envelope [`decode_response`] refused, if a scan of the top-level
+/// entries reaches an integer `id` (every entry before it must be well-formed enough to skip;
+/// the server writes `id` first). Nothing inside `result` or `error` is ever taken for it.
+pub(crate) fn reply_id(frame: &[u8]) -> Option<u64> {
+    let mut r = Reader::inside(frame);
+    let len = r.map_start().ok()??;
+    let mut read = 0;
+    while r.map_more(len, &mut read).ok()? {
+        match r.key().ok()? {
+            Some(key) if key == "id" => {
+                return match r.value().ok()? {
+                    Cbor::Integer(i) => u64::try_from(i).ok(),
+                    _ => None,
+                };
+            }
+            Some(_) => {}
+            None => {
+                r.skip().ok()?; // a key that is not text
+            }
+        }
+        r.skip().ok()?;
+    }
+    None
+}
+
 /// Decodes an error object `{code, kind, message, details}`.
 pub(crate) fn decode_error(value: Cbor) -> ServerError {
     let json = cbor::to_json(value);
@@ -307,6 +332,61 @@ mod tests {
 
         let note = decode_response(&frame(vec![("result", Cbor::Text("x".into()))])).unwrap();
         assert!(matches!(note, Incoming::Unsolicited(_)));
+    }
+
+    #[test]
+    fn the_id_of_an_undecodable_reply_is_found_when_it_comes_first() {
+        let start = |entries: u8| {
+            let mut out = vec![0xa0 | entries];
+            text(&mut out, "id");
+            head(&mut out, MAJOR_UNSIGNED, 300);
+            out
+        };
+        // A result that is not CBOR, a truncated one, an error that is not a map.
+        let mut garbage = start(2);
+        text(&mut garbage, "result");
+        garbage.extend_from_slice(&[0xff, 0xff]);
+        let mut truncated = start(2);
+        text(&mut truncated, "result");
+        truncated.extend_from_slice(&[0x63, b'a']);
+        let neither = start(1);
+        for bytes in [garbage, truncated, neither] {
+            assert!(decode_response(&bytes::Bytes::from(bytes.clone())).is_err(), "{bytes:?}");
+            assert_eq!(reply_id(&bytes), Some(300), "{bytes:?}");
+        }
+        // After a well-formed entry, and with an indefinite-length map.
+        let mut later = vec![0xbf];
+        text(&mut later, "session");
+        head_null(&mut later);
+        text(&mut later, "id");
+        head(&mut later, MAJOR_UNSIGNED, 7);
+        text(&mut later, "result");
+        later.push(0xff);
+        assert_eq!(reply_id(&later), Some(7));
+        // An `id` nested in the result is not the reply's; nor is one past a malformed entry.
+        let mut nested = vec![0xa1];
+        text(&mut nested, "result");
+        nested.push(0xa1);
+        text(&mut nested, "id");
+        head(&mut nested, MAJOR_UNSIGNED, 9);
+        assert_eq!(reply_id(&nested), None);
+        let mut hidden = vec![0xa2];
+        text(&mut hidden, "result");
+        hidden.extend_from_slice(&[0x63, 0xff, 0xfe]); // text that is not UTF-8
+        text(&mut hidden, "id");
+        head(&mut hidden, MAJOR_UNSIGNED, 9);
+        assert_eq!(reply_id(&hidden), None);
+        // Ids that are not request ids, and what is not a map.
+        let mut negative = vec![0xa1];
+        text(&mut negative, "id");
+        negative.push(0x20);
+        for bytes in [negative, vec![], vec![0x01], vec![0xff]] {
+            assert_eq!(reply_id(&bytes), None, "{bytes:?}");
+        }
+    }
+
+    fn head_null(out: &mut Vec<u8>) {
+        out.push(0xf6);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use ciborium::Value as Cbor;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{timeout_at, Instant};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_websockets::Message;
 
 use crate::auth::Tokens;
 use crate::cbor;
@@ -66,7 +66,7 @@ async fn exchange(
         let id = shared.next_id();
         let frame = protocol::encode_request(id, step.method, step.params, step.session).map_err(|e| e.to_string())?;
         let deadline = Instant::now() + config.request_timeout;
-        timeout_at(deadline, socket.feed(Message::Binary(frame.into())))
+        timeout_at(deadline, socket.feed(Message::binary(frame)))
             .await
             .map_err(|_| "a replay write stalled".to_string())?
             .map_err(|e| e.to_string())?;
@@ -84,8 +84,8 @@ async fn exchange(
             .await
             .map_err(|_| format!("no reply to the replay within {:?}", config.request_timeout))?;
         match frame {
-            Some(Ok(Message::Binary(bytes))) => {
-                if let Ok(Incoming::Reply { id, outcome, .. }) = protocol::decode_response(&bytes) {
+            Some(Ok(message)) if message.is_binary() => {
+                if let Ok(Incoming::Reply { id, outcome, .. }) = protocol::decode_response(&message.into_payload().into()) {
                     if let Some(index) = ids.remove(&id) {
                         let invalid = |e: crate::Error| ServerError::new(0, "Internal", e.to_string());
                         results[index] = Some(outcome.and_then(|p| p.cbor().map_err(invalid)));
@@ -93,7 +93,8 @@ async fn exchange(
                     }
                 }
             }
-            Some(Ok(Message::Close(_))) | None => return Err("the socket closed during the replay".into()),
+            Some(Ok(message)) if message.is_close() => return Err("the socket closed during the replay".into()),
+            None => return Err("the socket closed during the replay".into()),
             Some(Err(e)) => return Err(e.to_string()),
             Some(Ok(_)) => {}
         }

@@ -149,3 +149,106 @@ async fn connect_failures_are_typed() {
     assert!(matches!(Connection::connect("http://127.0.0.1:1").await, Err(Error::InvalidUrl(_))));
     assert!(matches!(Connection::connect("not a url").await, Err(Error::InvalidUrl(_))));
 }
+
+/// A server that stops reading while it still sends: a write the socket cannot take must not
+/// stop the connection from reading. A live query's notifications arrive while a 40 MiB request
+/// is stuck in the socket, then the request completes.
+#[tokio::test]
+async fn notifications_arrive_while_a_write_is_blocked_by_a_peer_that_stops_reading() {
+    use futures_util::StreamExt;
+    use support::proxy::{Proxy, HOLD};
+    use support::{DB, NS};
+
+    let (server, direct) = setup().await;
+    let writer = direct.attach().await.unwrap();
+    writer.signin(&Root::new("root", "root")).await.unwrap();
+    writer.use_ns_db(NS, DB).await.unwrap();
+
+    let proxy = Proxy::start(server.port()).await;
+    let proxied = Connection::builder(proxy.url()).request_timeout(Duration::from_secs(60)).connect().await.unwrap();
+    let watcher = proxied.attach().await.unwrap();
+    watcher.signin(&Root::new("root", "root")).await.unwrap();
+    watcher.use_ns_db(NS, DB).await.unwrap();
+    let mut changes = watcher.live::<serde_json::Value>("note").await.unwrap();
+    let sender = proxied.attach().await.unwrap();
+    sender.signin(&Root::new("root", "root")).await.unwrap();
+
+    // Far more than the socket buffers on both sides of the proxy hold.
+    const BIG: usize = 40 << 20;
+    let mut upstream = proxy.upstream_bytes();
+    let before = *upstream.borrow_and_update();
+    proxy.stall_upstream(true);
+    let big = tokio::spawn(async move {
+        let text = "a".repeat(BIG);
+        sender.query("RETURN string::len($text)", serde_json::json!({ "text": text })).await?.take::<i64>(0)
+    });
+    // The proxy has read (and holds) the first MiB of the request: the actor is writing it,
+    // and the rest cannot leave.
+    tokio::time::timeout(Duration::from_secs(20), upstream.wait_for(|n| *n >= before + HOLD as u64))
+        .await
+        .expect("the big request reached the proxy")
+        .unwrap();
+
+    for n in 0..3 {
+        writer.query("CREATE note SET n = $n", serde_json::json!({ "n": n })).await.unwrap().check().unwrap();
+        let change = tokio::time::timeout(Duration::from_secs(5), changes.next())
+            .await
+            .expect("a notification while the write is blocked")
+            .expect("the stream is open")
+            .unwrap();
+        assert_eq!(change.data["n"], n);
+    }
+    assert!(!big.is_finished(), "the big request was still blocked");
+
+    proxy.stall_upstream(false);
+    let len = tokio::time::timeout(Duration::from_secs(60), big).await.expect("the big request completes").unwrap().unwrap();
+    assert_eq!(len, BIG as i64);
+    assert!(proxied.is_up());
+}
+
+/// The write-stall watchdog: a batch the socket has not taken within the watchdog timeout ends
+/// the socket, even while frames keep arriving (so the read watchdog alone would not).
+#[tokio::test]
+async fn a_write_blocked_for_the_watchdog_timeout_replaces_the_socket() {
+    use support::faults::fast;
+    use support::proxy::{Proxy, HOLD};
+    use support::{DB, NS};
+    use surreal_pool::ConnectionEvent;
+
+    let (server, direct) = setup().await;
+    let writer = direct.attach().await.unwrap();
+    writer.signin(&Root::new("root", "root")).await.unwrap();
+    writer.use_ns_db(NS, DB).await.unwrap();
+    let proxy = Proxy::start(server.port()).await;
+    let proxied = fast(Connection::builder(proxy.url())).request_timeout(Duration::from_secs(30)).connect().await.unwrap();
+    let watcher = proxied.attach().await.unwrap();
+    watcher.signin(&Root::new("root", "root")).await.unwrap();
+    watcher.use_ns_db(NS, DB).await.unwrap();
+    let _changes = watcher.live::<serde_json::Value>("note").await.unwrap();
+    let sender = proxied.attach().await.unwrap();
+    let mut events = proxied.events();
+
+    let mut upstream = proxy.upstream_bytes();
+    let before = *upstream.borrow_and_update();
+    proxy.stall_upstream(true);
+    let big = tokio::spawn(async move { sender.query("RETURN string::len($text)", serde_json::json!({ "text": "a".repeat(40 << 20) })).await });
+    tokio::time::timeout(Duration::from_secs(20), upstream.wait_for(|n| *n >= before + HOLD as u64)).await.unwrap().unwrap();
+    let stalled_at = Instant::now();
+    // Notifications keep the socket from going quiet meanwhile (until aborted below).
+    let notes = tokio::spawn(async move {
+        for n in 0..100_000 {
+            writer.query("CREATE note SET n = $n", serde_json::json!({ "n": n })).await.unwrap().check().unwrap();
+        }
+    });
+    let reason = loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("a disconnect").unwrap();
+        if let ConnectionEvent::Disconnected { reason } = event {
+            break reason;
+        }
+    };
+    assert!(reason.contains("write stalled"), "{reason}");
+    assert!(stalled_at.elapsed() < Duration::from_secs(5), "detected after {:?}", stalled_at.elapsed());
+    assert!(matches!(big.await.unwrap(), Err(Error::ConnectionLost)));
+    notes.abort();
+    proxy.stall_upstream(false);
+}

@@ -212,3 +212,106 @@ async fn a_ten_megabyte_query_is_answered() {
     let n: i64 = s.query(&sql, ()).await.unwrap().take(0).unwrap();
     assert_eq!(n, 10 << 20);
 }
+
+/// A peer that floods frames faster than they can be decoded (256 KiB notifications of
+/// one-byte items, sent as fast as the socket takes them): with the socket buffers full of them,
+/// a request is still written at once (each wake of the connection's task writes the commands
+/// waiting before it reads on); its reply comes behind the flood already on its way.
+#[tokio::test]
+async fn a_flood_of_notifications_does_not_keep_requests_from_being_written() {
+    use std::sync::{Arc, Mutex};
+    use support::fake::notification;
+    let received: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let log = received.clone();
+    let fake = FakeServer::start_flooding(notification(256 << 10), move |req| {
+        log.lock().unwrap().get_or_insert_with(Instant::now);
+        vec![reply(req.id, query_result(int(1)), None)]
+    })
+    .await;
+    let conn = quick(fake.url()).request_timeout(Duration::from_secs(30)).connect().await.unwrap();
+    // Far more than the socket buffers hold: they are full, and stay full.
+    tokio::time::timeout(Duration::from_secs(20), fake.flooded().wait_for(|n| *n >= 16 << 20)).await.unwrap().unwrap();
+    let sent = Instant::now();
+    assert_eq!(one(&conn).await.unwrap(), 1);
+    let waited = received.lock().unwrap().expect("the request reached the server").duration_since(sent);
+    assert!(waited < Duration::from_secs(1), "the request waited {waited:?} to be written");
+}
+
+/// `{id, result}` whose result is not CBOR: the envelope names the request, nothing else reads.
+fn undecodable(id: u64) -> Message {
+    let mut out = vec![0xa2, 0x62, b'i', b'd'];
+    ciborium::into_writer(&int(id as i64), &mut out).unwrap();
+    out.extend_from_slice(&[0x66, b'r', b'e', b's', b'u', b'l', b't', 0xff]);
+    Message::Binary(out.into())
+}
+
+/// Answers `bad` with an undecodable reply, `query` with 1, anything else with null.
+async fn answering_badly(bad: &'static str) -> FakeServer {
+    FakeServer::start(true, move |req| match req.method.as_str() {
+        m if m == bad => vec![undecodable(req.id)],
+        "query" => vec![reply(req.id, query_result(int(1)), None)],
+        _ => vec![reply(req.id, Cbor::Null, None)],
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_undecodable_reply_to_let_fails_it_at_once_and_replaces_the_socket() {
+    let fake = answering_badly("let").await;
+    let conn = quick(fake.url()).request_timeout(Duration::from_secs(5)).connect().await.unwrap();
+    let mut events = conn.events();
+    let started = Instant::now();
+    match conn.session().set("x", &1).await {
+        Err(Error::Protocol(m)) => assert!(m.contains("could not be decoded"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(1), "failed at once, not by the timeout");
+    // The server may have set the variable: every session is replayed from what is known.
+    let reason = loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
+        if let surreal_pool::ConnectionEvent::Disconnected { reason } = event {
+            break reason;
+        }
+    };
+    assert!(reason.contains("state-changing"), "{reason}");
+    assert_eq!(one(&conn).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_undecodable_reply_to_authenticate_leaves_the_identity_unknown() {
+    let fake = answering_badly("authenticate").await;
+    let conn = quick(fake.url()).request_timeout(Duration::from_secs(5)).connect().await.unwrap();
+    let s = conn.attach().await.unwrap();
+    let started = Instant::now();
+    // A well-formed JWT, so that it is sent.
+    match s.authenticate("eyJhbGciOiJIUzUxMiJ9.eyJJRCI6InVzZXI6eCJ9.c2ln").await {
+        Err(Error::Protocol(m)) => assert!(m.contains("could not be decoded"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(1), "failed at once, not by the timeout");
+    assert!(!s.auth_known(), "the server may or may not have applied it");
+    assert!(matches!(s.query("RETURN 1", ()).await, Err(Error::AuthLost)));
+}
+
+/// The pool judges a returned session by the changes in flight: one whose reply could not be
+/// decoded must not count as in flight forever (the session would be reset at every checkout).
+#[tokio::test]
+async fn a_pooled_session_whose_let_reply_is_undecodable_is_not_dirty_forever() {
+    let fake = answering_badly("let").await;
+    let pool = surreal_pool::Pool::builder(fake.url())
+        .connections(1)
+        .max_sessions(1)
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap();
+    let session = pool.get().await.unwrap();
+    assert!(matches!(session.set("x", &1).await, Err(Error::Protocol(_))));
+    drop(session);
+    for _ in 0..3 {
+        let session = pool.get().await.unwrap();
+        let one: i64 = session.query("RETURN 1", ()).await.unwrap().take(0).unwrap();
+        assert_eq!(one, 1);
+    }
+    assert_eq!(pool.status().resets, 0, "{:?}", pool.status());
+}

@@ -22,6 +22,8 @@ pub struct Request {
 pub struct FakeServer {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    /// Bytes of flood sent so far (see [`FakeServer::start_flooding`]).
+    flooded: tokio::sync::watch::Receiver<u64>,
 }
 
 type Script = dyn Fn(Request) -> Vec<Message> + Send + Sync;
@@ -58,7 +60,41 @@ impl FakeServer {
                 });
             }
         });
-        FakeServer { addr, task }
+        FakeServer { addr, task, flooded: tokio::sync::watch::channel(0).1 }
+    }
+
+    /// Like [`start`](Self::start), but every connection also sends `flood` continuously
+    /// (as fast as the client reads), the script's answers going out between flood frames. It
+    /// runs on a thread of its own, so the flood does not wait for the client's task to yield.
+    pub async fn start_flooding(flood: Message, script: impl Fn(Request) -> Vec<Message> + Send + Sync + 'static) -> FakeServer {
+        let script: Arc<Script> = Arc::new(script);
+        let (bound, addr) = tokio::sync::oneshot::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (count, flooded) = tokio::sync::watch::channel(0u64);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let _ = bound.send(listener.local_addr().unwrap());
+                tokio::select! {
+                    _ = stopped => {}
+                    _ = flood_connections(listener, flood, script, count) => {}
+                }
+            });
+            // Dropping the runtime ends every connection.
+        });
+        let addr = addr.await.unwrap();
+        // Dropping the server aborts this task, which drops `stop`: the thread ends.
+        let task = tokio::spawn(async move {
+            let _stop = stop;
+            std::future::pending::<()>().await
+        });
+        FakeServer { addr, task, flooded }
+    }
+
+    /// The count of flood bytes sent so far, to wait on.
+    pub fn flooded(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.flooded.clone()
     }
 
     pub fn url(&self) -> String {
@@ -69,6 +105,46 @@ impl FakeServer {
 impl Drop for FakeServer {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+async fn flood_connections(listener: TcpListener, flood: Message, script: Arc<Script>, count: tokio::sync::watch::Sender<u64>) {
+    let count = Arc::new(count);
+    while let Ok((stream, _)) = listener.accept().await {
+        let script = script.clone();
+        let flood = flood.clone();
+        let count = count.clone();
+        tokio::spawn(async move {
+            #[allow(clippy::result_large_err)] // the signature tungstenite asks for
+            let callback = |_: &HttpRequest, mut response: Response| {
+                response.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("cbor"));
+                Ok(response)
+            };
+            let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else { return };
+            let (mut sink, mut stream) = ws.split();
+            let (answers, mut queued) = tokio::sync::mpsc::unbounded_channel::<Message>();
+            let writer = tokio::spawn(async move {
+                loop {
+                    while let Ok(answer) = queued.try_recv() {
+                        if sink.feed(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    if sink.send(flood.clone()).await.is_err() {
+                        return;
+                    }
+                    count.send_modify(|n| *n += flood.len() as u64);
+                }
+            });
+            while let Some(Ok(frame)) = stream.next().await {
+                let Message::Binary(bytes) = frame else { continue };
+                let Some(request) = decode(&bytes) else { continue };
+                for out in script(request) {
+                    let _ = answers.send(out);
+                }
+            }
+            writer.abort();
+        });
     }
 }
 
@@ -94,6 +170,21 @@ pub fn reply(id: u64, result: Cbor, session: Option<&str>) -> Message {
     }
     let mut out = Vec::new();
     ciborium::into_writer(&Cbor::Map(map), &mut out).unwrap();
+    Message::Binary(out.into())
+}
+
+/// A live-query notification (a frame with no id) for a live query nobody registered, whose
+/// record is an array of `items` one-byte integers: cheap to send, costly to decode.
+pub fn notification(items: usize) -> Message {
+    let text = |s: &str| Cbor::Text(s.into());
+    let note = Cbor::Map(vec![
+        (text("id"), Cbor::Tag(37, Box::new(Cbor::Bytes(vec![7; 16])))),
+        (text("action"), text("CREATE")),
+        (text("record"), text("note:1")),
+        (text("result"), Cbor::Array((0..items).map(|i| Cbor::Integer(((i % 24) as i64).into())).collect())),
+    ]);
+    let mut out = Vec::new();
+    ciborium::into_writer(&Cbor::Map(vec![(text("result"), note)]), &mut out).unwrap();
     Message::Binary(out.into())
 }
 

@@ -73,3 +73,4 @@ pub fn forged(token: &surreal_pool::AccessToken) -> String {
 pub mod proxy;
 pub mod fake;
 pub mod faults;
+pub mod secret_flow;

@@ -1,5 +1,6 @@
 //! A TCP proxy in front of the real server, for fault injection: cut every connection, stall
-//! them (bytes stop flowing both ways), or refuse new connections.
+//! them (bytes stop flowing both ways, or only from the client: a server that stops reading
+//! while it still sends), or refuse new connections.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -21,6 +22,10 @@ struct State {
     upstream: Mutex<SocketAddr>,
     refuse: AtomicBool,
     stalled: watch::Sender<bool>,
+    /// Bytes from clients are read (up to [`HOLD`]) but not forwarded.
+    stalled_upstream: watch::Sender<bool>,
+    /// Bytes read from clients so far, all connections together.
+    upstream_bytes: watch::Sender<u64>,
     cut: Mutex<CancellationToken>,
     /// Added to every chunk forwarded, in microseconds.
     delay_us: std::sync::atomic::AtomicU64,
@@ -35,6 +40,8 @@ impl Proxy {
             upstream: Mutex::new(([127, 0, 0, 1], upstream_port).into()),
             refuse: AtomicBool::new(false),
             stalled: watch::channel(false).0,
+            stalled_upstream: watch::channel(false).0,
+            upstream_bytes: watch::channel(0).0,
             cut: Mutex::new(CancellationToken::new()),
             delay_us: std::sync::atomic::AtomicU64::new(0),
         });
@@ -58,8 +65,8 @@ impl Proxy {
                     let (sr, sw) = server.into_split();
                     tokio::select! {
                         _ = cut.cancelled() => {}
-                        _ = pump(cr, sw, stalled.clone(), state.clone()) => {}
-                        _ = pump(sr, cw, stalled, state) => {}
+                        _ = pump(cr, sw, stalled.clone(), state.clone(), true) => {}
+                        _ = pump(sr, cw, stalled, state, false) => {}
                     }
                 });
             }
@@ -82,6 +89,19 @@ impl Proxy {
     /// Stops (true) or resumes (false) the flow of bytes on every connection.
     pub fn stall(&self, on: bool) {
         self.state.stalled.send_replace(on);
+    }
+
+    /// Stops (true) or resumes (false) forwarding bytes from clients to the server, while bytes
+    /// from the server keep flowing: a server that stops reading. While stopped, up to [`HOLD`]
+    /// bytes per connection are read and held, then nothing more is read, so the client's
+    /// writes block once the socket buffers are full.
+    pub fn stall_upstream(&self, on: bool) {
+        self.state.stalled_upstream.send_replace(on);
+    }
+
+    /// The count of bytes read from clients so far (all connections), to wait on.
+    pub fn upstream_bytes(&self) -> watch::Receiver<u64> {
+        self.state.upstream_bytes.subscribe()
     }
 
     /// Refuses (true) or accepts (false) new connections.
@@ -107,13 +127,52 @@ impl Drop for Proxy {
     }
 }
 
-async fn pump(mut from: impl AsyncReadExt + Unpin, mut to: impl AsyncWriteExt + Unpin, mut stalled: watch::Receiver<bool>, state: Arc<State>) {
+/// The most bytes a connection reads and holds from its client while upstream is stalled.
+pub const HOLD: usize = 1 << 20;
+
+async fn pump(
+    mut from: impl AsyncReadExt + Unpin,
+    mut to: impl AsyncWriteExt + Unpin,
+    mut stalled: watch::Receiver<bool>,
+    state: Arc<State>,
+    upstream: bool,
+) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut held = Vec::new();
+    let mut stalled_upstream = state.stalled_upstream.subscribe();
     loop {
+        if upstream && *stalled_upstream.borrow_and_update() {
+            if held.len() >= HOLD {
+                if stalled_upstream.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            tokio::select! {
+                read = from.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        held.extend_from_slice(&buf[..n]);
+                        state.upstream_bytes.send_modify(|b| *b += n as u64);
+                    }
+                },
+                changed = stalled_upstream.changed() => if changed.is_err() { return },
+            }
+            continue;
+        }
+        if !held.is_empty() {
+            if to.write_all(&held).await.is_err() {
+                return;
+            }
+            held = Vec::new();
+        }
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if upstream {
+            state.upstream_bytes.send_modify(|b| *b += n as u64);
+        }
         let delay = state.delay_us.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
@@ -123,6 +182,10 @@ async fn pump(mut from: impl AsyncReadExt + Unpin, mut to: impl AsyncWriteExt + 
             if stalled.changed().await.is_err() {
                 return;
             }
+        }
+        if upstream && *stalled_upstream.borrow() {
+            held.extend_from_slice(&buf[..n]);
+            continue;
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
