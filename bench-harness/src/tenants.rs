@@ -9,7 +9,7 @@ use surreal_pool::{AccessToken, Connection, Pool, PoolStatus, Record, Root};
 use surrealdb::engine::remote::ws::{Client, Ws};
 use surrealdb::Surreal;
 
-use crate::{percentile, repeated, support, throughput, Args, DB, NS, RETURN_1};
+use crate::{percentile, support, throughput, Args, DB, NS, RETURN_1};
 
 /// splitmix64 on a shared state: a deterministic stream per caller, lock-free.
 fn next(state: &AtomicU64) -> u64 {
@@ -101,6 +101,12 @@ async fn sdk_base(url: &str) -> Surreal<Client> {
     db
 }
 
+/// Median, min and max.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
 /// Counter differences.
 fn delta(before: &PoolStatus, after: &PoolStatus) -> (u64, u64, u64, u64) {
     (
@@ -132,6 +138,7 @@ pub async fn curve(url: &str, args: &Args, tokens: &[AccessToken]) {
     say!("# surreal-pool: get_with_token + query; counters over all reps of the row: auth/req = authenticate round trips per request,");
     say!("#   hits/req = affinity hits (no round trip) per request, resets; top-{SESSIONS} share = requests that went to the {SESSIONS} most asked tenants");
     say!("# official SDK: clone + authenticate + query, callers spread over {SOCKETS} clients (one socket each): 1 authenticate per request by construction");
+    say!("# req/s: median [min–max] over the reps, pool and SDK alternating rep by rep; a fresh pool per row");
     say!(
         "{:>7} {:>5} {:<12} {:>7} {:>22} {:>8} {:>8} {:>6} {:>8} {:>22} {:>8}",
         "tenants", "t/s", "order", "callers", "surreal-pool req/s", "auth/req", "hits/req", "resets", format!("top-{SESSIONS}"), "official SDK req/s", "pool/SDK"
@@ -155,36 +162,41 @@ pub async fn curve(url: &str, args: &Args, tokens: &[AccessToken]) {
         let p = Pool::builder(url).connections(SOCKETS).max_sessions(SESSIONS).namespace_database(NS, DB).build().await.unwrap();
         let picker = Arc::new(Picker::new(order, tenants, callers));
         let before = p.status();
-        let pr = repeated(args.reps, || {
+        // The SDK sees the same tenant streams; pool and SDK alternate rep by rep, so that the
+        // drift of the shared machine hits both alike.
+        let sdk_picker = Arc::new(Picker::new(order, tenants, callers));
+        let (mut pv, mut sv) = (Vec::new(), Vec::new());
+        for _ in 0..args.reps {
             let (p, t, pk) = (p.clone(), all.clone(), picker.clone());
-            throughput(args.secs, callers, move |c| {
-                let (p, t) = (p.clone(), t.clone());
-                let i = pk.pick(c);
-                async move {
-                    let s = p.get_with_token(t[i].as_str()).await.unwrap();
-                    s.query(RETURN_1, ()).await.unwrap();
-                }
-            })
-        })
-        .await;
+            pv.push(
+                throughput(args.secs, callers, move |c| {
+                    let (p, t) = (p.clone(), t.clone());
+                    let i = pk.pick(c);
+                    async move {
+                        let s = p.get_with_token(t[i].as_str()).await.unwrap();
+                        s.query(RETURN_1, ()).await.unwrap();
+                    }
+                })
+                .await,
+            );
+            let (b, t, pk) = (sdks.clone(), all.clone(), sdk_picker.clone());
+            sv.push(
+                throughput(args.secs, callers, move |c| {
+                    let (b, t) = (b.clone(), t.clone());
+                    let i = pk.pick(c);
+                    async move {
+                        let db = b[c % b.len()].clone();
+                        db.authenticate(t[i].as_str()).await.unwrap();
+                        db.query(RETURN_1).await.unwrap().check().unwrap();
+                    }
+                })
+                .await,
+            );
+        }
         let (requests, auth, hits, resets) = delta(&before, &p.status());
         p.close();
         let top = picker.top_share(SESSIONS);
-        // The same tenant streams for the SDK.
-        let picker = Arc::new(Picker::new(order, tenants, callers));
-        let sr = repeated(args.reps, || {
-            let (b, t, pk) = (sdks.clone(), all.clone(), picker.clone());
-            throughput(args.secs, callers, move |c| {
-                let (b, t) = (b.clone(), t.clone());
-                let i = pk.pick(c);
-                async move {
-                    let db = b[c % b.len()].clone();
-                    db.authenticate(t[i].as_str()).await.unwrap();
-                    db.query(RETURN_1).await.unwrap().check().unwrap();
-                }
-            })
-        })
-        .await;
+        let (pr, sr) = (spread(pv), spread(sv));
         let f = |(m, lo, hi): (f64, f64, f64)| format!("{m:.0} [{lo:.0}–{hi:.0}]");
         say!(
             "{tenants:>7} {:>5} {:<12} {callers:>7} {:>22} {:>8.3} {:>8.3} {resets:>6} {top:>8.3} {:>22} {:>7.2}x",
