@@ -2,7 +2,9 @@
 //! surreal-pool, the official `surrealdb` SDK (WebSocket), and a raw pipelined client (CBOR, and
 //! JSON as a reference). Workloads A–E of the benchmark issue; see BENCHMARKS.md.
 //!
-//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G]` (G: the gaps to the floor, interleaved; not part of a full run)
+//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G,T,K]`
+//! Not part of a full run: G (the gaps to the floor, interleaved), T (more tenants than
+//! sessions: the curve) and K (hostile tokens among hot tenants), both in `tenants.rs`.
 //!
 //! Everything printed is also written to `bench-harness/results/latest.txt`.
 
@@ -12,7 +14,6 @@ mod proxy;
 mod support;
 mod raw;
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,9 +43,11 @@ macro_rules! say {
     ($($t:tt)*) => {{
         let line = format!($($t)*);
         println!("{line}");
-        let _ = writeln!(OUT.lock().unwrap(), "{line}");
+        let _ = std::fmt::Write::write_fmt(&mut *$crate::OUT.lock().unwrap(), format_args!("{line}\n"));
     }};
 }
+
+mod tenants;
 
 struct Args {
     secs: f64,
@@ -512,6 +515,14 @@ async fn main() {
             say!("C {sockets} socket(s) x {sessions} sessions: {} | auth/checkout {:.4}", gap(pv, rv), st.auth_round_trips as f64 / st.checkouts as f64);
             p.close();
         }
+    }
+
+    if args.only.contains('T') {
+        tenants::curve(&url, &args, &tokens).await;
+    }
+
+    if args.only.contains('K') {
+        tenants::hostile(&url, &args, &tokens).await;
     }
 
     if args.only.contains('D') {

@@ -22,8 +22,15 @@ pub async fn setup(url: &str, extra: &str, users: usize) -> Vec<AccessToken> {
     let root = conn.session();
     root.signin(&Root::new("root", "root")).await.expect("root signin");
     root.query(&format!("{SCHEMA}\n{extra}"), ()).await.expect("schema").check().expect("schema statements");
+    signup(url, 0, users).await
+}
+
+/// Signs up the record users `u{first}@bench` .. `u{first + users - 1}@bench` (password `pw`) and
+/// returns their access tokens.
+pub async fn signup(url: &str, first: usize, users: usize) -> Vec<AccessToken> {
+    let conn = Connection::connect(url).await.expect("connect");
     let mut tokens = Vec::with_capacity(users);
-    for i in 0..users {
+    for i in first..first + users {
         let s = conn.attach().await.expect("attach");
         let vars = serde_json::json!({ "email": format!("u{i}@bench"), "password": "pw" });
         tokens.push(s.signup(&Record::new("bench", "bench", "account", vars)).await.expect("signup").access);
