@@ -292,7 +292,7 @@ impl AccessToken {
 
     /// The text's hash, the same for equal tokens. The keys are random per process (as in
     /// `HashMap`'s own hasher), so that tokens sent by clients cannot be crafted to collide.
-    fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         use std::hash::BuildHasher;
         static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
         *self.inner.fingerprint.get_or_init(|| KEYS.get_or_init(std::hash::RandomState::new).hash_one(&*self.inner.text))

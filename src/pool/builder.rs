@@ -290,6 +290,7 @@ impl PoolBuilder {
                 _ => None,
             }),
             identity_signin: tokio::sync::Mutex::new(()),
+            probation: tokio::sync::Semaphore::new(1),
             last_grant_ms: AtomicU64::new(0),
             started: std::time::Instant::now(),
             counters: Counters::default(),

@@ -57,6 +57,7 @@ impl PooledSession {
             Tag::Tenant(token) => {
                 shared.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
                 session.authenticate(token.clone()).await?;
+                shared.table().accepted.remember(token);
             }
             _ => shared.make_default(session, &from).await?,
         }

@@ -93,6 +93,8 @@ struct PoolShared {
     identity_token: Mutex<Option<AccessToken>>,
     /// Serializes signing in with the pool's credentials.
     identity_signin: tokio::sync::Mutex<()>,
+    /// One checkout at a time for tokens the server has not accepted lately.
+    probation: tokio::sync::Semaphore,
     /// When deadpool last granted a slot (milliseconds since `started`).
     last_grant_ms: AtomicU64,
     started: std::time::Instant,
@@ -229,6 +231,20 @@ impl Pool {
         async move {
             let shared = &self.inner.shared;
             shared.counters.checkouts.fetch_add(1, Ordering::Relaxed);
+            // A token the server has not accepted lately may be refused: such checkouts go one
+            // at a time, so that they share the default-identity (or dirty) sessions the table
+            // gives them, and never take a tenant's while one of those will come back.
+            let _probation = match &want {
+                Tag::Tenant(_) if !shared.table().proven(&want) => {
+                    let wait = tokio::time::timeout(self.inner.checkout_timeout, shared.probation.acquire());
+                    match wait.await {
+                        Ok(Ok(permit)) => Some(permit),
+                        Ok(Err(_)) => return Err(Error::Closed),
+                        Err(_) => return Err(Error::Timeout { what: "checkout", after: self.inner.checkout_timeout }),
+                    }
+                }
+                _ => None,
+            };
             // A session its connection could not re-attach after a reconnect is gone: its guard
             // replaces it when dropped, and the checkout tries again (each try removes one).
             loop {
@@ -378,6 +394,7 @@ impl Pool {
     /// ```
     pub fn close(&self) {
         self.inner.sessions.close();
+        self.inner.shared.probation.close();
         for c in &self.inner.shared.connections {
             c.close();
         }

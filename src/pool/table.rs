@@ -3,7 +3,7 @@
 //! affinity, LRU, dirty tracking, hand-over and per-connection room are unit-tested here with
 //! no server.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use tokio::sync::oneshot;
 
@@ -61,8 +61,43 @@ pub(super) struct Taken<S> {
     pub(super) hit: bool,
 }
 
+/// Tokens the server accepted recently, by fingerprint, in bounded memory: two generations
+/// of at most `cap` each; when the current one fills up it becomes the previous one.
+pub(super) struct Accepted {
+    current: HashSet<u64>,
+    previous: HashSet<u64>,
+    cap: usize,
+}
+
+impl Accepted {
+    pub(super) fn new(cap: usize) -> Self {
+        Accepted { current: HashSet::new(), previous: HashSet::new(), cap: cap.max(1) }
+    }
+
+    pub(super) fn remember(&mut self, token: &AccessToken) {
+        let f = token.fingerprint();
+        if self.current.contains(&f) {
+            return;
+        }
+        if self.current.len() >= self.cap {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(f);
+    }
+
+    pub(super) fn knows(&self, token: &AccessToken) -> bool {
+        let f = token.fingerprint();
+        self.current.contains(&f) || self.previous.contains(&f)
+    }
+}
+
+/// How many accepted tokens a pool remembers (per generation; two generations, 8 bytes each).
+pub(super) const REMEMBERED_TOKENS: usize = 16_384;
+
 pub(super) struct Table<S, W> {
     entries: HashMap<u64, Entry<S>>,
+    /// Tokens the server accepted recently: a checkout for one of them is proven.
+    pub(super) accepted: Accepted,
     /// Idle clean entries by tag.
     idle: HashMap<Tag, Vec<u64>>,
     /// Checked-out sessions by the tag they were checked out for.
@@ -85,6 +120,7 @@ impl<S, W> Table<S, W> {
     pub(super) fn new(connections: usize) -> Self {
         Table {
             entries: HashMap::new(),
+            accepted: Accepted::new(REMEMBERED_TOKENS),
             idle: HashMap::new(),
             busy_for: HashMap::new(),
             waiters: HashMap::new(),
@@ -245,10 +281,13 @@ impl<S, W> Table<S, W> {
         }
     }
 
-    /// Whether `want` is an identity the server has accepted: the default one, or a token some
-    /// pooled session holds now. Any other token may be refused.
-    fn proven(&self, want: &Tag) -> bool {
-        !matches!(want, Tag::Tenant(_)) || self.idle.contains_key(want) || self.busy_for.contains_key(want)
+    /// Whether `want` is an identity the server has accepted: the default one, a token some
+    /// pooled session holds now, or one accepted recently. Any other token may be refused.
+    pub(super) fn proven(&self, want: &Tag) -> bool {
+        match want {
+            Tag::Tenant(token) => self.idle.contains_key(want) || self.busy_for.contains_key(want) || self.accepted.knows(token),
+            _ => true,
+        }
     }
 
     /// The idle session a checkout holding `slot` re-purposes, when none is in its identity.
@@ -431,6 +470,26 @@ mod tests {
         t.busy_add(&known, -1);
         t.put_back(slots[0], Some(taken.session), known.clone(), (None, None));
         assert!(t.proven(&known), "idle as it");
+    }
+
+    #[test]
+    fn accepted_tokens_are_remembered_in_bounded_memory() {
+        let mut accepted = Accepted::new(2);
+        let t = |s: &str| AccessToken::new(s);
+        accepted.remember(&t("a.a.a"));
+        accepted.remember(&t("b.b.b"));
+        assert!(accepted.knows(&t("a.a.a")) && accepted.knows(&t("b.b.b")) && !accepted.knows(&t("c.c.c")));
+        accepted.remember(&t("c.c.c")); // a and b become the previous generation
+        assert!(accepted.knows(&t("a.a.a")) && accepted.knows(&t("c.c.c")));
+        accepted.remember(&t("d.d.d"));
+        accepted.remember(&t("e.e.e")); // c and d now previous: a and b forgotten
+        assert!(!accepted.knows(&t("a.a.a")) && accepted.knows(&t("d.d.d")) && accepted.knows(&t("e.e.e")));
+        assert!(accepted.current.len() + accepted.previous.len() <= 4);
+        // A table proves a token the server accepted even when no session holds it now.
+        let (mut table, _) = table(&[]);
+        assert!(!table.proven(&tenant("z.z.z")));
+        table.accepted.remember(&t("z.z.z"));
+        assert!(table.proven(&tenant("z.z.z")));
     }
 
     #[test]
