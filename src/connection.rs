@@ -738,7 +738,10 @@ pub(crate) type Socket = tokio_websockets::WebSocketStream<tokio_websockets::May
 /// connect timeout. Messages (and frames) from the server above `max_message_size` end the
 /// socket.
 pub(crate) async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
-    let connect_error = |reason: String| Error::Connect { endpoint: endpoint.to_owned(), reason };
+    // The io / TLS / WebSocket error is kept as the `source()`.
+    fn failed<E: std::error::Error + Send + Sync + 'static>(endpoint: &str) -> impl FnOnce(E) -> Error + '_ {
+        move |e| Error::Connect { endpoint: endpoint.to_owned(), reason: e.to_string(), source: Some(Box::new(e)) }
+    }
     let invalid = |e: &dyn std::fmt::Display| Error::InvalidUrl(format!("`{endpoint}`: {e}"));
     let uri: http::Uri = endpoint.parse().map_err(|e| invalid(&e))?;
     let tls = match uri.scheme_str() {
@@ -752,21 +755,23 @@ pub(crate) async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
     let connector = if tls { tokio_websockets::Connector::Rustls(tls_connector(config)?) } else { tokio_websockets::Connector::Plain };
     let client = tokio_websockets::ClientBuilder::from_uri(uri)
         .add_header(http::header::SEC_WEBSOCKET_PROTOCOL, http::HeaderValue::from_static("cbor"))
-        .map_err(|e| connect_error(e.to_string()))?
+        .map_err(failed(endpoint))?
         .limits(tokio_websockets::Limits::default().max_payload_len(Some(config.max_message_size)));
     let open = async {
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(|e| connect_error(e.to_string()))?;
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await.map_err(failed(endpoint))?;
         let _ = tcp.set_nodelay(true);
-        let stream = connector.wrap(&host, tcp).await.map_err(|e| connect_error(e.to_string()))?;
-        client.connect_on(stream).await.map_err(|e| connect_error(e.to_string()))
+        let stream = connector.wrap(&host, tcp).await.map_err(failed(endpoint))?;
+        client.connect_on(stream).await.map_err(failed(endpoint))
     };
     let (socket, response) =
         timeout(config.connect_timeout, open).await.map_err(|_| Error::Timeout { what: "connect", after: config.connect_timeout })??;
     let protocol = response.headers().get(http::header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok());
     if protocol != Some("cbor") {
-        return Err(connect_error(format!(
-            "the server did not accept the `cbor` subprotocol (answered {protocol:?}); is it SurrealDB 3.x?"
-        )));
+        return Err(Error::Connect {
+            endpoint: endpoint.to_owned(),
+            reason: format!("the server did not accept the `cbor` subprotocol (answered {protocol:?}); is it SurrealDB 3.x?"),
+            source: None,
+        });
     }
     Ok(socket)
 }

@@ -36,6 +36,9 @@ pub enum Error {
         endpoint: String,
         /// Why.
         reason: String,
+        /// The underlying io, TLS or WebSocket error, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// A wait ran past its deadline.

@@ -143,7 +143,13 @@ async fn connect_failures_are_typed() {
     // Nothing listens on this port.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     match Connection::connect(format!("ws://127.0.0.1:{port}")).await {
-        Err(Error::Connect { endpoint, .. }) => assert!(endpoint.contains(&port.to_string())),
+        Err(e @ Error::Connect { .. }) => {
+            let Error::Connect { endpoint, .. } = &e else { unreachable!() };
+            assert!(endpoint.contains(&port.to_string()));
+            // The io error is the source, for callers that inspect it.
+            let source = std::error::Error::source(&e).expect("a source");
+            assert_eq!(source.downcast_ref::<std::io::Error>().map(|io| io.kind()), Some(std::io::ErrorKind::ConnectionRefused), "{source:?}");
+        }
         other => panic!("{other:?}"),
     }
     assert!(matches!(Connection::connect("http://127.0.0.1:1").await, Err(Error::InvalidUrl(_))));
