@@ -14,7 +14,7 @@ use crate::auth::AccessToken;
 use crate::error::{Error, Result};
 use crate::session::Session;
 
-/// A server session checked out of a [`Pool`]; derefs to [`Session`] for the whole auth and data
+/// A server session checked out of a [`Pool`](super::Pool); derefs to [`Session`] for the whole auth and data
 /// API. Dropping it returns the session to the pool, which cleans it before anyone else gets
 /// it if the caller changed its identity or state.
 pub struct PooledSession {
