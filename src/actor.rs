@@ -366,7 +366,7 @@ impl Actor {
                     }
                     return;
                 }
-                let outcome = outcome.map_err(crate::session::classify);
+                let outcome = outcome.map_err(crate::error::classify);
                 // Only a reply that changes state is decoded here; the rest is decoded by its
                 // caller. The envelope decoder has checked the result reads, so this cannot
                 // fail; if it did, the server's state would be unknown to us: the change counts

@@ -419,6 +419,24 @@ impl fmt::Debug for ServerError {
     }
 }
 
+/// Maps a server error object to the crate's error type.
+pub(crate) fn classify(e: ServerError) -> Error {
+    if e.is_auth() && !e.is_not_allowed_action() {
+        Error::Auth(e)
+    } else if e.is_not_allowed() {
+        Error::NotAllowed(e)
+    } else {
+        Error::Server(e)
+    }
+}
+
+impl ServerError {
+    /// An `Auth/NotAllowed` detail is a permission refusal, not a credential failure.
+    fn is_not_allowed_action(&self) -> bool {
+        self.detail_kind() == Some("NotAllowed")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,29 +7,11 @@ use serde::Serialize;
 use crate::auth::{AccessToken, Credentials, Record, Tokens};
 use crate::cbor;
 use crate::connection::Connection;
-use crate::error::{Error, Result, ServerError};
+use crate::error::{Error, Result};
 use crate::protocol::{to_cbor, Payload};
 use crate::query::QueryResponse;
 use crate::state::{AuthState, Effect, Remembered};
 use crate::value::RecordId;
-
-/// Maps a server error object to the crate's error type.
-pub(crate) fn classify(e: ServerError) -> Error {
-    if e.is_auth() && !e.is_not_allowed_action() {
-        Error::Auth(e)
-    } else if e.is_not_allowed() {
-        Error::NotAllowed(e)
-    } else {
-        Error::Server(e)
-    }
-}
-
-impl ServerError {
-    /// An `Auth/NotAllowed` detail is a permission refusal, not a credential failure.
-    fn is_not_allowed_action(&self) -> bool {
-        self.detail_kind() == Some("NotAllowed")
-    }
-}
 
 /// For signin, signup and refresh every refusal is an authentication failure (record access
 /// reports bad credentials as a generic error: "No record was returned").
