@@ -361,6 +361,9 @@ impl Actor {
                     if let Some(state) = self.shared.sessions().get_mut(&pending.session) {
                         state.lose(&pending.effect);
                     }
+                    if matches!(pending.effect, Effect::Renewed(_)) {
+                        self.renewing.remove(&pending.session); // it may be renewed again later
+                    }
                     if let Some(reply) = pending.reply {
                         let _ = reply.send(Err(Error::Protocol(format!("reply {id} was labelled for another session"))));
                     }
