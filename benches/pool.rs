@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::TestServer;
 use surreal_pool::{AccessToken, Connection, Pool, Root};
 
 mod support;

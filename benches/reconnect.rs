@@ -4,12 +4,9 @@
 //!
 //! `cargo bench --bench reconnect` (option: `-- --sessions 100,500,1000`).
 
-#[path = "../tests/support/proxy.rs"]
-mod proxy;
-
 use std::time::{Duration, Instant};
 
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::{proxy, TestServer};
 use surreal_pool::{Connection, ConnectionEvent, ReconnectPolicy};
 
 mod support;

@@ -30,7 +30,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::TestServer;
 use surreal_pool::{AccessToken, Pool, Record, Root};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

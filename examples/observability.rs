@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::TestServer;
 use surreal_pool::{Pool, Record, Root};
 
 #[tokio::main]

@@ -5,7 +5,7 @@
 //! cargo run --example quickstart -- ws://127.0.0.1:8000 # or uses yours (root/root)
 //! ```
 
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::TestServer;
 use surreal_pool::{Connection, Database, Namespace, Record, Root};
 
 const SCHEMA: &str = r#"

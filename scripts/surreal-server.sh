@@ -14,12 +14,14 @@ if [ -n "${SURREAL_BIN:-}" ]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-manifest="$here/test-server/Cargo.toml"
+# The recipe lives in the test kit, which builds it the same way (same key, same binary).
+recipe="$here/testkit/recipe"
+manifest="$recipe/Cargo.toml.txt"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$manifest" | head -n1)
 cache="${SURREAL_POOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/surreal-pool}"
 bin="$cache/bin/surreal-$version"
 # The key also covers the manifest and lock file, so a changed recipe rebuilds.
-key=$(cat "$manifest" "$here/test-server/Cargo.lock" "$here/test-server/src/main.rs" | sha256sum | cut -c1-16)
+key=$(cat "$manifest" "$recipe/Cargo.lock.txt" "$recipe/main.rs.txt" | sha256sum | cut -c1-16)
 bin="$bin-$key"
 
 if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
@@ -30,7 +32,13 @@ echo "surreal-pool: waiting for the test-server build lock ($cache/build.lock)" 
 flock 9
 if [ ! -x "$bin" ]; then
   echo "surreal-pool: building SurrealDB $version test server into $cache (about 20 minutes on 2 cores, once)" >&2
-  CARGO_TARGET_DIR="$cache/target" cargo build --release --locked --manifest-path "$manifest" >&2
+  # A cargo project made from the recipe, in the cache.
+  project="$cache/recipe-$key"
+  mkdir -p "$project/src"
+  cp "$manifest" "$project/Cargo.toml"
+  cp "$recipe/Cargo.lock.txt" "$project/Cargo.lock"
+  cp "$recipe/main.rs.txt" "$project/src/main.rs"
+  CARGO_TARGET_DIR="$cache/target" cargo build --release --locked --manifest-path "$project/Cargo.toml" >&2
   cp "$cache/target/release/surreal" "$bin.tmp"
   mv "$bin.tmp" "$bin"
   echo "surreal-pool: test server ready: $bin" >&2

@@ -61,8 +61,6 @@ mod session;
 mod state;
 mod value;
 
-#[cfg(feature = "test-server")]
-pub mod test_server;
 
 #[cfg(feature = "axum")]
 pub mod axum;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::TestServer;
 use surreal_pool::{blocking, Error, Pool, Record, RecordId, Root};
 
 const SCHEMA: &str = "

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use support::proxy::Proxy;
 use support::faults::{fast, is_restored, server_with, short_tokens, wait_for};
 use support::{record, setup, DB, NS, SCHEMA};
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::TestServer;
 use surreal_pool::{Connection, ConnectionEvent, Error, ReconnectPolicy, Root, Session};
 
 
@@ -152,7 +152,7 @@ async fn after_max_attempts_commands_fail_fast_and_the_connection_still_recovers
 
 #[tokio::test]
 async fn a_server_restart_restores_remembered_identities_and_reports_the_others() {
-    let mut server = surreal_pool::test_server::TestServer::start().unwrap();
+    let mut server = surreal_pool_testkit::TestServer::start().unwrap();
     let remembering = fast(Connection::builder(server.url())).remember_credentials(true).connect().await.unwrap();
     let plain = fast(Connection::builder(server.url())).connect().await.unwrap();
     let mut remembering_events = remembering.events();

@@ -1,6 +1,6 @@
 //! `wss://` against the real server started with a generated certificate.
 
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::TestServer;
 use surreal_pool::{Connection, Error, Root};
 
 /// A self-signed certificate for `localhost`, written to a temporary directory.

@@ -8,8 +8,7 @@
 //!
 //! Everything printed is also written to `bench-harness/results/latest.txt`.
 
-#[path = "../../tests/support/proxy.rs"]
-mod proxy;
+use surreal_pool_testkit::proxy;
 #[path = "../../benches/support/mod.rs"]
 mod support;
 mod raw;
@@ -19,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::TestServer;
 use surreal_pool::{AccessToken, Connection, Pool, Root};
 use surrealdb::engine::remote::ws::{Client, Ws};
 use surrealdb::Surreal;

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::TestServer;
 use surreal_pool::{Connection, ConnectionBuilder, ConnectionEvent, ReconnectPolicy, Root};
 
 use super::SCHEMA;

@@ -2,7 +2,7 @@
 //! the official SDK documentation's authentication examples.
 #![allow(dead_code)]
 
-use surreal_pool::test_server::TestServer;
+use surreal_pool_testkit::TestServer;
 use surreal_pool::{Connection, Record, Root, Session};
 
 pub const NS: &str = "surrealdb";
@@ -70,7 +70,7 @@ pub fn forged(token: &surreal_pool::AccessToken) -> String {
     String::from_utf8(bytes).unwrap()
 }
 
-pub mod proxy;
-pub mod fake;
+#[allow(unused_imports)] // not every test binary uses both
+pub use surreal_pool_testkit::{fake, proxy};
 pub mod faults;
 pub mod secret_flow;

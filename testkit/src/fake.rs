@@ -1,6 +1,5 @@
 //! A scripted fake WebSocket server, only for what a real SurrealDB never sends: malformed
 //! frames, replies with unknown ids or foreign sessions, oversized frames, stalls.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,13 +1,9 @@
-//! A real SurrealDB server for tests, examples and benchmarks (feature `test-server`).
-//!
-//! The server binary is built once from the pinned `surrealdb-server` crate (see
-//! `test-server/` in the repository) by `scripts/surreal-server.sh`, into a cache outside the
-//! repository (`$SURREAL_POOL_CACHE`, default `~/.cache/surreal-pool`). Set `SURREAL_BIN` to use
-//! another binary. The first build takes about 20 minutes on two cores; a file lock makes
-//! parallel test binaries wait for one build.
+//! A real SurrealDB server process for tests: built once from the pinned `surrealdb-server`
+//! crate into a cache outside any repository (see [`binary`]), started on a free loopback port,
+//! killed on drop.
 //!
 //! ```no_run
-//! let server = surreal_pool::test_server::TestServer::start().expect("SurrealDB test server");
+//! let server = surreal_pool_testkit::TestServer::start().expect("SurrealDB test server");
 //! println!("listening on {}", server.url());
 //! // The server is killed when `server` is dropped.
 //! ```
@@ -24,33 +20,93 @@ use std::time::{Duration, Instant};
 #[error("SurrealDB test server: {0}")]
 pub struct TestServerError(String);
 
-/// The path of the SurrealDB binary, building it on first use (cached per process).
+/// The recipe of the test server: a cargo project wrapping the pinned `surrealdb-server`
+/// crate with in-memory storage only. Shipped inside this crate, so that it builds anywhere.
+const RECIPE_MANIFEST: &str = include_str!("../recipe/Cargo.toml.txt");
+const RECIPE_LOCK: &str = include_str!("../recipe/Cargo.lock.txt");
+const RECIPE_MAIN: &str = include_str!("../recipe/main.rs.txt");
+
+/// The path of the SurrealDB binary, building it on first use (cached on disk, and per process).
+///
+/// `SURREAL_BIN` names a binary to use instead. Otherwise the binary is
+/// `<cache>/bin/surreal-<version>-<key>`, where `<cache>` is `$SURREAL_POOL_CACHE`, else
+/// `$XDG_CACHE_HOME/surreal-pool`, else `~/.cache/surreal-pool`, and `<key>` hashes the recipe,
+/// so a changed recipe builds anew. A missing binary is built with `cargo build --release
+/// --locked` (about 20 minutes on two cores; progress on stderr) under a file lock, so that
+/// parallel test binaries wait for one build. `scripts/surreal-server.sh` in the repository
+/// does the same from a shell.
 ///
 /// ```no_run
-/// let path = surreal_pool::test_server::binary().expect("SurrealDB binary");
+/// let path = surreal_pool_testkit::binary().expect("SurrealDB binary");
 /// println!("{}", path.display());
 /// ```
 pub fn binary() -> Result<PathBuf, TestServerError> {
     static BINARY: OnceLock<Result<PathBuf, TestServerError>> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/surreal-server.sh");
-            let output = Command::new("bash")
-                .arg(&script)
-                .stderr(Stdio::inherit()) // build progress goes straight to the terminal
-                .output()
-                .map_err(|e| TestServerError(format!("could not run {}: {e}", script.display())))?;
-            if !output.status.success() {
-                return Err(TestServerError(format!("{} failed ({})", script.display(), output.status)));
-            }
-            let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-            if path.is_file() {
-                Ok(path)
-            } else {
-                Err(TestServerError(format!("{} printed no binary path", script.display())))
-            }
-        })
-        .clone()
+    BINARY.get_or_init(build).clone()
+}
+
+fn build() -> Result<PathBuf, TestServerError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| TestServerError(format!("{what}: {e}"));
+    if let Some(bin) = std::env::var_os("SURREAL_BIN") {
+        let bin = PathBuf::from(bin);
+        return if bin.is_file() { Ok(bin) } else { Err(TestServerError(format!("SURREAL_BIN={} is not a file", bin.display()))) };
+    }
+    let cache = match (std::env::var_os("SURREAL_POOL_CACHE"), std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME")) {
+        (Some(dir), ..) => PathBuf::from(dir),
+        (None, Some(xdg), _) => PathBuf::from(xdg).join("surreal-pool"),
+        (None, None, Some(home)) => PathBuf::from(home).join(".cache/surreal-pool"),
+        (None, None, None) => return Err(TestServerError("no cache directory: set SURREAL_POOL_CACHE".into())),
+    };
+    let key = recipe_key();
+    let version = RECIPE_MANIFEST
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \"").and_then(|v| v.strip_suffix('"')))
+        .unwrap_or("unknown");
+    let bin = cache.join("bin").join(format!("surreal-{version}-{key}"));
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(cache.join("bin")).map_err(|e| fail("could not create the cache", &e))?;
+    let lock = std::fs::File::create(cache.join("build.lock")).map_err(|e| fail("could not create the build lock", &e))?;
+    eprintln!("surreal-pool-testkit: waiting for the test-server build lock ({})", cache.join("build.lock").display());
+    lock.lock().map_err(|e| fail("could not take the build lock", &e))?;
+    if bin.is_file() {
+        return Ok(bin); // built by another process meanwhile
+    }
+    eprintln!("surreal-pool-testkit: building the SurrealDB {version} test server into {} (about 20 minutes on 2 cores, once)", cache.display());
+    let project = cache.join(format!("recipe-{key}"));
+    std::fs::create_dir_all(project.join("src")).map_err(|e| fail("could not write the recipe", &e))?;
+    for (name, text) in [("Cargo.toml", RECIPE_MANIFEST), ("Cargo.lock", RECIPE_LOCK), ("src/main.rs", RECIPE_MAIN)] {
+        std::fs::write(project.join(name), text).map_err(|e| fail("could not write the recipe", &e))?;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--locked", "--manifest-path"])
+        .arg(project.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", cache.join("target"))
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| fail("could not run cargo", &e))?;
+    if !status.success() {
+        return Err(TestServerError(format!("building the test server failed ({status}); see the output above")));
+    }
+    let tmp = bin.with_extension("tmp");
+    std::fs::copy(cache.join("target/release/surreal"), &tmp).map_err(|e| fail("could not copy the built server", &e))?;
+    std::fs::rename(&tmp, &bin).map_err(|e| fail("could not install the built server", &e))?;
+    eprintln!("surreal-pool-testkit: test server ready: {}", bin.display());
+    Ok(bin)
+}
+
+/// The first 16 hex digits of the SHA-256 of the recipe (manifest, lock file, main), as
+/// `scripts/surreal-server.sh` computes it.
+fn recipe_key() -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for part in [RECIPE_MANIFEST, RECIPE_LOCK, RECIPE_MAIN] {
+        hash.update(part.as_bytes());
+    }
+    hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// A SurrealDB server process on a loopback port, with root user `root`/`root` and in-memory
@@ -69,7 +125,7 @@ impl TestServer {
     /// Starts a server on a free port and waits until `/health` answers.
     ///
     /// ```no_run
-    /// use surreal_pool::test_server::TestServer;
+    /// use surreal_pool_testkit::TestServer;
     /// let server = TestServer::start().expect("SurrealDB test server");
     /// ```
     pub fn start() -> Result<TestServer, TestServerError> {
@@ -80,7 +136,7 @@ impl TestServer {
     /// `SURREAL_WEBSOCKET_MAX_ATTACHED_SESSIONS`).
     ///
     /// ```no_run
-    /// use surreal_pool::test_server::TestServer;
+    /// use surreal_pool_testkit::TestServer;
     /// let server = TestServer::start_with_env(&[("SURREAL_WEBSOCKET_MAX_ATTACHED_SESSIONS", "4")])
     ///     .expect("SurrealDB test server");
     /// ```
@@ -102,7 +158,7 @@ impl TestServer {
     /// [`url`](TestServer::url) is then `wss://localhost:<port>`.
     ///
     /// ```no_run
-    /// use surreal_pool::test_server::TestServer;
+    /// use surreal_pool_testkit::TestServer;
     /// use std::path::Path;
     /// let server = TestServer::start_tls(Path::new("cert.pem"), Path::new("key.pem")).expect("TLS server");
     /// assert!(server.url().starts_with("wss://localhost:"));
@@ -118,7 +174,7 @@ impl TestServer {
     /// The WebSocket endpoint: `ws://127.0.0.1:<port>`, or `wss://localhost:<port>` with TLS.
     ///
     /// ```no_run
-    /// use surreal_pool::test_server::TestServer;
+    /// use surreal_pool_testkit::TestServer;
     /// let server = TestServer::start().expect("SurrealDB test server");
     /// assert!(server.url().starts_with("ws://127.0.0.1:"));
     /// ```
@@ -132,7 +188,7 @@ impl TestServer {
     /// The port the server listens on.
     ///
     /// ```no_run
-    /// use surreal_pool::test_server::TestServer;
+    /// use surreal_pool_testkit::TestServer;
     /// let server = TestServer::start().expect("SurrealDB test server");
     /// assert!(server.url().ends_with(&format!(":{}", server.port())));
     /// ```
@@ -143,7 +199,7 @@ impl TestServer {
     /// Kills the server process (its in-memory data is lost).
     ///
     /// ```no_run
-    /// use surreal_pool::test_server::TestServer;
+    /// use surreal_pool_testkit::TestServer;
     /// let mut server = TestServer::start().expect("SurrealDB test server");
     /// server.kill(); // clients now see the connection drop
     /// ```
@@ -157,7 +213,7 @@ impl TestServer {
     /// Starts the server again on the same port (after [`kill`](TestServer::kill)).
     ///
     /// ```no_run
-    /// use surreal_pool::test_server::TestServer;
+    /// use surreal_pool_testkit::TestServer;
     /// let mut server = TestServer::start().expect("SurrealDB test server");
     /// server.kill();
     /// server.restart().expect("restarted");

@@ -1,7 +1,6 @@
 //! A TCP proxy in front of the real server, for fault injection: cut every connection, stall
 //! them (bytes stop flowing both ways, or only from the client: a server that stops reading
 //! while it still sends), or refuse new connections.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
