@@ -22,7 +22,7 @@ use tokio_websockets::Message;
 
 use crate::connection::{dial, Config, Shared, Socket};
 use crate::error::{Error, Result};
-use crate::protocol::{self, Incoming, Payload};
+use crate::wire::envelope::{self, Incoming, Payload};
 use crate::reconnect::ConnectionEvent;
 use crate::state::{AuthState, Effect, SessionState};
 
@@ -288,7 +288,7 @@ impl Actor {
     /// returns its frame.
     fn register_internal(&mut self, (session, method, params, effect): Internal) -> Option<bytes::Bytes> {
         let id = self.shared.next_id();
-        let frame = protocol::encode_request(id, method, params, session).ok()?;
+        let frame = envelope::encode_request(id, method, params, session).ok()?;
         if let Some(state) = self.shared.sessions().get_mut(&session) {
             state.begin(&effect);
         }
@@ -327,7 +327,7 @@ impl Actor {
             // A commit or cancel abandoned before it was sent still ends the transaction (the
             // server caps open transactions), as a cancel: a commit nobody waits for must not
             // write what its caller never saw acknowledged.
-            command.frame = protocol::encode_request(command.id, "cancel", vec![crate::cbor::uuid(&txn)], command.session).ok()?.into();
+            command.frame = envelope::encode_request(command.id, "cancel", vec![crate::wire::tags::uuid(&txn)], command.session).ok()?.into();
         }
         if command.needs_identity {
             let refused = match self.shared.sessions().get(&command.session) {
@@ -348,7 +348,7 @@ impl Actor {
     }
 
     fn on_frame(&mut self, bytes: &bytes::Bytes) {
-        match protocol::decode_response(bytes) {
+        match envelope::decode_response(bytes) {
             Ok(Incoming::Reply { id, session, outcome }) => {
                 let Some(pending) = self.pending.remove(&id) else {
                     tracing::warn!(id, "a reply for no request in flight");
@@ -407,7 +407,7 @@ impl Actor {
                     None => tracing::debug!("ignoring a frame with no request id"),
                 }
             }
-            Err(e) => match protocol::reply_id(bytes).and_then(|id| self.pending.remove(&id).map(|p| (id, p))) {
+            Err(e) => match envelope::reply_id(bytes).and_then(|id| self.pending.remove(&id).map(|p| (id, p))) {
                 Some((id, pending)) => self.fail_undecodable(id, pending, e),
                 None => tracing::warn!(error = %e, "ignoring an undecodable frame"),
             },
@@ -450,7 +450,7 @@ impl Actor {
             let caller_gone = pending.reply.as_ref().is_none_or(|r| r.is_closed());
             if let Some(id) = id {
                 if caller_gone {
-                    self.outbox.push_back((pending.session, "kill", vec![crate::cbor::uuid(&id)], Effect::None));
+                    self.outbox.push_back((pending.session, "kill", vec![crate::wire::tags::uuid(&id)], Effect::None));
                 } else {
                     self.shared.live().register(registration, pending.session, id);
                 }
@@ -489,7 +489,7 @@ impl Actor {
                     // (harmless if already gone): the streams end either way.
                     drop(sessions);
                     for id in self.shared.live().end_session(pending.session) {
-                        self.outbox.push_back((pending.session, "kill", vec![crate::cbor::uuid(&id)], Effect::None));
+                        self.outbox.push_back((pending.session, "kill", vec![crate::wire::tags::uuid(&id)], Effect::None));
                     }
                 }
             }

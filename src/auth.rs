@@ -12,7 +12,7 @@ use ciborium::Value as Cbor;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::protocol::to_cbor;
+use crate::wire::envelope::to_cbor;
 
 /// A password or other secret string; prints as `***`.
 #[derive(Clone, PartialEq, Eq)]

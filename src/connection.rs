@@ -30,7 +30,7 @@ use tracing::Instrument;
 
 use crate::actor::{self, Command};
 use crate::error::{Error, Result};
-use crate::protocol::{self, Payload};
+use crate::wire::envelope::{self, Payload};
 use crate::reconnect::{ConnectionEvent, ReconnectPolicy};
 use crate::session::Session;
 use crate::state::{Effect, SessionState};
@@ -615,7 +615,7 @@ impl Connection {
         effect: Effect,
     ) -> Result<Payload> {
         let id = self.inner.shared.next_id();
-        let frame = protocol::encode_request_in(id, method, params, session, txn)?;
+        let frame = envelope::encode_request_in(id, method, params, session, txn)?;
         self.send_frame(id, session, method, frame.into(), effect).await
     }
 
@@ -671,12 +671,12 @@ impl Connection {
 
     /// Cancels a transaction without waiting (a transaction dropped without commit or cancel).
     pub(crate) fn cancel_in_background(&self, session: Option<uuid::Uuid>, txn: uuid::Uuid) {
-        self.send_in_background(session, "cancel", vec![crate::cbor::uuid(&txn)], Effect::EndTransaction(txn));
+        self.send_in_background(session, "cancel", vec![crate::wire::tags::uuid(&txn)], Effect::EndTransaction(txn));
     }
 
     /// Kills a live query without waiting (a dropped [`crate::LiveStream`]).
     pub(crate) fn kill_in_background(&self, session: Option<uuid::Uuid>, live: uuid::Uuid) {
-        self.send_in_background(session, "kill", vec![crate::cbor::uuid(&live)], Effect::None);
+        self.send_in_background(session, "kill", vec![crate::wire::tags::uuid(&live)], Effect::None);
     }
 
     /// Detaches a session without waiting (used from `Drop`).
@@ -689,7 +689,7 @@ impl Connection {
     /// timeout).
     fn send_in_background(&self, session: Option<uuid::Uuid>, method: &'static str, params: Vec<Cbor>, effect: Effect) {
         let id = self.inner.shared.next_id();
-        let Ok(frame) = protocol::encode_request(id, method, params, session) else { return };
+        let Ok(frame) = envelope::encode_request(id, method, params, session) else { return };
         let frame = frame.into();
         let (reply, _) = oneshot::channel();
         let command = Command { id, frame, session, effect, reply, fire_and_forget: true, needs_identity: false };

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::protocol::to_cbor;
+use crate::wire::envelope::to_cbor;
 use crate::query::QueryResponse;
 use crate::session::{decode, Resource, Session};
 use crate::state::Effect;
@@ -185,7 +185,7 @@ impl Session {
             a @ Cbor::Array(_) => a,
             _ => return Err(Error::InvalidArgument("function arguments must be a list".into())),
         };
-        let none = Cbor::Tag(crate::cbor::TAG_NONE, Box::new(Cbor::Null));
+        let none = Cbor::Tag(crate::wire::tags::TAG_NONE, Box::new(Cbor::Null));
         self.data_call(None, "run", vec![Cbor::Text(function.into()), none, args]).await
     }
 
@@ -259,7 +259,7 @@ impl Transaction<'_> {
     /// ```
     pub async fn commit(mut self) -> Result<()> {
         self.done = true;
-        self.session.call_in(None, "commit", vec![crate::cbor::uuid(&self.id)], Effect::EndTransaction(self.id)).await?;
+        self.session.call_in(None, "commit", vec![crate::wire::tags::uuid(&self.id)], Effect::EndTransaction(self.id)).await?;
         Ok(())
     }
 
@@ -274,7 +274,7 @@ impl Transaction<'_> {
     /// ```
     pub async fn cancel(mut self) -> Result<()> {
         self.done = true;
-        self.session.call_in(None, "cancel", vec![crate::cbor::uuid(&self.id)], Effect::EndTransaction(self.id)).await?;
+        self.session.call_in(None, "cancel", vec![crate::wire::tags::uuid(&self.id)], Effect::EndTransaction(self.id)).await?;
         Ok(())
     }
 }

@@ -2,21 +2,21 @@
 //! not part of the supported API).
 
 use crate::auth::Tokens;
-use crate::cbor;
-use crate::protocol::{self, Incoming};
+use crate::wire::tags;
+use crate::wire::envelope::{self, Incoming};
 use crate::query::QueryResponse;
-use crate::value::RecordId;
+use crate::wire::record_id::RecordId;
 
 /// Runs one frame through everything that reads server frames: the envelope decoder, the
 /// CBOR→JSON mapping, the query-result, token and live-notification readers. Must never panic.
 pub fn decode_frame(bytes: &[u8]) {
-    match protocol::decode_response(&bytes::Bytes::copy_from_slice(bytes)) {
+    match envelope::decode_response(&bytes::Bytes::copy_from_slice(bytes)) {
         Ok(Incoming::Reply { outcome: Ok(payload), .. }) => {
             if let Ok(json) = payload.json() {
                 let _ = QueryResponse::from_json(json).map(|r| r.check());
             }
             if let Ok(value) = payload.cbor() {
-                let _ = cbor::to_json(value.clone());
+                let _ = tags::to_json(value.clone());
                 let _ = Tokens::from_result(&value);
                 crate::state::SessionState::default().apply(&crate::state::Effect::Use, Some(&value));
             }
@@ -34,7 +34,7 @@ pub fn decode_frame(bytes: &[u8]) {
 /// Decodes arbitrary bytes with both CBOR readers (ours and ciborium's): each must accept what
 /// the other accepts, decode it to the same value, and map it to the same JSON. Must never panic.
 pub fn readers_agree(bytes: &[u8]) {
-    let ours = crate::reader::value(bytes);
+    let ours = crate::wire::reader::value(bytes);
     let theirs = ciborium::from_reader::<ciborium::Value, _>(bytes);
     match (ours, theirs) {
         (Ok(ours), Ok(theirs)) => {
@@ -44,10 +44,10 @@ pub fn readers_agree(bytes: &[u8]) {
             };
             // Compared encoded: NaN is not equal to itself.
             assert_eq!(encode(&ours), encode(&theirs), "both readers decode to the same value");
-            let json = crate::reader::json(bytes).expect("JSON decodes what the value decoder decodes");
-            assert_eq!(json, cbor::to_json(theirs), "both paths map to the same JSON");
+            let json = crate::wire::reader::json(bytes).expect("JSON decodes what the value decoder decodes");
+            assert_eq!(json, tags::to_json(theirs), "both paths map to the same JSON");
         }
-        (Err(_), Err(_)) => assert!(crate::reader::json(bytes).is_err()),
+        (Err(_), Err(_)) => assert!(crate::wire::reader::json(bytes).is_err()),
         (ours, theirs) => panic!("the readers disagree: ours {ours:?}, ciborium {theirs:?}"),
     }
 }

@@ -46,20 +46,17 @@
 mod actor;
 mod auth;
 pub mod blocking;
-mod cbor;
 mod connection;
 mod data;
 mod error;
 mod live;
 mod pool;
-mod protocol;
 mod query;
-mod reader;
 mod reconnect;
 mod replay;
 mod session;
 mod state;
-mod value;
+mod wire;
 
 
 #[cfg(feature = "axum")]
@@ -84,7 +81,7 @@ pub use query::QueryResponse;
 pub use data::Transaction;
 pub use live::{Action, LiveStream, Notification, LIVE_BUFFER};
 pub use session::{Resource, Session};
-pub use value::{RecordId, RecordKey};
+pub use wire::record_id::{RecordId, RecordKey};
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]

@@ -22,10 +22,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::cbor;
+use crate::wire::tags;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::protocol::to_cbor;
+use crate::wire::envelope::to_cbor;
 use crate::session::{Resource, Session};
 use crate::state::Effect;
 
@@ -54,7 +54,7 @@ impl LiveWhat {
 
     /// The live-query id in the reply to [`request`](Self::request).
     pub(crate) fn id_from(&self, reply: Cbor) -> Option<uuid::Uuid> {
-        let json = cbor::to_json(reply);
+        let json = tags::to_json(reply);
         let id = match self {
             LiveWhat::Table(_) => json,
             LiveWhat::Query(..) => json.get(0)?.get("result")?.clone(),
@@ -110,7 +110,7 @@ impl LiveRegistry {
     /// Delivers a notification (`result` of an id-less frame) to its stream.
     pub(crate) fn route(&mut self, notification: Cbor) {
         let id = match &notification {
-            Cbor::Map(m) => m.iter().find(|(k, _)| k.as_text() == Some("id")).map(|(_, v)| cbor::to_json(v.clone())),
+            Cbor::Map(m) => m.iter().find(|(k, _)| k.as_text() == Some("id")).map(|(_, v)| tags::to_json(v.clone())),
             _ => None,
         };
         let Some(id) = id.and_then(|v| v.as_str().and_then(|s| s.parse::<uuid::Uuid>().ok())) else {
@@ -242,7 +242,7 @@ impl<T: DeserializeOwned> futures_util::Stream for LiveStream<T> {
 }
 
 fn decode_notification<T: DeserializeOwned>(raw: Cbor) -> Result<Notification<T>> {
-    let mut json = cbor::to_json(raw);
+    let mut json = tags::to_json(raw);
     let action = match json.get("action").and_then(|a| a.as_str()) {
         Some("CREATE") => Action::Create,
         Some("UPDATE") => Action::Update,

@@ -159,7 +159,7 @@ impl std::error::Error for StatementDecode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cbor;
+    use crate::wire::tags;
     use ciborium::Value as Cbor;
 
     fn text(s: &str) -> Cbor {
@@ -174,7 +174,7 @@ mod tests {
             (text("result"), text("boom")),
             (text("kind"), text("Thrown")),
         ]);
-        QueryResponse::from_json(cbor::to_json(Cbor::Array(vec![ok, err]))).unwrap()
+        QueryResponse::from_json(tags::to_json(Cbor::Array(vec![ok, err]))).unwrap()
     }
 
     #[test]

@@ -27,10 +27,10 @@ use tokio::time::{timeout_at, Instant};
 use tokio_websockets::Message;
 
 use crate::auth::Tokens;
-use crate::cbor;
+use crate::wire::tags;
 use crate::connection::{Config, Shared, Socket};
 use crate::error::ServerError;
-use crate::protocol::{self, Incoming};
+use crate::wire::envelope::{self, Incoming};
 use crate::state::{AuthState, SessionState};
 
 type Outcome = Result<Cbor, ServerError>;
@@ -64,7 +64,7 @@ async fn exchange(
     let mut ids = HashMap::with_capacity(steps.len());
     for (index, step) in steps.into_iter().enumerate() {
         let id = shared.next_id();
-        let frame = protocol::encode_request(id, step.method, step.params, step.session).map_err(|e| e.to_string())?;
+        let frame = envelope::encode_request(id, step.method, step.params, step.session).map_err(|e| e.to_string())?;
         let deadline = Instant::now() + config.request_timeout;
         timeout_at(deadline, socket.feed(Message::binary(frame)))
             .await
@@ -85,7 +85,7 @@ async fn exchange(
             .map_err(|_| format!("no reply to the replay within {:?}", config.request_timeout))?;
         match frame {
             Some(Ok(message)) if message.is_binary() => {
-                if let Ok(Incoming::Reply { id, outcome, .. }) = protocol::decode_response(&message.into_payload().into()) {
+                if let Ok(Incoming::Reply { id, outcome, .. }) = envelope::decode_response(&message.into_payload().into()) {
                     if let Some(index) = ids.remove(&id) {
                         let invalid = |e: crate::Error| ServerError::new(0, "Internal", e.to_string());
                         results[index] = Some(outcome.and_then(|p| p.cbor().map_err(invalid)));
@@ -107,7 +107,7 @@ fn text(s: &str) -> Cbor {
 }
 
 fn none() -> Cbor {
-    Cbor::Tag(cbor::TAG_NONE, Box::new(Cbor::Null))
+    Cbor::Tag(tags::TAG_NONE, Box::new(Cbor::Null))
 }
 
 /// Whether authenticating with `tokens` selects exactly `namespace` and `database`.
@@ -334,7 +334,7 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
             registry.remove(key); // its session lost its identity: the stream ends
         }
     }
-    let kills = orphans.into_iter().map(|(session, id)| Step { session, method: "kill", params: vec![cbor::uuid(&id)] }).collect();
+    let kills = orphans.into_iter().map(|(session, id)| Step { session, method: "kill", params: vec![tags::uuid(&id)] }).collect();
     exchange(socket, shared, config, &mut requests, kills).await?;
 
     // Record the outcome.

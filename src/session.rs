@@ -5,13 +5,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::auth::{AccessToken, Credentials, Record, Tokens};
-use crate::cbor;
+use crate::wire::tags;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
-use crate::protocol::{to_cbor, Payload};
+use crate::wire::envelope::{to_cbor, Payload};
 use crate::query::QueryResponse;
 use crate::state::{AuthState, Effect, Remembered};
-use crate::value::RecordId;
+use crate::wire::record_id::RecordId;
 
 /// For signin, signup and refresh every refusal is an authentication failure (record access
 /// reports bad credentials as a generic error: "No record was returned").
@@ -35,7 +35,7 @@ mod sealed {
 impl sealed::Sealed for &str {}
 impl Resource for &str {
     fn to_param(&self) -> Cbor {
-        Cbor::Tag(cbor::TAG_TABLE, Box::new(Cbor::Text((*self).to_owned())))
+        Cbor::Tag(tags::TAG_TABLE, Box::new(Cbor::Text((*self).to_owned())))
     }
 }
 impl sealed::Sealed for String {}
@@ -186,7 +186,7 @@ impl Session {
             }
         }
         let id = self.conn.shared().next_id();
-        let frame = bytes::Bytes::from(crate::protocol::encode_request_in(id, method, params, self.id, txn)?);
+        let frame = bytes::Bytes::from(crate::wire::envelope::encode_request_in(id, method, params, self.id, txn)?);
         // Kept for one more try should the server session have expired: the frame is shared,
         // not copied, and the effect of a plain request is `None`.
         let again = (!effect.changes_identity()).then(|| (frame.clone(), effect.clone()));
@@ -307,7 +307,7 @@ impl Session {
     /// ```
     pub async fn info(&self) -> Result<Option<serde_json::Value>> {
         let reply = self.call("info", vec![], Effect::None).await?;
-        Ok(match cbor::to_json(reply) {
+        Ok(match tags::to_json(reply) {
             serde_json::Value::Null => None,
             v => Some(v),
         })
@@ -437,7 +437,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn version(&self) -> Result<String> {
-        match cbor::to_json(self.call("version", vec![], Effect::None).await?) {
+        match tags::to_json(self.call("version", vec![], Effect::None).await?) {
             serde_json::Value::String(v) => Ok(v),
             other => Ok(other.to_string()),
         }
@@ -498,7 +498,7 @@ impl Session {
 }
 
 fn none() -> Cbor {
-    Cbor::Tag(cbor::TAG_NONE, Box::new(Cbor::Null))
+    Cbor::Tag(tags::TAG_NONE, Box::new(Cbor::Null))
 }
 
 /// A reply's result as the caller's type (through JSON, SurrealDB's tags mapped).

@@ -16,7 +16,7 @@ use serde::de::{self, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use crate::cbor;
+use crate::wire::tags;
 use crate::error::Error;
 
 /// The key part of a [`RecordId`].
@@ -110,12 +110,12 @@ impl RecordId {
         let key = match &self.key {
             RecordKey::String(s) => ciborium::Value::Text(s.clone()),
             RecordKey::Number(n) => ciborium::Value::Integer((*n).into()),
-            RecordKey::Uuid(u) => cbor::uuid(u),
-            RecordKey::Array(a) => cbor::from_json(&serde_json::Value::Array(a.clone())),
-            RecordKey::Object(o) => cbor::from_json(&serde_json::Value::Object(o.clone())),
+            RecordKey::Uuid(u) => tags::uuid(u),
+            RecordKey::Array(a) => tags::from_json(&serde_json::Value::Array(a.clone())),
+            RecordKey::Object(o) => tags::from_json(&serde_json::Value::Object(o.clone())),
         };
         ciborium::Value::Tag(
-            cbor::TAG_RECORDID,
+            tags::TAG_RECORDID,
             Box::new(ciborium::Value::Array(vec![ciborium::Value::Text(self.table.clone()), key])),
         )
     }

@@ -1,12 +1,12 @@
 //! A CBOR reader over received bytes: it skips items, decodes them as [`ciborium::Value`], or
-//! decodes them straight to JSON with SurrealDB's tags mapped as [`crate::cbor`] says.
+//! decodes them straight to JSON with SurrealDB's tags mapped as [`crate::wire::tags`] says.
 //!
 //! Why not `ciborium::from_reader`: a reply is read twice on its way to the caller (the
 //! envelope by the actor, the result by the caller), and most of a result is untagged maps,
 //! arrays, strings and numbers. Going through `ciborium::Value` and then to JSON costs two
 //! allocations per item and serde's visitor machinery; this reader finds the result's bytes
 //! without building it, and builds JSON directly. Tagged items (record ids, datetimes, …) are
-//! built as `ciborium::Value` first and mapped by [`crate::cbor`], so there is one mapping.
+//! built as `ciborium::Value` first and mapped by [`crate::wire::tags`], so there is one mapping.
 //!
 //! The reader accepts what `ciborium` accepts, and decodes it to the same values (the fuzz
 //! target `readers_agree` checks this differentially). It never panics: malformed input, and
@@ -339,13 +339,13 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// One item as JSON, mapped as [`crate::cbor::to_json`] maps its [`ciborium::Value`].
+    /// One item as JSON, mapped as [`crate::wire::tags::to_json`] maps its [`ciborium::Value`].
     pub(crate) fn json(&mut self) -> Read<Json> {
         Ok(match self.head()? {
             Head::Unsigned(n) => Json::from(n),
             Head::Negative(n) => match i64::try_from(n) {
                 Ok(n) => Json::from(-1 - n),
-                Err(_) => crate::cbor::to_json(Cbor::Integer(negative(n))),
+                Err(_) => crate::wire::tags::to_json(Cbor::Integer(negative(n))),
             },
             Head::Bytes(len) => Json::Array(self.bytes(len)?.into_iter().map(Json::from).collect()),
             Head::Text(len) => Json::String(self.text(len)?),
@@ -363,19 +363,19 @@ impl<'a> Reader<'a> {
                 while me.more(len, &mut read)? {
                     let key = match me.key()? {
                         Some(key) => key.into_owned(),
-                        None => crate::cbor::key_text(me.value()?),
+                        None => crate::wire::tags::key_text(me.value()?),
                     };
                     object.insert(key, me.json()?);
                 }
                 Ok(Json::Object(object))
             })?,
             Head::Tag(tag) => match self.bignum(tag)? {
-                Some(n) => crate::cbor::to_json(n),
-                None => self.nest(|me| Ok(crate::cbor::tagged(tag, me.value()?)))?,
+                Some(n) => crate::wire::tags::to_json(n),
+                None => self.nest(|me| Ok(crate::wire::tags::tagged(tag, me.value()?)))?,
             },
             Head::Bool(b) => Json::Bool(b),
             Head::Null => Json::Null,
-            Head::Float(f) => crate::cbor::to_json(Cbor::Float(f)),
+            Head::Float(f) => crate::wire::tags::to_json(Cbor::Float(f)),
             Head::Break => return Err("an unexpected CBOR break".into()),
         })
     }
@@ -459,18 +459,18 @@ mod tests {
                 (text("status"), text("OK")),
                 (text("result"), Cbor::Array(vec![Cbor::Integer(1.into())])),
                 (Cbor::Integer(7.into()), Cbor::Bool(false)),
-                (tag(crate::cbor::TAG_TABLE, text("t")), Cbor::Null),
+                (tag(crate::wire::tags::TAG_TABLE, text("t")), Cbor::Null),
             ]),
-            tag(crate::cbor::TAG_NONE, Cbor::Null),
-            crate::cbor::uuid(&u),
-            tag(crate::cbor::TAG_RECORDID, Cbor::Array(vec![text("person"), text("John Smith")])),
-            tag(crate::cbor::TAG_RECORDID, Cbor::Array(vec![text("person"), Cbor::Integer(7.into())])),
+            tag(crate::wire::tags::TAG_NONE, Cbor::Null),
+            crate::wire::tags::uuid(&u),
+            tag(crate::wire::tags::TAG_RECORDID, Cbor::Array(vec![text("person"), text("John Smith")])),
+            tag(crate::wire::tags::TAG_RECORDID, Cbor::Array(vec![text("person"), Cbor::Integer(7.into())])),
             tag(
-                crate::cbor::TAG_CUSTOM_DATETIME,
+                crate::wire::tags::TAG_CUSTOM_DATETIME,
                 Cbor::Array(vec![Cbor::Integer(1_704_067_200.into()), Cbor::Integer(5.into())]),
             ),
-            tag(crate::cbor::TAG_GEOMETRY_POINT, Cbor::Array(vec![Cbor::Float(1.5), Cbor::Float(2.0)])),
-            tag(999, Cbor::Array(vec![tag(crate::cbor::TAG_SET, Cbor::Array(vec![text("a")]))])),
+            tag(crate::wire::tags::TAG_GEOMETRY_POINT, Cbor::Array(vec![Cbor::Float(1.5), Cbor::Float(2.0)])),
+            tag(999, Cbor::Array(vec![tag(crate::wire::tags::TAG_SET, Cbor::Array(vec![text("a")]))])),
         ]
     }
 
@@ -482,7 +482,7 @@ mod tests {
             let theirs: Cbor = ciborium::from_reader(&bytes[..]).unwrap();
             // NaN is not equal to itself: compare the encodings
             assert_eq!(encode(&ours), encode(&theirs), "{v:?}");
-            assert_eq!(json(&bytes).unwrap(), crate::cbor::to_json(theirs), "{v:?}");
+            assert_eq!(json(&bytes).unwrap(), crate::wire::tags::to_json(theirs), "{v:?}");
             let mut r = Reader::new(&bytes);
             assert_eq!(r.skip().unwrap(), 0..bytes.len(), "{v:?}");
         }
@@ -511,7 +511,7 @@ mod tests {
             assert_eq!(value(bytes).unwrap(), want, "{bytes:x?}");
             let theirs: Cbor = ciborium::from_reader(bytes).unwrap();
             assert_eq!(theirs, want, "{bytes:x?}");
-            assert_eq!(json(bytes).unwrap(), crate::cbor::to_json(want), "{bytes:x?}");
+            assert_eq!(json(bytes).unwrap(), crate::wire::tags::to_json(want), "{bytes:x?}");
         }
     }
 

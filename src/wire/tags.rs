@@ -234,7 +234,7 @@ fn int_pair(parts: &[Cbor]) -> (i128, i128) {
 }
 
 fn record_id_text(table: String, key: Cbor) -> String {
-    use crate::value::{RecordId, RecordKey};
+    use crate::wire::record_id::{RecordId, RecordKey};
     let key = match key {
         Cbor::Text(s) => RecordKey::String(s),
         Cbor::Integer(n) => match i64::try_from(i128::from(n)) {
@@ -248,7 +248,7 @@ fn record_id_text(table: String, key: Cbor) -> String {
         Cbor::Tag(TAG_RANGE, b) => {
             if let Cbor::Array(bounds) = *b {
                 if bounds.len() == 2 {
-                    return capped_text(&format_args!("{}:{}", crate::value::escaped(&table), range_text(bounds)));
+                    return capped_text(&format_args!("{}:{}", crate::wire::record_id::escaped(&table), range_text(bounds)));
                 }
             }
             RecordKey::String(String::new())

@@ -6,9 +6,9 @@
 
 use ciborium::Value as Cbor;
 
-use crate::cbor;
+use crate::wire::tags;
 use crate::error::{Error, ServerError};
-use crate::reader::{self, Reader};
+use crate::wire::reader::{self, Reader};
 
 /// Encodes one request frame.
 pub(crate) fn encode_request(
@@ -43,7 +43,7 @@ pub(crate) fn encode_request_in(
     for (name, uuid) in [("session", session), ("txn", txn)] {
         if let Some(uuid) = uuid {
             text(&mut out, name);
-            head(&mut out, MAJOR_TAG, cbor::TAG_SPEC_UUID);
+            head(&mut out, MAJOR_TAG, tags::TAG_SPEC_UUID);
             head(&mut out, MAJOR_BYTES, 16);
             out.extend_from_slice(uuid.as_bytes());
         }
@@ -91,7 +91,7 @@ pub(crate) fn to_cbor<T: serde::Serialize + ?Sized>(value: &T) -> Result<Cbor, E
 
 /// A reply's result, still encoded: a slice of the frame it came in (no copy). The actor reads
 /// only the envelope; whoever waits for the reply decodes the result, as CBOR or straight to
-/// JSON (see [`crate::reader`]).
+/// JSON (see [`crate::wire::reader`]).
 #[derive(Clone)]
 pub(crate) struct Payload(bytes::Bytes);
 
@@ -101,7 +101,7 @@ impl Payload {
         Reader::inside(&self.0).value().map_err(|e| Error::Protocol(format!("an invalid result: {e}")))
     }
 
-    /// The result as JSON, SurrealDB's tags mapped (see [`crate::cbor`]).
+    /// The result as JSON, SurrealDB's tags mapped (see [`crate::wire::tags`]).
     pub(crate) fn json(&self) -> Result<serde_json::Value, Error> {
         Reader::inside(&self.0).json().map_err(|e| Error::Protocol(format!("an invalid result: {e}")))
     }
@@ -188,11 +188,11 @@ pub(crate) fn decode_response(frame: &bytes::Bytes) -> Result<Incoming, Error> {
     let session = match session {
         None | Some(Cbor::Null) => None,
         // The usual form: tag 37 around the 16 bytes.
-        Some(Cbor::Tag(cbor::TAG_SPEC_UUID, bytes)) if matches!(&*bytes, Cbor::Bytes(b) if b.len() == 16) => {
+        Some(Cbor::Tag(tags::TAG_SPEC_UUID, bytes)) if matches!(&*bytes, Cbor::Bytes(b) if b.len() == 16) => {
             let Cbor::Bytes(b) = *bytes else { return Err(not_a_uuid()) };
             Some(uuid::Uuid::from_slice(&b).map_err(|_| not_a_uuid())?)
         }
-        Some(other) => match cbor::to_json(other) {
+        Some(other) => match tags::to_json(other) {
             serde_json::Value::Null => None,
             serde_json::Value::String(s) => Some(s.parse().map_err(|_| not_a_uuid())?),
             _ => return Err(not_a_uuid()),
@@ -228,7 +228,7 @@ pub(crate) fn reply_id(frame: &[u8]) -> Option<u64> {
 
 /// Decodes an error object `{code, kind, message, details}`.
 pub(crate) fn decode_error(value: Cbor) -> ServerError {
-    let json = cbor::to_json(value);
+    let json = tags::to_json(value);
     let code = json.get("code").and_then(|c| c.as_i64()).unwrap_or(0);
     let kind = json.get("kind").and_then(|k| k.as_str()).unwrap_or("Internal");
     let message = match json.get("message") {
@@ -261,8 +261,8 @@ mod tests {
                     (Cbor::Text("method".into()), Cbor::Text("query".into())),
                     (Cbor::Text("params".into()), Cbor::Array(params.clone())),
                 ];
-                map.extend(session.map(|s| (Cbor::Text("session".into()), cbor::uuid(&s))));
-                map.extend(txn.map(|t| (Cbor::Text("txn".into()), cbor::uuid(&t))));
+                map.extend(session.map(|s| (Cbor::Text("session".into()), tags::uuid(&s))));
+                map.extend(txn.map(|t| (Cbor::Text("txn".into()), tags::uuid(&t))));
                 let mut want = Vec::new();
                 ciborium::into_writer(&Cbor::Map(map), &mut want).unwrap();
                 assert_eq!(encode_request_in(id, "query", params.clone(), session, txn).unwrap(), want, "{id} {session:?} {txn:?}");
@@ -291,7 +291,7 @@ mod tests {
     #[test]
     fn reply_session_labels_read_as_uuids() {
         let s = uuid::Uuid::new_v4();
-        for label in [cbor::uuid(&s), Cbor::Text(s.to_string()), Cbor::Tag(cbor::TAG_STRING_UUID, Box::new(Cbor::Text(s.to_string())))] {
+        for label in [tags::uuid(&s), Cbor::Text(s.to_string()), Cbor::Tag(tags::TAG_STRING_UUID, Box::new(Cbor::Text(s.to_string())))] {
             let reply = decode_response(&frame(vec![("id", Cbor::Integer(1.into())), ("result", Cbor::Null), ("session", label.clone())]));
             assert!(matches!(reply, Ok(Incoming::Reply { session: Some(got), .. }) if got == s), "{label:?}");
         }
@@ -308,7 +308,7 @@ mod tests {
         let v: Cbor = ciborium::from_reader(&bytes[..]).unwrap();
         let map = v.as_map().unwrap();
         assert_eq!(map[0], (Cbor::Text("id".into()), Cbor::Integer(7.into())));
-        assert_eq!(map[3].1, cbor::uuid(&s));
+        assert_eq!(map[3].1, tags::uuid(&s));
     }
 
     #[test]

@@ -1,0 +1,7 @@
+//! What goes over the wire, with no I/O: the RPC envelope, the CBOR reader, SurrealDB's CBOR
+//! tags and their JSON mapping, and record ids.
+
+pub(crate) mod envelope;
+pub(crate) mod reader;
+pub(crate) mod record_id;
+pub(crate) mod tags;
