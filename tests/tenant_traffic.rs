@@ -256,6 +256,29 @@ async fn concurrent_bad_tokens_never_take_a_hot_tenants_idle_session() {
     assert_eq!((after.affinity_hits - before.affinity_hits, after.auth_round_trips - before.auth_round_trips), (2, 0), "{after:?}");
 }
 
+#[tokio::test]
+async fn concurrent_copies_of_one_forged_token_never_take_a_hot_tenants_session() {
+    let server = server_with(SCHEMA).await;
+    let conn = Connection::connect(server.url()).await.unwrap();
+    let hot = users(&conn, "plain", 2).await;
+    let pool = Pool::builder(server.url()).connections(1).max_sessions(4).namespace_database(NS, DB).build().await.unwrap();
+    for (_, token) in &hot {
+        drop(pool.get_with_token(token.clone()).await.unwrap());
+    }
+    let defaults = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    drop(defaults);
+    // One forged token, three times at once: a copy being authenticated proves nothing.
+    let f = forged(&hot[0].1);
+    let refused = futures_util::future::join_all((0..3).map(|_| pool.get_with_token(f.clone()))).await;
+    assert!(refused.iter().all(|r| matches!(r, Err(Error::Auth(_)))), "{refused:?}");
+    let before = pool.status();
+    for (id, token) in &hot {
+        assert_eq!(auth_id(&pool.get_with_token(token.clone()).await.unwrap()).await.unwrap(), *id);
+    }
+    let after = pool.status();
+    assert_eq!((after.affinity_hits - before.affinity_hits, after.auth_round_trips - before.auth_round_trips), (2, 0), "{after:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. A session returned with a state change in flight is replaced, not reused.
 

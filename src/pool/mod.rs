@@ -234,28 +234,31 @@ impl Pool {
             // A token the server has not accepted lately may be refused: such checkouts go one
             // at a time, so that they share the default-identity (or dirty) sessions the table
             // gives them, and never take a tenant's while one of those will come back.
-            let _probation = match &want {
-                Tag::Tenant(_) if !shared.table().proven(&want) => {
-                    let wait = tokio::time::timeout(self.inner.checkout_timeout, shared.probation.acquire());
-                    match wait.await {
-                        Ok(Ok(permit)) => Some(permit),
-                        Ok(Err(_)) => return Err(Error::Closed),
-                        Err(_) => return Err(Error::Timeout { what: "checkout", after: self.inner.checkout_timeout }),
-                    }
-                }
-                _ => None,
-            };
-            // A session its connection could not re-attach after a reconnect is gone: its guard
-            // replaces it when dropped, and the checkout tries again (each try removes one).
-            loop {
-                let pooled = self.checkout_once(&mut want).await?;
-                if pooled.session.as_ref().is_some_and(|s| s.with_state(|st| st.is_some())) {
-                    return Ok(pooled);
-                }
+            // The wait for the lane and for a session share the checkout timeout.
+            if matches!(want, Tag::Tenant(_)) && !shared.table().proven(&want) {
+                let timed_out = Error::Timeout { what: "checkout", after: self.inner.checkout_timeout };
+                return tokio::time::timeout(self.inner.checkout_timeout, async {
+                    let _permit = shared.probation.acquire().await.map_err(|_| Error::Closed)?;
+                    self.checkout_loop(&mut want).await
+                })
+                .await
+                .unwrap_or(Err(timed_out));
             }
+            self.checkout_loop(&mut want).await
         }
         .instrument(span)
         .await
+    }
+
+    /// A session its connection could not re-attach after a reconnect is gone: its guard
+    /// replaces it when dropped, and the checkout tries again (each try removes one).
+    async fn checkout_loop(&self, want: &mut Tag) -> Result<PooledSession> {
+        loop {
+            let pooled = self.checkout_once(want).await?;
+            if pooled.session.as_ref().is_some_and(|s| s.with_state(|st| st.is_some())) {
+                return Ok(pooled);
+            }
+        }
     }
 
     async fn checkout_once(&self, want: &mut Tag) -> Result<PooledSession> {

@@ -281,11 +281,12 @@ impl<S, W> Table<S, W> {
         }
     }
 
-    /// Whether `want` is an identity the server has accepted: the default one, a token some
-    /// pooled session holds now, or one accepted recently. Any other token may be refused.
+    /// Whether `want` is an identity the server has accepted: the default one, a token an idle
+    /// session is clean for, or one accepted recently. Any other token may be refused — a
+    /// checkout of it in progress proves nothing (it may be a copy of a forged token).
     pub(super) fn proven(&self, want: &Tag) -> bool {
         match want {
-            Tag::Tenant(token) => self.idle.contains_key(want) || self.busy_for.contains_key(want) || self.accepted.knows(token),
+            Tag::Tenant(token) => self.idle.contains_key(want) || self.accepted.knows(token),
             _ => true,
         }
     }
@@ -337,6 +338,9 @@ impl<S, W> Table<S, W> {
         }
         self.tick += 1;
         let tick = self.tick;
+        if let (true, Tag::Tenant(token)) = (hit, want) {
+            self.accepted.remember(token); // a hot token stays remembered
+        }
         let e = self.entries.get_mut(&slot)?;
         e.last_used = tick;
         Some(Taken { session: e.session.take()?, tag: e.tag.clone(), clean_ns_db: e.clean_ns_db.clone(), hit })
@@ -466,10 +470,10 @@ mod tests {
         assert!(!t.proven(&known));
         let taken = t.take(slots[0], &known).unwrap();
         t.busy_add(&known, 1);
-        assert!(t.proven(&known), "checked out as it");
+        assert!(!t.proven(&known), "a checkout in progress proves nothing");
         t.busy_add(&known, -1);
         t.put_back(slots[0], Some(taken.session), known.clone(), (None, None));
-        assert!(t.proven(&known), "idle as it");
+        assert!(t.proven(&known), "idle as it: the server accepted it");
     }
 
     #[test]
