@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::wire::envelope::to_cbor;
 use crate::query::QueryResponse;
 use crate::session::{decode, Resource, Session};
-use crate::state::Effect;
+use crate::connection::state::Effect;
 
 /// Serialized data, or nothing for `()` / `None`.
 fn data<D: Serialize>(d: &D) -> Result<Option<Cbor>> {

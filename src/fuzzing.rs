@@ -18,7 +18,7 @@ pub fn decode_frame(bytes: &[u8]) {
             if let Ok(value) = payload.cbor() {
                 let _ = tags::to_json(value.clone());
                 let _ = Tokens::from_result(&value);
-                crate::state::SessionState::default().apply(&crate::state::Effect::Use, Some(&value));
+                crate::connection::state::SessionState::default().apply(&crate::connection::state::Effect::Use, Some(&value));
             }
         }
         Ok(Incoming::Reply { outcome: Err(e), .. }) => {

@@ -43,7 +43,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod actor;
 mod auth;
 pub mod blocking;
 mod connection;
@@ -52,10 +51,7 @@ mod error;
 mod live;
 mod pool;
 mod query;
-mod reconnect;
-mod replay;
 mod session;
-mod state;
 mod wire;
 
 
@@ -71,7 +67,7 @@ pub use connection::{
     Connection, ConnectionBuilder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_RENEW_MARGIN, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCHDOG_TIMEOUT,
 };
-pub use reconnect::{ConnectionEvent, ReconnectPolicy};
+pub use connection::reconnect::{ConnectionEvent, ReconnectPolicy};
 pub use error::{Error, Result, ServerError};
 pub use pool::{
     Pool, PoolBuilder, PoolStatus, PooledSession, DEFAULT_AFFINITY_WAIT, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_MAX_SESSIONS,

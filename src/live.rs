@@ -27,7 +27,7 @@ use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::wire::envelope::to_cbor;
 use crate::session::{Resource, Session};
-use crate::state::Effect;
+use crate::connection::state::Effect;
 
 /// Notifications buffered per live query before the oldest undelivered ones are dropped.
 pub const LIVE_BUFFER: usize = 1024;

@@ -10,7 +10,7 @@ use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::wire::envelope::{to_cbor, Payload};
 use crate::query::QueryResponse;
-use crate::state::{AuthState, Effect, Remembered};
+use crate::connection::state::{AuthState, Effect, Remembered};
 use crate::wire::record_id::RecordId;
 
 /// For signin, signup and refresh every refusal is an authentication failure (record access
@@ -164,7 +164,7 @@ impl Session {
     }
 
     /// Runs `f` on the server-confirmed state of this session (`None` once detached).
-    pub(crate) fn with_state<R>(&self, f: impl FnOnce(Option<&crate::state::SessionState>) -> R) -> R {
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(Option<&crate::connection::state::SessionState>) -> R) -> R {
         f(self.conn.shared().sessions().get(&self.id))
     }
 

@@ -13,7 +13,7 @@ use super::{Counters, Pool, PoolInner, PoolShared};
 use crate::auth::{AccessToken, Credentials};
 use crate::connection::ConnectionBuilder;
 use crate::error::{Error, Result};
-use crate::reconnect::ReconnectPolicy;
+use crate::connection::reconnect::ReconnectPolicy;
 
 /// Default number of WebSocket connections.
 pub const DEFAULT_CONNECTIONS: usize = 4;

@@ -8,7 +8,7 @@ use super::PoolShared;
 use crate::auth::{AccessToken, Credentials};
 use crate::error::Result;
 use crate::session::Session;
-use crate::state::{AuthState, SessionState};
+use crate::connection::state::{AuthState, SessionState};
 
 /// The identity fresh pooled sessions get, and that [`Pool::get`] hands out.
 #[derive(Debug, Clone)]

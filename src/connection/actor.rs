@@ -3,7 +3,7 @@
 //! It writes the requests it receives, routes replies by id, applies each reply's effect on the
 //! session state, keeps the socket alive (RPC pings; a watchdog for stalls), renews tokens before
 //! they expire, and when the socket fails, reconnects with backoff and replays every session's
-//! state before it takes the next command (see [`crate::replay`]).
+//! state before it takes the next command (see [`crate::connection::replay`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -23,8 +23,8 @@ use tokio_websockets::Message;
 use crate::connection::{dial, Config, Shared, Socket};
 use crate::error::{Error, Result};
 use crate::wire::envelope::{self, Incoming, Payload};
-use crate::reconnect::ConnectionEvent;
-use crate::state::{AuthState, Effect, SessionState};
+use crate::connection::reconnect::ConnectionEvent;
+use crate::connection::state::{AuthState, Effect, SessionState};
 
 /// A request for the actor.
 pub(crate) struct Command {
@@ -592,7 +592,7 @@ impl Actor {
 
 async fn connect_and_replay(endpoint: &str, shared: &Shared, config: &Config) -> std::result::Result<(Socket, usize, usize), String> {
     let mut socket = dial(endpoint, config).await.map_err(|e| e.to_string())?;
-    let report = crate::replay::replay(&mut socket, shared, config).await?;
+    let report = crate::connection::replay::replay(&mut socket, shared, config).await?;
     for session in report.auth_lost {
         shared.emit(ConnectionEvent::SessionAuthLost { session });
     }

@@ -31,7 +31,7 @@ use crate::wire::tags;
 use crate::connection::{Config, Shared, Socket};
 use crate::error::ServerError;
 use crate::wire::envelope::{self, Incoming};
-use crate::state::{AuthState, SessionState};
+use crate::connection::state::{AuthState, SessionState};
 
 type Outcome = Result<Cbor, ServerError>;
 

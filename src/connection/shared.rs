@@ -1,0 +1,52 @@
+//! State shared by a connection's handles and its actor: the server sessions on the socket,
+//! request ids, up/down flags, events, the live-query registry.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::broadcast;
+
+use super::reconnect::ConnectionEvent;
+use super::state::SessionState;
+
+/// State shared by the handles and the actor.
+pub(crate) struct Shared {
+    /// Server sessions on this socket (`None` = the default session).
+    pub(super) sessions: Mutex<HashMap<Option<uuid::Uuid>, SessionState>>,
+    pub(super) next_id: AtomicU64,
+    /// Connected and replayed (false while reconnecting).
+    pub(crate) up: AtomicBool,
+    /// Reconnecting for longer than the policy's `max_attempts`.
+    pub(crate) down: AtomicBool,
+    /// Requests written and not yet answered.
+    pub(crate) in_flight: std::sync::atomic::AtomicUsize,
+    /// Server sessions found expired and authenticated again with their still-valid token.
+    pub(crate) sessions_renewed: AtomicU64,
+    pub(super) endpoint: Mutex<String>,
+    pub(super) events: broadcast::Sender<ConnectionEvent>,
+    pub(super) live: Mutex<crate::live::LiveRegistry>,
+}
+
+impl Shared {
+    pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<Option<uuid::Uuid>, SessionState>> {
+        // A poisoned lock only means a panic elsewhere while holding it; the map is still valid.
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn live(&self) -> MutexGuard<'_, crate::live::LiveRegistry> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn emit(&self, event: ConnectionEvent) {
+        let _ = self.events.send(event); // no subscriber is fine
+    }
+
+    pub(crate) fn set_endpoint(&self, endpoint: &str) {
+        *self.endpoint.lock().unwrap_or_else(|e| e.into_inner()) = endpoint.to_owned();
+    }
+}
