@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use super::reconnect::ReconnectPolicy;
-use super::transport::normalize_endpoint;
 use super::Connection;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Default per-request timeout.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -262,3 +261,38 @@ impl ConnectionBuilder {
         Connection::open(config).await
     }
 }
+
+/// Checks the scheme and adds `/rpc` when the URL has no path. Credentials in the URL are refused
+/// (they would end up in logs); sign in instead.
+pub(crate) fn normalize_endpoint(url: &str) -> Result<String> {
+    let (scheme, rest) =
+        url.split_once("://").ok_or_else(|| Error::InvalidUrl(format!("`{url}` has no scheme (use ws:// or wss://)")))?;
+    if !matches!(scheme, "ws" | "wss") {
+        return Err(Error::InvalidUrl(format!("unsupported scheme `{scheme}` (use ws:// or wss://)")));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() {
+        return Err(Error::InvalidUrl(format!("`{scheme}://` has no host")));
+    }
+    if authority.contains('@') {
+        return Err(Error::InvalidUrl("credentials in the URL are not supported; use signin".into()));
+    }
+    let path = &rest[authority.len()..];
+    Ok(if path.is_empty() || path == "/" { format!("{scheme}://{authority}/rpc") } else { url.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_checked_and_completed() {
+        assert_eq!(normalize_endpoint("ws://127.0.0.1:8000").unwrap(), "ws://127.0.0.1:8000/rpc");
+        assert_eq!(normalize_endpoint("wss://db.example/").unwrap(), "wss://db.example/rpc");
+        assert_eq!(normalize_endpoint("ws://h:1/custom").unwrap(), "ws://h:1/custom");
+        for bad in ["127.0.0.1:8000", "http://h:1", "ws://", "ws://u:p@h:1"] {
+            assert!(matches!(normalize_endpoint(bad), Err(Error::InvalidUrl(_))), "{bad}");
+        }
+    }
+}
+

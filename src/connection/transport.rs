@@ -1,4 +1,4 @@
-//! Opening a socket: the endpoint URL, TLS, the WebSocket upgrade with the `cbor` subprotocol.
+//! Opening a socket: TCP, TLS, the WebSocket upgrade with the `cbor` subprotocol.
 
 use std::sync::Arc;
 
@@ -6,25 +6,6 @@ use tokio::time::timeout;
 
 use super::builder::Config;
 use crate::error::{Error, Result};
-
-/// Checks the scheme and adds `/rpc` when the URL has no path. Credentials in the URL are refused
-/// (they would end up in logs); sign in instead.
-pub(crate) fn normalize_endpoint(url: &str) -> Result<String> {
-    let (scheme, rest) =
-        url.split_once("://").ok_or_else(|| Error::InvalidUrl(format!("`{url}` has no scheme (use ws:// or wss://)")))?;
-    if !matches!(scheme, "ws" | "wss") {
-        return Err(Error::InvalidUrl(format!("unsupported scheme `{scheme}` (use ws:// or wss://)")));
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.is_empty() {
-        return Err(Error::InvalidUrl(format!("`{scheme}://` has no host")));
-    }
-    if authority.contains('@') {
-        return Err(Error::InvalidUrl("credentials in the URL are not supported; use signin".into()));
-    }
-    let path = &rest[authority.len()..];
-    Ok(if path.is_empty() || path == "/" { format!("{scheme}://{authority}/rpc") } else { url.to_owned() })
-}
 
 /// A rustls connector trusting the public web roots plus the configured ones.
 fn tls_connector(config: &Config) -> Result<tokio_rustls::TlsConnector> {
@@ -88,19 +69,3 @@ pub(crate) async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
     }
     Ok(socket)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_are_checked_and_completed() {
-        assert_eq!(normalize_endpoint("ws://127.0.0.1:8000").unwrap(), "ws://127.0.0.1:8000/rpc");
-        assert_eq!(normalize_endpoint("wss://db.example/").unwrap(), "wss://db.example/rpc");
-        assert_eq!(normalize_endpoint("ws://h:1/custom").unwrap(), "ws://h:1/custom");
-        for bad in ["127.0.0.1:8000", "http://h:1", "ws://", "ws://u:p@h:1"] {
-            assert!(matches!(normalize_endpoint(bad), Err(Error::InvalidUrl(_))), "{bad}");
-        }
-    }
-}
-
