@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::auth::{AccessToken, Credentials, Record, Tokens};
 use crate::error::{Error, Result};
 use crate::pool::{PoolBuilder, PoolStatus};
-use crate::query::QueryResponse;
+use crate::session::query::QueryResponse;
 use crate::session::Resource;
 use crate::ConnectionBuilder;
 

@@ -4,7 +4,7 @@
 use crate::auth::Tokens;
 use crate::wire::tags;
 use crate::wire::envelope::{self, Incoming};
-use crate::query::QueryResponse;
+use crate::session::query::QueryResponse;
 use crate::wire::record_id::RecordId;
 
 /// Runs one frame through everything that reads server frames: the envelope decoder, the
@@ -25,7 +25,7 @@ pub fn decode_frame(bytes: &[u8]) {
             let _ = (e.detail_kind(), e.is_token_expired(), e.to_string());
         }
         Ok(Incoming::Unsolicited(value)) => {
-            crate::live::LiveRegistry::default().route(value);
+            crate::session::live::LiveRegistry::default().route(value);
         }
         Err(_) => {}
     }

@@ -46,11 +46,8 @@
 mod auth;
 pub mod blocking;
 mod connection;
-mod data;
 mod error;
-mod live;
 mod pool;
-mod query;
 mod session;
 mod wire;
 
@@ -73,9 +70,9 @@ pub use pool::{
     Pool, PoolBuilder, PoolStatus, PooledSession, DEFAULT_AFFINITY_WAIT, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_MAX_SESSIONS,
     DEFAULT_MAX_SESSIONS_PER_CONNECTION,
 };
-pub use query::QueryResponse;
-pub use data::Transaction;
-pub use live::{Action, LiveStream, Notification, LIVE_BUFFER};
+pub use session::query::QueryResponse;
+pub use session::data::Transaction;
+pub use session::live::{Action, LiveStream, Notification, LIVE_BUFFER};
 pub use session::{Resource, Session};
 pub use wire::record_id::{RecordId, RecordKey};
 

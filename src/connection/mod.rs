@@ -146,7 +146,7 @@ impl Connection {
             sessions_renewed: AtomicU64::new(0),
             endpoint: Mutex::new(endpoint.clone()),
             events: broadcast::channel(256).0,
-            live: Mutex::new(crate::live::LiveRegistry::default()),
+            live: Mutex::new(crate::session::live::LiveRegistry::default()),
         });
         let close = CancellationToken::new();
         actor::spawn(rx, shared.clone(), config.clone(), close.clone(), socket);

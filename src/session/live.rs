@@ -273,7 +273,7 @@ impl Session {
         if let LiveWhat::Query(..) = &what {
             if let json @ serde_json::Value::Array(_) = reply.json()? {
                 // A failed LIVE statement is a statement error.
-                crate::query::QueryResponse::from_json(json)?.check()?;
+                crate::session::query::QueryResponse::from_json(json)?.check()?;
             }
         }
         if stream.id().is_none() {

@@ -1,5 +1,10 @@
 //! A server session: the unit of namespace, database, variables and identity.
 
+
+pub(crate) mod data;
+pub(crate) mod live;
+pub(crate) mod query;
+
 use ciborium::Value as Cbor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -9,7 +14,7 @@ use crate::wire::tags;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::wire::envelope::{to_cbor, Payload};
-use crate::query::QueryResponse;
+use crate::session::query::QueryResponse;
 use crate::connection::state::{AuthState, Effect, Remembered};
 use crate::wire::record_id::RecordId;
 

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::wire::envelope::to_cbor;
-use crate::query::QueryResponse;
+use crate::session::query::QueryResponse;
 use crate::session::{decode, Resource, Session};
 use crate::connection::state::Effect;
 
