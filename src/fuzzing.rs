@@ -25,7 +25,7 @@ pub fn decode_frame(bytes: &[u8]) {
             let _ = (e.detail_kind(), e.is_token_expired(), e.to_string());
         }
         Ok(Incoming::Unsolicited(value)) => {
-            crate::session::live::LiveRegistry::default().route(value);
+            crate::connection::live_registry::LiveRegistry::default().route(value);
         }
         Err(_) => {}
     }

@@ -13,13 +13,14 @@
 //!   was already handed to the actor it still runs on the server, and if it changes session state
 //!   (`use`, `let`, signin, …) the actor records the change when the reply arrives.
 //! * **Shutdown.** The actor stops when [`Connection::close`] is called or when the last handle
-//!   (including every [`Session`]) is dropped. Requests still waiting then fail with
+//!   (including every [`Session`](crate::Session)) is dropped. Requests still waiting then fail with
 //!   [`Error::Closed`]; requests in flight when the socket dies fail with
 //!   [`Error::ConnectionLost`] — they may or may not have run, and are never resent.
 
 
 pub(crate) mod actor;
 mod builder;
+pub(crate) mod live_registry;
 pub(crate) mod reconnect;
 pub(crate) mod replay;
 mod shared;
@@ -48,7 +49,6 @@ use actor::Command;
 use crate::error::{Error, Result};
 use crate::wire::envelope::{self, Payload};
 use crate::connection::reconnect::ConnectionEvent;
-use crate::session::Session;
 use crate::connection::state::{Effect, SessionState};
 
 
@@ -146,7 +146,7 @@ impl Connection {
             sessions_renewed: AtomicU64::new(0),
             endpoint: Mutex::new(endpoint.clone()),
             events: broadcast::channel(256).0,
-            live: Mutex::new(crate::session::live::LiveRegistry::default()),
+            live: Mutex::new(crate::connection::live_registry::LiveRegistry::default()),
         });
         let close = CancellationToken::new();
         actor::spawn(rx, shared.clone(), config.clone(), close.clone(), socket);
@@ -179,47 +179,6 @@ impl Connection {
     /// ```
     pub fn events(&self) -> broadcast::Receiver<ConnectionEvent> {
         self.inner.shared.events.subscribe()
-    }
-
-    /// A handle to the connection's default server session.
-    ///
-    /// ```no_run
-    /// # async fn demo(conn: surreal_pool::Connection) -> surreal_pool::Result<()> {
-    /// let db = conn.session();
-    /// assert_eq!(db.id(), None);
-    /// db.ping().await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn session(&self) -> Session {
-        Session::new(self.clone(), None)
-    }
-
-    /// Attaches a new server session on this socket, with its own namespace, database, variables
-    /// and identity. It is detached when the [`Session`] is dropped or [`Session::detach`]ed.
-    ///
-    /// ```no_run
-    /// # async fn demo(conn: surreal_pool::Connection) -> surreal_pool::Result<()> {
-    /// let db = conn.attach().await?;
-    /// assert!(db.id().is_some());
-    /// db.use_ns_db("app", "main").await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn attach(&self) -> Result<Session> {
-        let id = uuid::Uuid::new_v4();
-        // If this future is dropped after the request went out, detach whatever it attached.
-        struct Guard<'a>(&'a Connection, uuid::Uuid, bool);
-        impl Drop for Guard<'_> {
-            fn drop(&mut self) {
-                if !self.2 {
-                    self.0.detach_in_background(self.1);
-                }
-            }
-        }
-        let mut guard = Guard(self, id, false);
-        let result = self.request(Some(id), "attach", vec![], Effect::Attach).await;
-        guard.2 = result.is_ok() || matches!(result, Err(Error::Closed));
-        result?;
-        Ok(Session::new(self.clone(), Some(id)))
     }
 
     /// The ids of the sessions attached on the server for this socket (`sessions` RPC).

@@ -25,7 +25,7 @@ pub(crate) struct Shared {
     pub(crate) sessions_renewed: AtomicU64,
     pub(super) endpoint: Mutex<String>,
     pub(super) events: broadcast::Sender<ConnectionEvent>,
-    pub(super) live: Mutex<crate::session::live::LiveRegistry>,
+    pub(super) live: Mutex<crate::connection::live_registry::LiveRegistry>,
 }
 
 impl Shared {
@@ -34,7 +34,7 @@ impl Shared {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn live(&self) -> MutexGuard<'_, crate::session::live::LiveRegistry> {
+    pub(crate) fn live(&self) -> MutexGuard<'_, crate::connection::live_registry::LiveRegistry> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -106,7 +106,7 @@ pub(crate) enum Effect {
     /// `begin`: a transaction is open once the reply arrives.
     Begin,
     /// `live` / `LIVE SELECT`: registered by the actor when the reply arrives.
-    Live(crate::session::live::Registration),
+    Live(crate::connection::live_registry::Registration),
     /// `commit` / `cancel` of this transaction: the transaction is gone whatever the reply (a
     /// failed commit cancels it on the server; an unknown id was not open). A commit whose
     /// caller gave up before it was sent is sent as a `cancel` instead, so that the transaction

@@ -12,7 +12,6 @@
 //! * A change of the session's identity (signin, authenticate, invalidate, reset) ends its live
 //!   queries, as the server kills them: the stream ends.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -26,133 +25,13 @@ use crate::wire::tags;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::wire::envelope::to_cbor;
-use crate::session::{Resource, Session};
+use crate::session::Session;
+use crate::connection::live_registry::{LiveWhat, Registration};
 use crate::connection::state::Effect;
 
 /// Notifications buffered per live query before the oldest undelivered ones are dropped.
 pub const LIVE_BUFFER: usize = 1024;
 
-/// What a live query watches, kept to register it again after a reconnect.
-#[derive(Clone, Debug)]
-pub(crate) enum LiveWhat {
-    Table(String),
-    Query(String, Option<Cbor>),
-}
-
-impl LiveWhat {
-    /// The method and parameters that register it.
-    pub(crate) fn request(&self) -> (&'static str, Vec<Cbor>) {
-        match self {
-            LiveWhat::Table(t) => ("live", vec![t.as_str().to_param()]),
-            LiveWhat::Query(sql, vars) => {
-                let mut params = vec![Cbor::Text(sql.clone())];
-                params.extend(vars.clone());
-                ("query", params)
-            }
-        }
-    }
-
-    /// The live-query id in the reply to [`request`](Self::request).
-    pub(crate) fn id_from(&self, reply: Cbor) -> Option<uuid::Uuid> {
-        let json = tags::to_json(reply);
-        let id = match self {
-            LiveWhat::Table(_) => json,
-            LiveWhat::Query(..) => json.get(0)?.get("result")?.clone(),
-        };
-        id.as_str()?.parse().ok()
-    }
-}
-
-/// One registered live query.
-pub(crate) struct LiveEntry {
-    pub(crate) server_id: uuid::Uuid,
-    pub(crate) session: Option<uuid::Uuid>,
-    pub(crate) what: LiveWhat,
-    sender: mpsc::Sender<Cbor>,
-}
-
-/// The connection's live queries, by a local key that survives re-registration.
-#[derive(Default)]
-pub(crate) struct LiveRegistry {
-    entries: HashMap<u64, LiveEntry>,
-    by_server_id: HashMap<uuid::Uuid, u64>,
-    next_key: u64,
-}
-
-/// What the actor needs to register a live query when its reply arrives.
-#[derive(Clone, Debug)]
-pub(crate) struct Registration {
-    pub(crate) key: u64,
-    pub(crate) what: LiveWhat,
-    sender: mpsc::Sender<Cbor>,
-}
-
-impl LiveRegistry {
-    /// A key for a live query about to be requested.
-    pub(crate) fn reserve_key(&mut self) -> u64 {
-        self.next_key += 1;
-        self.next_key
-    }
-
-    /// Registers a live query under the id the server gave it.
-    pub(crate) fn register(&mut self, registration: &Registration, session: Option<uuid::Uuid>, server_id: uuid::Uuid) {
-        let entry = LiveEntry { server_id, session, what: registration.what.clone(), sender: registration.sender.clone() };
-        self.by_server_id.insert(server_id, registration.key);
-        self.entries.insert(registration.key, entry);
-    }
-
-    pub(crate) fn remove(&mut self, key: u64) -> Option<LiveEntry> {
-        let entry = self.entries.remove(&key)?;
-        self.by_server_id.remove(&entry.server_id);
-        Some(entry)
-    }
-
-    /// Delivers a notification (`result` of an id-less frame) to its stream.
-    pub(crate) fn route(&mut self, notification: Cbor) {
-        let id = match &notification {
-            Cbor::Map(m) => m.iter().find(|(k, _)| k.as_text() == Some("id")).map(|(_, v)| tags::to_json(v.clone())),
-            _ => None,
-        };
-        let Some(id) = id.and_then(|v| v.as_str().and_then(|s| s.parse::<uuid::Uuid>().ok())) else {
-            tracing::debug!("a notification without a live-query id");
-            return;
-        };
-        let Some(&key) = self.by_server_id.get(&id) else { return };
-        let Some(entry) = self.entries.get(&key) else { return };
-        match entry.sender.try_send(notification) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => tracing::warn!(%id, "a live-query consumer is behind: notification dropped"),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.remove(key);
-            }
-        }
-    }
-
-    /// Ends the live queries of a session (identity change, detach); returns their server ids.
-    pub(crate) fn end_session(&mut self, session: Option<uuid::Uuid>) -> Vec<uuid::Uuid> {
-        let keys: Vec<u64> = self.entries.iter().filter(|(_, e)| e.session == session).map(|(k, _)| *k).collect();
-        keys.into_iter().filter_map(|key| self.remove(key)).map(|e| e.server_id).collect()
-    }
-
-    /// Every live query, for the replay: (key, session, what).
-    pub(crate) fn snapshot(&self) -> Vec<(u64, Option<uuid::Uuid>, LiveWhat)> {
-        self.entries.iter().map(|(k, e)| (*k, e.session, e.what.clone())).collect()
-    }
-
-    pub(crate) fn server_id(&self, key: u64) -> Option<uuid::Uuid> {
-        self.entries.get(&key).map(|e| e.server_id)
-    }
-
-    /// Points a live query at the id it got when registered again; `false` if its stream was
-    /// dropped meanwhile (the new id must then be killed).
-    pub(crate) fn rebind(&mut self, key: u64, server_id: uuid::Uuid) -> bool {
-        let Some(entry) = self.entries.get_mut(&key) else { return false };
-        self.by_server_id.remove(&entry.server_id);
-        entry.server_id = server_id;
-        self.by_server_id.insert(server_id, key);
-        true
-    }
-}
 
 /// What happened to a record.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -502,6 +502,51 @@ impl Session {
     }
 }
 
+/// The sessions of a connection: its default one, and new ones attached on its socket. (Defined
+/// here, with [`Session`], so that the connection layer never names the session layer above it.)
+impl Connection {
+    /// A handle to the connection's default server session.
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: surreal_pool::Connection) -> surreal_pool::Result<()> {
+    /// let db = conn.session();
+    /// assert_eq!(db.id(), None);
+    /// db.ping().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn session(&self) -> Session {
+        Session::new(self.clone(), None)
+    }
+
+    /// Attaches a new server session on this socket, with its own namespace, database, variables
+    /// and identity. It is detached when the [`Session`] is dropped or [`Session::detach`]ed.
+    ///
+    /// ```no_run
+    /// # async fn demo(conn: surreal_pool::Connection) -> surreal_pool::Result<()> {
+    /// let db = conn.attach().await?;
+    /// assert!(db.id().is_some());
+    /// db.use_ns_db("app", "main").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn attach(&self) -> Result<Session> {
+        let id = uuid::Uuid::new_v4();
+        // If this future is dropped after the request went out, detach whatever it attached.
+        struct Guard<'a>(&'a Connection, uuid::Uuid, bool);
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    self.0.detach_in_background(self.1);
+                }
+            }
+        }
+        let mut guard = Guard(self, id, false);
+        let result = self.request(Some(id), "attach", vec![], Effect::Attach).await;
+        guard.2 = result.is_ok() || matches!(result, Err(Error::Closed));
+        result?;
+        Ok(Session::new(self.clone(), Some(id)))
+    }
+}
+
 fn none() -> Cbor {
     Cbor::Tag(tags::TAG_NONE, Box::new(Cbor::Null))
 }
