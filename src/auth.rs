@@ -422,10 +422,16 @@ impl AccessToken {
         if let Some(reason) = *self.inner.malformed.get_or_init(|| malformed(&self.inner.text)) {
             return Err(Error::InvalidToken(reason));
         }
-        if self.expires_at().is_some_and(|exp| exp <= chrono::Utc::now().timestamp()) {
+        if self.expired() {
             return Err(Error::InvalidToken("the token has expired"));
         }
         Ok(())
+    }
+
+    /// Whether the `exp` claim has passed (a token without one never expires here: the server
+    /// decides).
+    pub(crate) fn expired(&self) -> bool {
+        self.expires_at().is_some_and(|exp| exp <= chrono::Utc::now().timestamp())
     }
 
     /// The claims of the JWT payload, unverified; decoded once per token value.

@@ -36,7 +36,7 @@ impl Tag {
     /// Whether this is a tenant tag whose token's `exp` has passed.
     pub(super) fn token_expired(&self) -> bool {
         match self {
-            Tag::Tenant(t) => t.expires_at().is_some_and(|exp| exp <= chrono::Utc::now().timestamp()),
+            Tag::Tenant(t) => t.expired(),
             _ => false,
         }
     }

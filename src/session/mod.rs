@@ -213,12 +213,7 @@ impl Session {
     /// same identity. `Ok(false)` when there is no such token (anonymous, unknown, expired, or
     /// another identity change in flight): the caller gets the original error.
     async fn renew_expired_session(&self) -> Result<bool> {
-        let now = chrono::Utc::now().timestamp();
-        let token = self.with_state(|s| {
-            s.filter(|s| s.auth_in_flight == 0)
-                .and_then(|s| s.auth.access().cloned())
-                .filter(|t| t.expires_at().is_none_or(|exp| exp > now))
-        });
+        let token = self.with_state(|s| s.filter(|s| s.auth_in_flight == 0).and_then(|s| s.auth.access().cloned()).filter(|t| !t.expired()));
         let Some(token) = token else { return Ok(false) };
         tracing::debug!(session = ?self.id, "server session expired with its token still valid: authenticating it again");
         let params = vec![Cbor::Text(token.as_str().to_owned())];
