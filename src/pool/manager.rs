@@ -72,7 +72,7 @@ impl managed::Manager for SessionManager {
         let table = self.shared.table();
         match table.entry(slot.id) {
             Some(e) if self.shared.connections[e.connection].is_closed() => Err(RecycleError::message("the session's connection is closed")),
-            Some(Entry { session: Some(session), .. }) if session.with_state(|s| s.is_some()) => Ok(()),
+            Some(Entry { session: Some(session), .. }) if session.is_attached() => Ok(()),
             _ => Err(RecycleError::message("the session is gone (its connection could not re-attach it)")),
         }
     }

@@ -255,7 +255,7 @@ impl Pool {
     async fn checkout_loop(&self, want: &mut Tag) -> Result<PooledSession> {
         loop {
             let pooled = self.checkout_once(want).await?;
-            if pooled.session.as_ref().is_some_and(|s| s.with_state(|st| st.is_some())) {
+            if pooled.session.as_ref().is_some_and(Session::is_attached) {
                 return Ok(pooled);
             }
         }
@@ -294,7 +294,7 @@ impl Pool {
             shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(pooled);
         }
-        if pooled.session.as_ref().is_some_and(|s| s.with_state(|st| st.is_none())) {
+        if pooled.session.as_ref().is_some_and(|s| !s.is_attached()) {
             return Ok(pooled); // gone: the caller drops it and tries again
         }
         pooled.prepare(&tag, want).await?;

@@ -168,6 +168,12 @@ impl Session {
             .is_some_and(|s| s.auth != AuthState::Unknown && s.effects_in_flight == 0)
     }
 
+    /// Whether the connection still has this server session (not detached, nor lost when a
+    /// reconnect could not re-attach it).
+    pub(crate) fn is_attached(&self) -> bool {
+        self.with_state(|s| s.is_some())
+    }
+
     /// Runs `f` on the server-confirmed state of this session (`None` once detached).
     pub(crate) fn with_state<R>(&self, f: impl FnOnce(Option<&crate::connection::state::SessionState>) -> R) -> R {
         f(self.conn.shared().sessions().get(&self.id))
