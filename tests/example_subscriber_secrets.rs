@@ -4,27 +4,11 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use support::secret_flow;
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::{secret_flow, Capture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_examples_subscriber_at_rust_log_trace_prints_no_secret() {
-    let printed = Buffer::default();
+    let printed = Capture::default();
     let writer = printed.clone();
     // As in examples/observability.rs with RUST_LOG=trace.
     tracing_subscriber::fmt()
@@ -36,7 +20,7 @@ async fn the_examples_subscriber_at_rust_log_trace_prints_no_secret() {
 
     let secrets = secret_flow::run().await;
 
-    let printed = String::from_utf8_lossy(&printed.0.lock().unwrap()).into_owned();
+    let printed = printed.text();
     assert!(printed.contains("a log record at TRACE"), "`log` records are bridged");
     assert!(printed.contains("surreal_pool.request"), "tracing was captured");
     let leaks = secret_flow::leaks(&printed, &secrets);

@@ -6,8 +6,7 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use log::Log;
 use support::secret_flow;
@@ -33,24 +32,11 @@ impl Log for Capture {
     fn flush(&self) {}
 }
 
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_a_log_logger_or_the_tracing_bridge_at_trace() {
     log::set_boxed_logger(Box::new(Capture { bridge: tracing_log::LogTracer::new() })).unwrap();
     log::set_max_level(log::LevelFilter::Trace);
-    let traced = Buffer::default();
+    let traced = support::Capture::default();
     let writer = traced.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
@@ -63,7 +49,7 @@ async fn no_secret_reaches_a_log_logger_or_the_tracing_bridge_at_trace() {
     let secrets = secret_flow::run().await;
 
     let logged = LOGGED.lock().unwrap().clone();
-    let traced = String::from_utf8_lossy(&traced.0.lock().unwrap()).into_owned();
+    let traced = traced.text();
     assert!(logged.contains("a log record at TRACE"), "the log logger captured records");
     assert!(traced.contains("a log record at TRACE"), "log records reached the tracing subscriber");
     assert!(traced.contains("surreal_pool.request") && traced.contains("surreal_pool.reconnect"), "tracing was captured");

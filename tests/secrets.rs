@@ -5,26 +5,11 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::proxy::Proxy;
-use support::{record, setup, DB, NS};
+use support::{record, setup, Capture, DB, NS};
 use surreal_pool::{AccessToken, Connection, ConnectionEvent, Database, Namespace, Pool, ReconnectPolicy, Root};
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn no_secret_is_ever_printed_or_logged() {
@@ -110,7 +95,7 @@ async fn no_secret_is_ever_printed_or_logged() {
     printed.push(format!("{bad} {bad:?}"));
     pool.get().await.unwrap().query("RETURN 1", ()).await.unwrap();
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     assert!(log.contains("surreal_pool.request"), "tracing was captured ({} bytes)", log.len());
     assert!(log.contains("surreal_pool.reconnect"), "the reconnect was traced");
     let everything = format!("{log}\n{}", printed.join("\n"));

@@ -30,6 +30,27 @@ DEFINE ACCESS plain ON DATABASE TYPE RECORD
     DURATION FOR TOKEN 15m, FOR SESSION 12h;
 "#;
 
+/// An in-memory writer for a tracing subscriber (`with_writer(move || capture.clone())`): what
+/// it was given, read back with [`Capture::text`].
+#[derive(Clone, Default)]
+pub struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Capture {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Starts a server; fails the test loudly with the reason if it cannot.
 pub fn server() -> TestServer {
     TestServer::start().unwrap_or_else(|e| panic!("{e}"))
