@@ -34,6 +34,10 @@ fn map(entries: Vec<(&str, Cbor)>) -> Cbor {
 
 mod sealed {
     pub trait Sealed {}
+
+    /// The encoded `signin` parameters; opaque outside the crate, so no CBOR type is part of
+    /// the public API.
+    pub struct Params(pub(crate) ciborium::Value);
 }
 
 /// Something you can sign in with: [`Root`], [`Namespace`], [`Database`] or [`Record`].
@@ -42,7 +46,7 @@ mod sealed {
 pub trait Credentials: sealed::Sealed + fmt::Debug + Send + Sync {
     /// The `signin` parameter object, in the server's short keys (`NS`, `DB`, `AC`, `user`, `pass`).
     #[doc(hidden)]
-    fn to_params(&self) -> Result<Cbor, Error>;
+    fn to_params(&self) -> Result<sealed::Params, Error>;
 }
 
 /// A root user: `Root::new("root", "root")`.
@@ -71,8 +75,8 @@ impl Root {
 
 impl sealed::Sealed for Root {}
 impl Credentials for Root {
-    fn to_params(&self) -> Result<Cbor, Error> {
-        Ok(map(vec![("user", text(&self.username)), ("pass", text(&self.password.0))]))
+    fn to_params(&self) -> Result<sealed::Params, Error> {
+        Ok(sealed::Params(map(vec![("user", text(&self.username)), ("pass", text(&self.password.0))])))
     }
 }
 
@@ -103,12 +107,12 @@ impl Namespace {
 
 impl sealed::Sealed for Namespace {}
 impl Credentials for Namespace {
-    fn to_params(&self) -> Result<Cbor, Error> {
-        Ok(map(vec![
+    fn to_params(&self) -> Result<sealed::Params, Error> {
+        Ok(sealed::Params(map(vec![
             ("NS", text(&self.namespace)),
             ("user", text(&self.username)),
             ("pass", text(&self.password.0)),
-        ]))
+        ])))
     }
 }
 
@@ -150,13 +154,13 @@ impl Database {
 
 impl sealed::Sealed for Database {}
 impl Credentials for Database {
-    fn to_params(&self) -> Result<Cbor, Error> {
-        Ok(map(vec![
+    fn to_params(&self) -> Result<sealed::Params, Error> {
+        Ok(sealed::Params(map(vec![
             ("NS", text(&self.namespace)),
             ("DB", text(&self.database)),
             ("user", text(&self.username)),
             ("pass", text(&self.password.0)),
-        ]))
+        ])))
     }
 }
 
@@ -209,7 +213,7 @@ impl<V> fmt::Debug for Record<V> {
 
 impl<V: Serialize> sealed::Sealed for Record<V> {}
 impl<V: Serialize + Send + Sync> Credentials for Record<V> {
-    fn to_params(&self) -> Result<Cbor, Error> {
+    fn to_params(&self) -> Result<sealed::Params, Error> {
         let mut entries = vec![
             (text("NS"), text(&self.namespace)),
             (text("DB"), text(&self.database)),
@@ -220,7 +224,7 @@ impl<V: Serialize + Send + Sync> Credentials for Record<V> {
             Cbor::Null => {}
             _ => return Err(Error::InvalidArgument("record access variables must be a map".into())),
         }
-        Ok(Cbor::Map(entries))
+        Ok(sealed::Params(Cbor::Map(entries)))
     }
 }
 
@@ -596,11 +600,11 @@ mod tests {
 
     #[test]
     fn params_use_the_short_keys() {
-        let p = Database::new("n", "d", "u", "p").to_params().unwrap();
+        let p = Database::new("n", "d", "u", "p").to_params().unwrap().0;
         let keys: Vec<_> = p.as_map().unwrap().iter().map(|(k, _)| k.as_text().unwrap().to_owned()).collect();
         assert_eq!(keys, ["NS", "DB", "user", "pass"]);
         let r = Record::new("n", "d", "account", serde_json::json!({"email": "a", "password": "2024-01-01"}));
-        let p = r.to_params().unwrap();
+        let p = r.to_params().unwrap().0;
         let entries = p.as_map().unwrap();
         assert_eq!(entries[2], (text("AC"), text("account")));
         assert!(entries.contains(&(text("password"), text("2024-01-01"))));

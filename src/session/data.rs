@@ -31,7 +31,7 @@ impl Session {
     }
 
     async fn what_data<R: Resource, D: Serialize, T: DeserializeOwned>(&self, method: &'static str, resource: R, d: &D) -> Result<T> {
-        let mut params = vec![resource.to_param()];
+        let mut params = vec![resource.to_param().0];
         params.extend(data(d)?);
         self.data_call(None, method, params).await
     }
@@ -46,7 +46,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn select<R: Resource, T: DeserializeOwned>(&self, resource: R) -> Result<T> {
-        self.data_call(None, "select", vec![resource.to_param()]).await
+        self.data_call(None, "select", vec![resource.to_param().0]).await
     }
 
     /// Creates a record in a table, or with a given id, with `data` (`()` for none); returns it.
@@ -147,7 +147,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn delete<R: Resource, T: DeserializeOwned>(&self, resource: R) -> Result<T> {
-        self.data_call(None, "delete", vec![resource.to_param()]).await
+        self.data_call(None, "delete", vec![resource.to_param().0]).await
     }
 
     /// Creates an edge `from -> relation -> to` with optional `data` (`()` for none).
@@ -166,7 +166,7 @@ impl Session {
         to: W,
         data: D,
     ) -> Result<T> {
-        let mut params = vec![from.to_param(), relation.to_param(), to.to_param()];
+        let mut params = vec![from.to_param().0, relation.to_param().0, to.to_param().0];
         params.extend(self::data(&data)?);
         self.data_call(None, "relate", params).await
     }

@@ -30,35 +30,38 @@ fn auth_error(e: Error) -> Error {
 /// What a data method operates on: a whole table (`&str`) or one record ([`RecordId`]).
 pub trait Resource: sealed::Sealed {
     #[doc(hidden)]
-    fn to_param(&self) -> Cbor;
+    fn to_param(&self) -> sealed::Param;
 }
 
 mod sealed {
     pub trait Sealed {}
+
+    /// The encoded resource; opaque outside the crate, so no CBOR type is part of the public API.
+    pub struct Param(pub(crate) ciborium::Value);
 }
 
 impl sealed::Sealed for &str {}
 impl Resource for &str {
-    fn to_param(&self) -> Cbor {
-        Cbor::Tag(tags::TAG_TABLE, Box::new(Cbor::Text((*self).to_owned())))
+    fn to_param(&self) -> sealed::Param {
+        sealed::Param(Cbor::Tag(tags::TAG_TABLE, Box::new(Cbor::Text((*self).to_owned()))))
     }
 }
 impl sealed::Sealed for String {}
 impl Resource for String {
-    fn to_param(&self) -> Cbor {
+    fn to_param(&self) -> sealed::Param {
         self.as_str().to_param()
     }
 }
 impl sealed::Sealed for &RecordId {}
 impl Resource for &RecordId {
-    fn to_param(&self) -> Cbor {
-        self.to_cbor()
+    fn to_param(&self) -> sealed::Param {
+        sealed::Param(tags::record_id(self))
     }
 }
 impl sealed::Sealed for RecordId {}
 impl Resource for RecordId {
-    fn to_param(&self) -> Cbor {
-        self.to_cbor()
+    fn to_param(&self) -> sealed::Param {
+        sealed::Param(tags::record_id(self))
     }
 }
 
@@ -242,7 +245,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn signin<C: Credentials + ?Sized>(&self, credentials: &C) -> Result<Tokens> {
-        let params = credentials.to_params()?;
+        let params = credentials.to_params()?.0;
         let remember = self.conn.config().remember_credentials.then(|| Remembered::new(params.clone()));
         let reply = self.call("signin", vec![params], Effect::SignedIn { remember }).await.map_err(auth_error)?;
         Tokens::from_result(&reply)
@@ -264,7 +267,7 @@ impl Session {
     /// # Ok(()) }
     /// ```
     pub async fn signup<V: Serialize + Send + Sync>(&self, credentials: &Record<V>) -> Result<Tokens> {
-        let params = credentials.to_params()?;
+        let params = credentials.to_params()?.0;
         // Replaying a signup would create another user: remember it as the equivalent signin.
         let remember = self.conn.config().remember_credentials.then(|| Remembered::new(params.clone()));
         let reply = self.call("signup", vec![params], Effect::SignedIn { remember }).await.map_err(auth_error)?;

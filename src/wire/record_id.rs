@@ -13,10 +13,8 @@ use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
 use serde::de::{self, Deserializer};
-use serde::ser::Serializer;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::wire::tags;
 use crate::error::Error;
 
 /// The key part of a [`RecordId`].
@@ -104,20 +102,6 @@ impl RecordId {
     /// ```
     pub fn key(&self) -> &RecordKey {
         &self.key
-    }
-
-    pub(crate) fn to_cbor(&self) -> ciborium::Value {
-        let key = match &self.key {
-            RecordKey::String(s) => ciborium::Value::Text(s.clone()),
-            RecordKey::Number(n) => ciborium::Value::Integer((*n).into()),
-            RecordKey::Uuid(u) => tags::uuid(u),
-            RecordKey::Array(a) => tags::from_json(&serde_json::Value::Array(a.clone())),
-            RecordKey::Object(o) => tags::from_json(&serde_json::Value::Object(o.clone())),
-        };
-        ciborium::Value::Tag(
-            tags::TAG_RECORDID,
-            Box::new(ciborium::Value::Array(vec![ciborium::Value::Text(self.table.clone()), key])),
-        )
     }
 }
 
@@ -227,18 +211,6 @@ impl FromStr for RecordId {
     }
 }
 
-impl Serialize for RecordId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
-            // JSON and other text formats: the SurrealQL string.
-            serializer.collect_str(self)
-        } else {
-            // CBOR: SurrealDB's record-id tag around [table, key].
-            self.to_cbor().serialize(serializer)
-        }
-    }
-}
-
 impl<'de> Deserialize<'de> for RecordId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;
@@ -292,13 +264,5 @@ mod tests {
         for s in ["", "person", ":x", "person:", "⟨unterminated:x", "t:⟨a⟩tail"] {
             assert!(s.parse::<RecordId>().is_err(), "{s:?}");
         }
-    }
-
-    #[test]
-    fn serializes_as_string_in_json_and_tag_in_cbor() {
-        let id = RecordId::new("person", "a b");
-        assert_eq!(serde_json::to_value(&id).unwrap(), serde_json::json!("person:⟨a b⟩"));
-        let v = ciborium::Value::serialized(&id).unwrap();
-        assert_eq!(v, id.to_cbor());
     }
 }

@@ -19,7 +19,10 @@
 //! | bytes | array of numbers |
 
 use ciborium::Value as Cbor;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value as Json};
+
+use crate::wire::record_id::{self, RecordId, RecordKey};
 
 pub(crate) const TAG_SPEC_DATETIME: u64 = 0;
 pub(crate) const TAG_SPEC_UUID: u64 = 37;
@@ -225,6 +228,29 @@ pub(crate) fn tagged(tag: u64, inner: Cbor) -> Json {
     }
 }
 
+/// A record id as SurrealDB's record-id tag around `[table, key]`: the key is never parsed.
+pub(crate) fn record_id(id: &RecordId) -> Cbor {
+    let key = match id.key() {
+        RecordKey::String(s) => Cbor::Text(s.clone()),
+        RecordKey::Number(n) => Cbor::Integer((*n).into()),
+        RecordKey::Uuid(u) => uuid(u),
+        RecordKey::Array(a) => from_json(&Json::Array(a.clone())),
+        RecordKey::Object(o) => from_json(&Json::Object(o.clone())),
+    };
+    Cbor::Tag(TAG_RECORDID, Box::new(Cbor::Array(vec![Cbor::Text(id.table().to_owned()), key])))
+}
+
+/// Text formats get the SurrealQL string, CBOR gets the record-id tag.
+impl Serialize for RecordId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            record_id(self).serialize(serializer)
+        }
+    }
+}
+
 fn int_pair(parts: &[Cbor]) -> (i128, i128) {
     let get = |i: usize| match parts.get(i) {
         Some(Cbor::Integer(n)) => i128::from(*n),
@@ -234,7 +260,6 @@ fn int_pair(parts: &[Cbor]) -> (i128, i128) {
 }
 
 fn record_id_text(table: String, key: Cbor) -> String {
-    use crate::wire::record_id::{RecordId, RecordKey};
     let key = match key {
         Cbor::Text(s) => RecordKey::String(s),
         Cbor::Integer(n) => match i64::try_from(i128::from(n)) {
@@ -248,7 +273,7 @@ fn record_id_text(table: String, key: Cbor) -> String {
         Cbor::Tag(TAG_RANGE, b) => {
             if let Cbor::Array(bounds) = *b {
                 if bounds.len() == 2 {
-                    return capped_text(&format_args!("{}:{}", crate::wire::record_id::escaped(&table), range_text(bounds)));
+                    return capped_text(&format_args!("{}:{}", record_id::escaped(&table), range_text(bounds)));
                 }
             }
             RecordKey::String(String::new())
@@ -363,6 +388,15 @@ fn geometry(tag: u64, inner: Cbor) -> Json {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_record_id_serializes_as_text_in_json_and_as_its_tag_in_cbor() {
+        let id = RecordId::new("person", "a b");
+        assert_eq!(serde_json::to_value(&id).unwrap(), json!("person:⟨a b⟩"));
+        let v = Cbor::serialized(&id).unwrap();
+        assert_eq!(v, record_id(&id));
+        assert_eq!(v, Cbor::Tag(TAG_RECORDID, Box::new(Cbor::Array(vec![Cbor::Text("person".into()), Cbor::Text("a b".into())]))));
+    }
 
     fn tag(t: u64, v: Cbor) -> Cbor {
         Cbor::Tag(t, Box::new(v))
