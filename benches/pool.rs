@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use surreal_pool_testkit::TestServer;
 use surreal_pool::{AccessToken, Connection, Pool, Root};
 
-mod support;
+use surreal_pool_bench_support as support;
 
 const QUERY: &str = "RETURN 1";
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use surreal_pool_testkit::{proxy, TestServer};
 use surreal_pool::{Connection, ConnectionEvent, ReconnectPolicy};
 
-mod support;
+use surreal_pool_bench_support as support;
 
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -60,19 +60,13 @@ pub mod axum;
 pub mod fuzzing;
 
 pub use auth::{AccessToken, Credentials, Database, Namespace, Record, RefreshToken, Root, Tokens};
-pub use connection::{
-    Connection, ConnectionBuilder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL,
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_RENEW_MARGIN, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCHDOG_TIMEOUT,
-};
+pub use connection::{Connection, ConnectionBuilder};
 pub use connection::reconnect::{ConnectionEvent, ReconnectPolicy};
 pub use error::{Error, Result, ServerError};
-pub use pool::{
-    Pool, PoolBuilder, PoolStatus, PooledSession, DEFAULT_AFFINITY_WAIT, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_MAX_SESSIONS,
-    DEFAULT_MAX_SESSIONS_PER_CONNECTION,
-};
+pub use pool::{Pool, PoolBuilder, PoolStatus, PooledSession};
 pub use session::query::QueryResponse;
 pub use session::data::Transaction;
-pub use session::live::{Action, LiveStream, Notification, LIVE_BUFFER};
+pub use session::live::{Action, LiveStream, Notification};
 pub use session::{Resource, Session};
 pub use wire::record_id::{RecordId, RecordKey};
 

@@ -9,8 +9,7 @@
 //! Everything printed is also written to `bench-harness/results/latest.txt`.
 
 use surreal_pool_testkit::proxy;
-#[path = "../../benches/support/mod.rs"]
-mod support;
+use surreal_pool_bench_support as support;
 mod raw;
 
 use std::future::Future;
@@ -227,6 +226,14 @@ async fn pool(url: &str, sockets: usize, sessions: usize) -> Pool {
         .unwrap()
 }
 
+/// The pool's default sockets and sessions, as a default pool reports them.
+async fn pool_defaults(url: &str) -> (usize, usize) {
+    let p = Pool::builder(url).warm_sessions(0).build().await.unwrap();
+    let s = p.status();
+    p.close();
+    (s.connections, s.max_size)
+}
+
 async fn raw(url: &str, sockets: usize, json: bool) -> Arc<raw::Raw> {
     let r = raw::Raw::connect(url, sockets, json).await;
     for s in 0..sockets {
@@ -340,8 +347,7 @@ async fn main() {
                     p.close();
                 }
             }
-            // The pool's default configuration (surreal_pool::DEFAULT_CONNECTIONS sockets and
-            // DEFAULT_MAX_SESSIONS sessions) at 256 callers, vs the SDK (1 socket).
+            // The pool's default configuration at 256 callers, vs the SDK (1 socket).
             let p = Pool::builder(&url).namespace_database(NS, DB).identity_credentials(Root::new("root", "root")).build().await.unwrap();
             let pr = repeated(args.reps, || {
                 let p = p.clone();
@@ -362,8 +368,8 @@ async fn main() {
             .await;
             say!(
                 "{qname:<18} default pool ({} sockets, {} sessions) vs SDK, 256 callers: {:.0} vs {:.0} req/s = {:.2}x",
-                surreal_pool::DEFAULT_CONNECTIONS,
-                surreal_pool::DEFAULT_MAX_SESSIONS,
+                p.status().connections,
+                p.status().max_size,
                 pr.0,
                 sr.0,
                 pr.0 / sr.0
@@ -375,9 +381,10 @@ async fn main() {
         say!("\n## C. Multi-tenant forwarding: 64 record users, 256 callers, each request as its user (req/s)");
         let callers = 256;
         // surreal-pool, default configuration and one sized for the load
-        let default_label = format!("surreal-pool default ({} sockets x {} sessions)", surreal_pool::DEFAULT_CONNECTIONS, surreal_pool::DEFAULT_MAX_SESSIONS);
+        let defaults = pool_defaults(&url).await;
+        let default_label = format!("surreal-pool default ({} sockets x {} sessions)", defaults.0, defaults.1);
         for (label, sockets, sessions) in [
-            (default_label.as_str(), surreal_pool::DEFAULT_CONNECTIONS, surreal_pool::DEFAULT_MAX_SESSIONS),
+            (default_label.as_str(), defaults.0, defaults.1),
             ("surreal-pool 1 socket x 128 sessions", 1, 128),
             ("surreal-pool 2 sockets x 128 sessions", 2, 128),
         ] {
@@ -482,9 +489,10 @@ async fn main() {
         {
             // The default configuration, against the same floor.
             let p = Pool::builder(&url).namespace_database(NS, DB).identity_credentials(Root::new("root", "root")).build().await.unwrap();
-            let rc = raw(&url, surreal_pool::DEFAULT_CONNECTIONS, false).await;
+            let (sockets, sessions) = (p.status().connections, p.status().max_size);
+            let rc = raw(&url, sockets, false).await;
             let gap = b_gap(spid, &args, callers, &p, &rc).await;
-            say!("B RETURN 1, default pool ({} x {}), {callers} callers: {gap}", surreal_pool::DEFAULT_CONNECTIONS, surreal_pool::DEFAULT_MAX_SESSIONS);
+            say!("B RETURN 1, default pool ({sockets} x {sessions}), {callers} callers: {gap}");
             p.close();
         }
         for (sockets, sessions) in [(1usize, 128usize), (2, 128)] {

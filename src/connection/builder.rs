@@ -8,23 +8,37 @@ use super::Connection;
 use crate::error::{Error, Result};
 
 /// Default per-request timeout.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default connect timeout (TCP + WebSocket handshake).
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default largest message accepted from the server.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 /// Default capacity of the command channel into the actor.
-pub const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
+pub(crate) const DEFAULT_CHANNEL_CAPACITY: usize = 1024;
 /// Default idle time before an RPC ping.
-pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// Default time without a frame before the socket counts as stalled.
-pub const DEFAULT_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const DEFAULT_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default limit of requests written and not yet answered on one connection.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
 /// Default margin before access-token expiry at which sessions with a refresh token renew.
-pub const DEFAULT_RENEW_MARGIN: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_RENEW_MARGIN: Duration = Duration::from_secs(60);
 
 /// Configures and opens a [`Connection`].
+///
+/// | setting | default |
+/// |---|---|
+/// | [`request_timeout`](Self::request_timeout) | 30 s |
+/// | [`connect_timeout`](Self::connect_timeout) | 10 s |
+/// | [`max_message_size`](Self::max_message_size) | 64 MiB |
+/// | [`channel_capacity`](Self::channel_capacity) | 1,024 commands |
+/// | [`max_in_flight`](Self::max_in_flight) | 4,096 requests |
+/// | [`keepalive_interval`](Self::keepalive_interval) | 5 s |
+/// | [`watchdog_timeout`](Self::watchdog_timeout) | 15 s |
+/// | [`renew_margin`](Self::renew_margin) | 60 s |
+/// | [`remember_credentials`](Self::remember_credentials) | off |
+/// | [`reconnect`](Self::reconnect) | [`ReconnectPolicy::default`] |
+/// | [`add_root_certificates_pem`](Self::add_root_certificates_pem) | the public web roots only |
 ///
 /// ```no_run
 /// # async fn demo() -> surreal_pool::Result<()> {
@@ -294,5 +308,20 @@ mod tests {
             assert!(matches!(normalize_endpoint(bad), Err(Error::InvalidUrl(_))), "{bad}");
         }
     }
-}
 
+    /// The table in `ConnectionBuilder`'s docs says these.
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.connect_timeout, Duration::from_secs(10));
+        assert_eq!(c.max_message_size, 64 << 20);
+        assert_eq!(c.channel_capacity, 1024);
+        assert_eq!(c.max_in_flight, 4096);
+        assert_eq!(c.keepalive_interval, Duration::from_secs(5));
+        assert_eq!(c.watchdog_timeout, Duration::from_secs(15));
+        assert_eq!(c.renew_margin, Duration::from_secs(60));
+        assert!(!c.remember_credentials);
+        assert!(c.root_certificates.is_empty());
+    }
+}

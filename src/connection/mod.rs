@@ -27,10 +27,7 @@ mod shared;
 pub(crate) mod state;
 mod transport;
 
-pub use builder::{
-    ConnectionBuilder, DEFAULT_CHANNEL_CAPACITY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_RENEW_MARGIN, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCHDOG_TIMEOUT,
-};
+pub use builder::ConnectionBuilder;
 pub(crate) use builder::Config;
 pub(crate) use shared::Shared;
 pub(crate) use transport::{dial, Socket};

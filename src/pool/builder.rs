@@ -16,21 +16,33 @@ use crate::error::{Error, Result};
 use crate::connection::reconnect::ReconnectPolicy;
 
 /// Default number of WebSocket connections.
-pub const DEFAULT_CONNECTIONS: usize = 4;
+pub(crate) const DEFAULT_CONNECTIONS: usize = 4;
 /// Default maximum number of pooled server sessions (32 per default connection). Sessions are
 /// created on demand; each costs ~7 KiB here. Fewer would cap the requests in flight per
 /// socket, and the server spends more CPU per request on a shallow pipeline (BENCHMARKS.md:
 /// 64 sessions cost the server 12 % more per request than 128 at 256 callers).
-pub const DEFAULT_MAX_SESSIONS: usize = 128;
+pub(crate) const DEFAULT_MAX_SESSIONS: usize = 128;
 /// Default cap of sessions per connection (the server allows 256).
-pub const DEFAULT_MAX_SESSIONS_PER_CONNECTION: usize = 128;
+pub(crate) const DEFAULT_MAX_SESSIONS_PER_CONNECTION: usize = 128;
 /// Default longest wait for a free session.
-pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default wait for a busy session already in the wanted identity.
-pub const DEFAULT_AFFINITY_WAIT: Duration = Duration::from_millis(20);
+pub(crate) const DEFAULT_AFFINITY_WAIT: Duration = Duration::from_millis(20);
 
 
-/// Configures a [`Pool`]. Every setting has a documented default.
+/// Configures a [`Pool`]. Every setting has a documented default:
+///
+/// | setting | default |
+/// |---|---|
+/// | [`connections`](Self::connections) | 4 sockets |
+/// | [`max_sessions`](Self::max_sessions) | 128 server sessions (about 7 KiB each here) |
+/// | [`max_sessions_per_connection`](Self::max_sessions_per_connection) | 128 (the server allows 256) |
+/// | [`warm_sessions`](Self::warm_sessions) | all of `max_sessions` |
+/// | [`checkout_timeout`](Self::checkout_timeout) | 10 s |
+/// | [`affinity_wait`](Self::affinity_wait) | 20 ms |
+/// | [`namespace_database`](Self::namespace_database) | none |
+/// | [`identity_token`](Self::identity_token) / [`identity_credentials`](Self::identity_credentials) | anonymous |
+/// | [`request_timeout`](Self::request_timeout), [`connect_timeout`](Self::connect_timeout), [`reconnect`](Self::reconnect) | as on [`ConnectionBuilder`] |
 ///
 /// ```no_run
 /// # async fn demo() -> surreal_pool::Result<()> {
@@ -316,5 +328,24 @@ impl PoolBuilder {
         }
         tracing::debug!(endpoint = %self.endpoint, sessions = warm, "pool ready");
         Ok(pool)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table in `PoolBuilder`'s docs says these.
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let b = PoolBuilder::new("ws://127.0.0.1:8000".into());
+        assert_eq!(b.connections, 4);
+        assert_eq!(b.max_sessions, 128);
+        assert_eq!(b.max_sessions_per_connection, 128);
+        assert_eq!(b.warm_sessions, None);
+        assert_eq!(b.checkout_timeout, Duration::from_secs(10));
+        assert_eq!(b.affinity_wait, Duration::from_millis(20));
+        assert!(b.namespace.is_none() && b.database.is_none());
+        assert!(matches!(b.identity, Identity::Anonymous));
     }
 }

@@ -37,10 +37,7 @@ use std::time::Duration;
 use deadpool::managed::{self, Object, PoolError};
 use tracing::Instrument;
 
-pub use builder::{
-    PoolBuilder, DEFAULT_AFFINITY_WAIT, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_MAX_SESSIONS,
-    DEFAULT_MAX_SESSIONS_PER_CONNECTION,
-};
+pub use builder::PoolBuilder;
 pub use guard::PooledSession;
 use identity::Identity;
 use manager::SessionManager;

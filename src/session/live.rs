@@ -2,7 +2,7 @@
 //!
 //! * [`Session::live`] subscribes to a table, [`Session::live_query`] to a `LIVE SELECT`.
 //! * Notifications are routed by the connection's task to the stream's bounded buffer
-//!   ([`LIVE_BUFFER`] notifications). A consumer that falls that far behind loses notifications
+//!   (1,024 notifications). A consumer that falls that far behind loses notifications
 //!   (each loss is logged); it never slows the connection down.
 //! * Dropping the stream kills the live query on the server.
 //! * After a reconnect the live query is registered again, after the session's identity is
@@ -30,7 +30,7 @@ use crate::connection::live_registry::{LiveWhat, Registration};
 use crate::connection::state::Effect;
 
 /// Notifications buffered per live query before the oldest undelivered ones are dropped.
-pub const LIVE_BUFFER: usize = 1024;
+pub(crate) const LIVE_BUFFER: usize = 1024;
 
 
 /// What happened to a record.
@@ -59,6 +59,9 @@ pub struct Notification<T> {
 }
 
 /// A stream of [`Notification`]s for one live query; dropping it kills the live query.
+///
+/// The stream buffers 1,024 notifications. A consumer that falls further behind loses the
+/// notifications that do not fit (each loss is logged); it never slows the connection down.
 ///
 /// ```no_run
 /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {

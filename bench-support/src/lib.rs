@@ -1,6 +1,6 @@
-//! Shared by the benches (and the side-by-side harness in `bench-harness/`): the schema of the
-//! `bench` namespace and record users to forward tokens for.
-#![allow(dead_code)]
+//! Shared by the criterion benches (`benches/`) and the side-by-side harness
+//! (`bench-harness/`): the schema of the `bench` namespace and record users to forward tokens
+//! for.
 
 use surreal_pool::{AccessToken, Connection, Record, Root};
 
