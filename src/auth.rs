@@ -513,11 +513,12 @@ fn base64url_decode(input: &str) -> Option<Vec<u8>> {
 /// record access method was declared `WITH REFRESH` (system users get `None`).
 ///
 /// ```
-/// use surreal_pool::{AccessToken, Tokens};
-/// let t = Tokens { access: AccessToken::new("a.b.c"), refresh: None };
-/// assert!(!format!("{t:?}").contains("a.b.c"));
+/// use surreal_pool::{RefreshToken, Tokens};
+/// let t = Tokens::new("a.b.c", Some(RefreshToken::new("r-123")));
+/// assert!(!format!("{t:?}").contains("a.b.c") && !format!("{t:?}").contains("r-123"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Tokens {
     /// The JWT to authenticate with.
     pub access: AccessToken,
@@ -526,6 +527,17 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// Tokens kept from an earlier `signin`, `signup` or `refresh` (for example across a
+    /// restart), to [`refresh`](crate::Session::refresh) or [`revoke`](crate::Session::revoke).
+    ///
+    /// ```
+    /// let t = surreal_pool::Tokens::new("a.b.c", None);
+    /// assert!(t.refresh.is_none());
+    /// ```
+    pub fn new(access: impl Into<AccessToken>, refresh: Option<RefreshToken>) -> Self {
+        Tokens { access: access.into(), refresh }
+    }
+
     /// Reads a `signin`/`signup`/`refresh` result: a bare token string or `{access, refresh}`.
     pub(crate) fn from_result(value: &Cbor) -> Result<Tokens, Error> {
         match value {

@@ -31,6 +31,7 @@ pub enum Error {
 
     /// The WebSocket connection could not be established.
     #[error("could not connect to {endpoint}: {reason}")]
+    #[non_exhaustive]
     Connect {
         /// The endpoint (scheme, host, port and path; never credentials).
         endpoint: String,
@@ -43,6 +44,7 @@ pub enum Error {
 
     /// A wait ran past its deadline.
     #[error("timed out after {after:?} waiting for {what}")]
+    #[non_exhaustive]
     Timeout {
         /// What was being waited for (`"reply"`, `"connect"`, `"checkout"`, …).
         what: &'static str,
@@ -68,6 +70,7 @@ pub enum Error {
     /// Every connection of the pool holds its maximum of sessions
     /// (`max_sessions_per_connection`), so no session could be created.
     #[error("every connection holds its maximum of {per_connection} sessions")]
+    #[non_exhaustive]
     SessionLimit {
         /// The per-connection cap.
         per_connection: usize,
@@ -81,6 +84,7 @@ pub enum Error {
     /// The connection already has its maximum of requests in flight and a full queue: back off
     /// and retry (see `ConnectionBuilder::max_in_flight`).
     #[error("the connection is overloaded ({in_flight} requests in flight and the queue is full)")]
+    #[non_exhaustive]
     Overloaded {
         /// The connection's in-flight limit.
         in_flight: usize,
@@ -115,6 +119,7 @@ pub enum Error {
 
     /// A SurrealQL statement in a `query` failed.
     #[error("statement {index} failed: {error}")]
+    #[non_exhaustive]
     Query {
         /// The statement's position in the query, from 0.
         index: usize,
@@ -190,8 +195,12 @@ impl Error {
     /// [`Error::SessionLimit`]): back off and retry.
     ///
     /// ```
-    /// assert!(surreal_pool::Error::Overloaded { in_flight: 4096 }.is_overloaded());
-    /// assert!(surreal_pool::Error::SessionLimit { per_connection: 128 }.is_overloaded());
+    /// # async fn demo(pool: &surreal_pool::Pool) -> surreal_pool::Result<()> {
+    /// match pool.get().await {
+    ///     Err(e) if e.is_overloaded() => { /* answer 503 and let the client retry later */ }
+    ///     other => { other?; }
+    /// }
+    /// # Ok(()) }
     /// ```
     pub fn is_overloaded(&self) -> bool {
         matches!(self, Error::Overloaded { .. } | Error::SessionLimit { .. })
@@ -213,9 +222,11 @@ impl Error {
     /// A wait ran past its deadline.
     ///
     /// ```
-    /// use std::time::Duration;
-    /// let e = surreal_pool::Error::Timeout { what: "checkout", after: Duration::from_secs(10) };
-    /// assert!(e.is_timeout());
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// if let Err(e) = db.query("SLEEP 1m", ()).await {
+    ///     assert!(e.is_timeout(), "the request timeout (30 s by default) ends the wait");
+    /// }
+    /// # Ok(()) }
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
@@ -236,7 +247,7 @@ impl Error {
     ///
     /// ```
     /// use surreal_pool::{Error, ServerError};
-    /// let e = Error::Query { index: 0, error: ServerError::new(0, "Thrown", "boom") };
+    /// let e = Error::Server(ServerError::new(0, "Thrown", "boom"));
     /// assert_eq!(e.server_error().map(|s| s.message()), Some("boom"));
     /// assert!(Error::Closed.server_error().is_none());
     /// ```
@@ -464,5 +475,9 @@ mod tests {
         assert!(Error::ConnectionLost.is_connection());
         assert!(Error::Timeout { what: "reply", after: Duration::from_secs(1) }.is_timeout());
         assert!(!Error::Closed.is_auth());
+        assert!(Error::Overloaded { in_flight: 4096 }.is_overloaded());
+        assert!(Error::SessionLimit { per_connection: 128 }.is_overloaded());
+        let query = Error::Query { index: 0, error: ServerError::new(0, "Thrown", "boom") };
+        assert_eq!(query.server_error().map(|s| s.message()), Some("boom"));
     }
 }

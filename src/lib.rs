@@ -40,6 +40,26 @@
 //! (`person:⟨John Smith⟩`, parsed back by [`RecordId`]), datetimes RFC 3339 strings, uuids
 //! hyphenated strings, decimals strings with their exact digits, durations SurrealQL duration
 //! strings (`1h30m`), `NONE` becomes `null`, geometries GeoJSON objects, sets arrays.
+//!
+//! ## Names beside the official SDKs
+//!
+//! Where a name differs from the official Rust SDK (`surrealdb` 3.x), this is why:
+//!
+//! | surreal-pool | official Rust SDK | note |
+//! |---|---|---|
+//! | [`Root`], [`Namespace`], [`Database`], [`Record`] | `opt::auth::{Root, Namespace, Database, Record}` | same |
+//! | [`Tokens`] `{ access, refresh }` | `opt::auth::Token` `{ access, refresh }` | the Python SDK's name, which this API mirrors |
+//! | [`AccessToken`], [`RefreshToken`] | `opt::auth::{AccessToken, RefreshToken}` | same; print as `***` |
+//! | [`RecordId`], [`RecordIdKey`] | `RecordId`, `RecordIdKey` | same |
+//! | [`Connection`] | `Surreal<Client>` | one socket; many [`Session`]s on it |
+//! | [`Session`] | (none: one session per `Surreal` client) | one server session (3.x `attach`) |
+//! | [`Session::set`], [`Session::unset`] | `set`, `unset` | same (the Python SDK's `let`) |
+//! | [`Session::use_ns`], [`Session::use_db`], [`Session::use_ns_db`] | `use_ns(…).use_db(…)` | one call for both |
+//! | [`Session::query`]`(sql, bindings)` → [`QueryResponse`] | `query(sql).bind(…)` → `IndexedResults` | the 2.x SDK's `Response`; `take` and `check` as there |
+//! | [`Session::begin`] → [`Transaction`] | `begin()` → `Transaction` | same |
+//! | [`Session::live`] → [`LiveStream`] of [`Notification`] | `select(…).live()` → `Stream` of `Notification` | our `Notification` names the record, not the live query id |
+//! | [`Session::ping`] | `health` | the RPC method's name |
+//! | [`Pool`], [`PooledSession`] | (none) | |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -68,7 +88,7 @@ pub use session::query::QueryResponse;
 pub use session::data::Transaction;
 pub use session::live::{Action, LiveStream, Notification};
 pub use session::{Resource, Session};
-pub use wire::record_id::{RecordId, RecordKey};
+pub use wire::record_id::{RecordId, RecordIdKey};
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]

@@ -197,7 +197,7 @@ async fn revoke_makes_the_refresh_token_unusable() {
     let tokens = s.signup(&record("account", "v@x.y", "pw")).await.unwrap();
     s.revoke(&tokens).await.unwrap();
     assert!(s.refresh(&tokens).await.unwrap_err().is_auth());
-    let no_refresh = Tokens { access: tokens.access.clone(), refresh: None };
+    let no_refresh = Tokens::new(tokens.access.clone(), None);
     assert!(matches!(s.revoke(&no_refresh).await, Err(Error::InvalidArgument(_))));
 }
 

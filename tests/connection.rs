@@ -132,7 +132,7 @@ async fn statement_errors_are_per_statement() {
     assert_eq!(res.len(), 3);
     assert_eq!(res.take::<i64>(0).unwrap(), 1);
     match res.take::<i64>(1) {
-        Err(Error::Query { index: 1, error }) => assert!(error.message().contains("boom"), "{error}"),
+        Err(Error::Query { index: 1, error, .. }) => assert!(error.message().contains("boom"), "{error}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(res.take::<i64>(2).unwrap(), 3);
@@ -248,7 +248,7 @@ async fn a_write_blocked_for_the_watchdog_timeout_replaces_the_socket() {
     });
     let reason = loop {
         let event = tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("a disconnect").unwrap();
-        if let ConnectionEvent::Disconnected { reason } = event {
+        if let ConnectionEvent::Disconnected { reason, .. } = event {
             break reason;
         }
     };

@@ -5,7 +5,7 @@ mod support;
 
 use serde::{Deserialize, Serialize};
 use support::{record, setup, DB, NS};
-use surreal_pool::{RecordId, RecordKey, Root};
+use surreal_pool::{RecordId, RecordIdKey, Root};
 
 /// Strings that the server's SurrealQL value parser would turn into other types.
 const TRICKY: &[&str] = &[
@@ -69,13 +69,13 @@ async fn record_ids_with_any_key_round_trip_typed() {
     let s = conn.session();
     s.signin(&Root::new("root", "root")).await.unwrap();
     s.use_ns_db(NS, DB).await.unwrap();
-    let keys: Vec<RecordKey> = vec![
+    let keys: Vec<RecordIdKey> = vec![
         "John Smith".into(),
         "a:b c".into(),
         "123".into(),
-        RecordKey::Number(123),
+        RecordIdKey::Number(123),
         uuid::Uuid::new_v4().into(),
-        RecordKey::Array(vec![serde_json::json!("London"), serde_json::json!(7)]),
+        RecordIdKey::Array(vec![serde_json::json!("London"), serde_json::json!(7)]),
     ];
     for key in keys {
         let id = RecordId::new("person", key);

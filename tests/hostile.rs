@@ -269,7 +269,7 @@ async fn an_undecodable_reply_to_let_fails_it_at_once_and_replaces_the_socket() 
     // The server may have set the variable: every session is replayed from what is known.
     let reason = loop {
         let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
-        if let surreal_pool::ConnectionEvent::Disconnected { reason } = event {
+        if let surreal_pool::ConnectionEvent::Disconnected { reason, .. } = event {
             break reason;
         }
     };

@@ -172,7 +172,7 @@ async fn a_server_restart_restores_remembered_identities_and_reports_the_others(
     // restore completes), never anonymous. (A restarted server signs system users' tokens with a
     // new key.)
     let lost = wait_for(&mut plain_events, "auth lost", |e| matches!(e, ConnectionEvent::SessionAuthLost { .. })).await;
-    assert_eq!(lost, ConnectionEvent::SessionAuthLost { session: b_id });
+    assert!(matches!(lost, ConnectionEvent::SessionAuthLost { session, .. } if session == b_id), "{lost:?}");
     wait_for(&mut plain_events, "restored", is_restored).await;
 
     // In-memory data is gone: define the namespace and database again.
@@ -221,7 +221,7 @@ async fn a_token_that_expires_during_an_outage_without_refresh_is_auth_lost_unti
     tokio::time::sleep(Duration::from_millis(2500)).await;
     proxy.refuse(false);
     let lost = wait_for(&mut events, "auth lost", |e| matches!(e, ConnectionEvent::SessionAuthLost { .. })).await;
-    assert_eq!(lost, ConnectionEvent::SessionAuthLost { session: id });
+    assert!(matches!(lost, ConnectionEvent::SessionAuthLost { session, .. } if session == id), "{lost:?}");
     assert!(matches!(s.query("RETURN 1", ()).await, Err(Error::AuthLost)), "never silently anonymous");
     s.signin(&record("short", "lost@x.y", "pw")).await.unwrap();
     let who: String = s.query("RETURN $auth.email", ()).await.unwrap().take(0).unwrap();

@@ -156,11 +156,13 @@ fn random_unit() -> f64 {
 #[non_exhaustive]
 pub enum ConnectionEvent {
     /// The socket failed; in-flight requests failed with `ConnectionLost`.
+    #[non_exhaustive]
     Disconnected {
         /// Why (no secrets).
         reason: String,
     },
     /// A reconnect attempt is starting.
+    #[non_exhaustive]
     Reconnecting {
         /// The attempt number, from 1.
         attempt: u32,
@@ -168,6 +170,7 @@ pub enum ConnectionEvent {
         endpoint: String,
     },
     /// Connected again and every session's state replayed.
+    #[non_exhaustive]
     Restored {
         /// The endpoint now in use.
         endpoint: String,
@@ -179,17 +182,20 @@ pub enum ConnectionEvent {
         elapsed: Duration,
     },
     /// `max_attempts` failed: commands now fail at once until the connection recovers.
+    #[non_exhaustive]
     Down {
         /// Attempts made so far.
         attempts: u32,
     },
     /// A session's identity could not be restored (expired token, no refresh token, no
     /// remembered credentials): its commands fail with `AuthLost` until it authenticates again.
+    #[non_exhaustive]
     SessionAuthLost {
         /// The session (`None` = the connection's default session).
         session: Option<uuid::Uuid>,
     },
     /// A session's tokens were renewed with its refresh token before they expired.
+    #[non_exhaustive]
     Renewed {
         /// The session.
         session: Option<uuid::Uuid>,

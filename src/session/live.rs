@@ -49,6 +49,7 @@ pub enum Action {
 
 /// One live-query notification.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Notification<T> {
     /// What happened.
     pub action: Action,

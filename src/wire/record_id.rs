@@ -20,7 +20,7 @@ use crate::error::Error;
 /// The key part of a [`RecordId`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum RecordKey {
+pub enum RecordIdKey {
     /// `person:tobie`, `person:⟨John Smith⟩`.
     String(String),
     /// `person:42`.
@@ -33,24 +33,24 @@ pub enum RecordKey {
     Object(serde_json::Map<String, serde_json::Value>),
 }
 
-impl From<&str> for RecordKey {
+impl From<&str> for RecordIdKey {
     fn from(s: &str) -> Self {
-        RecordKey::String(s.to_owned())
+        RecordIdKey::String(s.to_owned())
     }
 }
-impl From<String> for RecordKey {
+impl From<String> for RecordIdKey {
     fn from(s: String) -> Self {
-        RecordKey::String(s)
+        RecordIdKey::String(s)
     }
 }
-impl From<i64> for RecordKey {
+impl From<i64> for RecordIdKey {
     fn from(n: i64) -> Self {
-        RecordKey::Number(n)
+        RecordIdKey::Number(n)
     }
 }
-impl From<uuid::Uuid> for RecordKey {
+impl From<uuid::Uuid> for RecordIdKey {
     fn from(u: uuid::Uuid) -> Self {
-        RecordKey::Uuid(u)
+        RecordIdKey::Uuid(u)
     }
 }
 
@@ -71,7 +71,7 @@ impl From<uuid::Uuid> for RecordKey {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordId {
     table: String,
-    key: RecordKey,
+    key: RecordIdKey,
 }
 
 impl RecordId {
@@ -81,7 +81,7 @@ impl RecordId {
     /// let id = surreal_pool::RecordId::new("person", 42);
     /// assert_eq!(id.to_string(), "person:42");
     /// ```
-    pub fn new(table: impl Into<String>, key: impl Into<RecordKey>) -> Self {
+    pub fn new(table: impl Into<String>, key: impl Into<RecordIdKey>) -> Self {
         RecordId { table: table.into(), key: key.into() }
     }
 
@@ -97,10 +97,10 @@ impl RecordId {
     /// The key.
     ///
     /// ```
-    /// use surreal_pool::{RecordId, RecordKey};
-    /// assert_eq!(RecordId::new("person", "tobie").key(), &RecordKey::String("tobie".into()));
+    /// use surreal_pool::{RecordId, RecordIdKey};
+    /// assert_eq!(RecordId::new("person", "tobie").key(), &RecordIdKey::String("tobie".into()));
     /// ```
-    pub fn key(&self) -> &RecordKey {
+    pub fn key(&self) -> &RecordIdKey {
         &self.key
     }
 }
@@ -138,11 +138,11 @@ impl fmt::Display for RecordId {
         write_escaped(f, &self.table)?;
         f.write_char(':')?;
         match &self.key {
-            RecordKey::String(s) => write_escaped(f, s),
-            RecordKey::Number(n) => write!(f, "{n}"),
-            RecordKey::Uuid(u) => write!(f, "u'{u}'"),
-            RecordKey::Array(a) => f.write_str(&serde_json::Value::Array(a.clone()).to_string()),
-            RecordKey::Object(o) => f.write_str(&serde_json::Value::Object(o.clone()).to_string()),
+            RecordIdKey::String(s) => write_escaped(f, s),
+            RecordIdKey::Number(n) => write!(f, "{n}"),
+            RecordIdKey::Uuid(u) => write!(f, "u'{u}'"),
+            RecordIdKey::Array(a) => f.write_str(&serde_json::Value::Array(a.clone()).to_string()),
+            RecordIdKey::Object(o) => f.write_str(&serde_json::Value::Object(o.clone()).to_string()),
         }
     }
 }
@@ -189,23 +189,23 @@ impl FromStr for RecordId {
             if !tail.is_empty() {
                 return Err(bad());
             }
-            RecordKey::String(key)
+            RecordIdKey::String(key)
         } else if let Some(inner) = rest
             .strip_prefix("u'")
             .and_then(|r| r.strip_suffix('\''))
             .or_else(|| rest.strip_prefix("u\"").and_then(|r| r.strip_suffix('"')))
         {
-            RecordKey::Uuid(inner.parse().map_err(|_| bad())?)
+            RecordIdKey::Uuid(inner.parse().map_err(|_| bad())?)
         } else if rest.starts_with('[') || rest.starts_with('{') {
             match serde_json::from_str(rest).map_err(|_| bad())? {
-                serde_json::Value::Array(a) => RecordKey::Array(a),
-                serde_json::Value::Object(o) => RecordKey::Object(o),
+                serde_json::Value::Array(a) => RecordIdKey::Array(a),
+                serde_json::Value::Object(o) => RecordIdKey::Object(o),
                 _ => return Err(bad()),
             }
         } else if let Ok(n) = rest.parse::<i64>() {
-            RecordKey::Number(n)
+            RecordIdKey::Number(n)
         } else {
-            RecordKey::String(rest.to_owned())
+            RecordIdKey::String(rest.to_owned())
         };
         Ok(RecordId { table, key })
     }
@@ -250,8 +250,8 @@ mod tests {
             RecordId::new("person", -5),
             RecordId::new("⟨odd⟩ table", "x⟩y\\z"),
             RecordId::new("person", u),
-            RecordId::new("t", RecordKey::Array(vec![serde_json::json!("London"), serde_json::json!(3)])),
-            RecordId::new("t", RecordKey::Object(serde_json::from_str(r#"{"a":"b:c"}"#).unwrap())),
+            RecordId::new("t", RecordIdKey::Array(vec![serde_json::json!("London"), serde_json::json!(3)])),
+            RecordId::new("t", RecordIdKey::Object(serde_json::from_str(r#"{"a":"b:c"}"#).unwrap())),
         ];
         for id in ids {
             let text = id.to_string();

@@ -22,7 +22,7 @@ use ciborium::Value as Cbor;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value as Json};
 
-use crate::wire::record_id::{self, RecordId, RecordKey};
+use crate::wire::record_id::{self, RecordId, RecordIdKey};
 
 pub(crate) const TAG_SPEC_DATETIME: u64 = 0;
 pub(crate) const TAG_SPEC_UUID: u64 = 37;
@@ -231,11 +231,11 @@ pub(crate) fn tagged(tag: u64, inner: Cbor) -> Json {
 /// A record id as SurrealDB's record-id tag around `[table, key]`: the key is never parsed.
 pub(crate) fn record_id(id: &RecordId) -> Cbor {
     let key = match id.key() {
-        RecordKey::String(s) => Cbor::Text(s.clone()),
-        RecordKey::Number(n) => Cbor::Integer((*n).into()),
-        RecordKey::Uuid(u) => uuid(u),
-        RecordKey::Array(a) => from_json(&Json::Array(a.clone())),
-        RecordKey::Object(o) => from_json(&Json::Object(o.clone())),
+        RecordIdKey::String(s) => Cbor::Text(s.clone()),
+        RecordIdKey::Number(n) => Cbor::Integer((*n).into()),
+        RecordIdKey::Uuid(u) => uuid(u),
+        RecordIdKey::Array(a) => from_json(&Json::Array(a.clone())),
+        RecordIdKey::Object(o) => from_json(&Json::Object(o.clone())),
     };
     Cbor::Tag(TAG_RECORDID, Box::new(Cbor::Array(vec![Cbor::Text(id.table().to_owned()), key])))
 }
@@ -261,14 +261,14 @@ fn int_pair(parts: &[Cbor]) -> (i128, i128) {
 
 fn record_id_text(table: String, key: Cbor) -> String {
     let key = match key {
-        Cbor::Text(s) => RecordKey::String(s),
+        Cbor::Text(s) => RecordIdKey::String(s),
         Cbor::Integer(n) => match i64::try_from(i128::from(n)) {
-            Ok(n) => RecordKey::Number(n),
-            Err(_) => RecordKey::String(i128::from(n).to_string()),
+            Ok(n) => RecordIdKey::Number(n),
+            Err(_) => RecordIdKey::String(i128::from(n).to_string()),
         },
         Cbor::Tag(TAG_SPEC_UUID, b) if matches!(&*b, Cbor::Bytes(x) if x.len() == 16) => {
             let Cbor::Bytes(x) = *b else { unreachable!() };
-            RecordKey::Uuid(uuid::Uuid::from_bytes(x.try_into().unwrap_or([0; 16])))
+            RecordIdKey::Uuid(uuid::Uuid::from_bytes(x.try_into().unwrap_or([0; 16])))
         }
         Cbor::Tag(TAG_RANGE, b) => {
             if let Cbor::Array(bounds) = *b {
@@ -276,13 +276,13 @@ fn record_id_text(table: String, key: Cbor) -> String {
                     return capped_text(&format_args!("{}:{}", record_id::escaped(&table), range_text(bounds)));
                 }
             }
-            RecordKey::String(String::new())
+            RecordIdKey::String(String::new())
         }
         other => match to_json(other) {
-            Json::Array(a) => RecordKey::Array(a),
-            Json::Object(o) => RecordKey::Object(o),
-            Json::String(s) => RecordKey::String(s),
-            v => RecordKey::String(v.to_string()),
+            Json::Array(a) => RecordIdKey::Array(a),
+            Json::Object(o) => RecordIdKey::Object(o),
+            Json::String(s) => RecordIdKey::String(s),
+            v => RecordIdKey::String(v.to_string()),
         },
     };
     capped_text(&RecordId::new(table, key))
