@@ -12,12 +12,48 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
 /// A request as the fake server saw it.
+///
+/// ```
+/// let r = surreal_pool_testkit::fake::Request { id: 1, method: "ping".into() };
+/// assert_eq!(r.method, "ping");
+/// ```
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The request's `id`.
     pub id: u64,
+    /// The RPC method (`query`, `authenticate`, …).
     pub method: String,
 }
 
+/// A WebSocket server on a free loopback port that answers each CBOR request frame with
+/// what a script returns. Dropping it stops accepting.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use futures_util::{SinkExt, StreamExt};
+/// use surreal_pool_testkit::fake::{self, FakeServer};
+/// use tokio_tungstenite::tungstenite::Message;
+///
+/// // Answers every request with a reply labelled for a session the client never attached.
+/// let server = FakeServer::start(false, |request| {
+///     vec![fake::reply(request.id, ciborium::Value::Null, Some("5a3b4a6e-0000-4000-8000-000000000000"))]
+/// })
+/// .await;
+///
+/// let (mut ws, _) = tokio_tungstenite::connect_async(server.url()).await.unwrap();
+/// let mut frame = Vec::new();
+/// let request = ciborium::Value::Map(vec![
+///     (ciborium::Value::Text("id".into()), ciborium::Value::Integer(7.into())),
+///     (ciborium::Value::Text("method".into()), ciborium::Value::Text("ping".into())),
+/// ]);
+/// ciborium::into_writer(&request, &mut frame).unwrap();
+/// ws.send(Message::Binary(frame.into())).await.unwrap();
+/// let Some(Ok(Message::Binary(answer))) = ws.next().await else { panic!("no answer") };
+/// let answer: ciborium::Value = ciborium::from_reader(&answer[..]).unwrap();
+/// assert!(format!("{answer:?}").contains("5a3b4a6e"));
+/// # }
+/// ```
 pub struct FakeServer {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
@@ -92,10 +128,33 @@ impl FakeServer {
     }
 
     /// The count of flood bytes sent so far, to wait on.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use surreal_pool_testkit::fake::{self, FakeServer};
+    /// use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    /// let server = FakeServer::start_flooding(fake::notification(8), |_| Vec::new()).await;
+    /// // The flooding server always speaks the `cbor` subprotocol, as SurrealDB does.
+    /// let mut request = server.url().into_client_request().unwrap();
+    /// request.headers_mut().insert("Sec-WebSocket-Protocol", "cbor".parse().unwrap());
+    /// let (_ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    /// server.flooded().wait_for(|bytes| *bytes > 0).await.unwrap();
+    /// # }
+    /// ```
     pub fn flooded(&self) -> tokio::sync::watch::Receiver<u64> {
         self.flooded.clone()
     }
 
+    /// `ws://127.0.0.1:<port>`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let server = surreal_pool_testkit::FakeServer::start(true, |_| Vec::new()).await;
+    /// assert!(server.url().starts_with("ws://127.0.0.1:"));
+    /// # }
+    /// ```
     pub fn url(&self) -> String {
         format!("ws://{}", self.addr)
     }
@@ -162,6 +221,13 @@ fn decode(bytes: &[u8]) -> Option<Request> {
 }
 
 /// A binary frame holding `{id, result}` (and `session` when given).
+///
+/// ```
+/// use tokio_tungstenite::tungstenite::Message;
+/// let Message::Binary(bytes) = surreal_pool_testkit::fake::reply(3, ciborium::Value::Bool(true), None) else { panic!() };
+/// let value: ciborium::Value = ciborium::from_reader(&bytes[..]).unwrap();
+/// assert_eq!(value.as_map().unwrap().len(), 2);
+/// ```
 pub fn reply(id: u64, result: Cbor, session: Option<&str>) -> Message {
     let mut map = vec![(Cbor::Text("id".into()), Cbor::Integer(id.into())), (Cbor::Text("result".into()), result)];
     if let Some(s) = session {
@@ -174,6 +240,11 @@ pub fn reply(id: u64, result: Cbor, session: Option<&str>) -> Message {
 
 /// A live-query notification (a frame with no id) for a live query nobody registered, whose
 /// record is an array of `items` one-byte integers: cheap to send, costly to decode.
+///
+/// ```
+/// let small = surreal_pool_testkit::fake::notification(1).len();
+/// assert!(surreal_pool_testkit::fake::notification(1000).len() > small + 900);
+/// ```
 pub fn notification(items: usize) -> Message {
     let text = |s: &str| Cbor::Text(s.into());
     let note = Cbor::Map(vec![
@@ -188,6 +259,11 @@ pub fn notification(items: usize) -> Message {
 }
 
 /// A valid `query` result: one statement returning `value`.
+///
+/// ```
+/// let result = surreal_pool_testkit::fake::query_result(ciborium::Value::Integer(1.into()));
+/// assert_eq!(result.as_array().unwrap().len(), 1);
+/// ```
 pub fn query_result(value: Cbor) -> Cbor {
     Cbor::Array(vec![Cbor::Map(vec![
         (Cbor::Text("status".into()), Cbor::Text("OK".into())),

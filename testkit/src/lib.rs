@@ -22,6 +22,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod fake;
 pub mod proxy;
 mod server;
