@@ -81,6 +81,18 @@ pub enum Error {
     #[error("the session is detached")]
     Detached,
 
+    /// Too many checkouts were waiting for a session already, in all or for this tenant (see
+    /// `PoolBuilder::max_waiting`, `max_waiting_per_tenant`): the checkout was refused at once,
+    /// nothing was sent. Back off and retry.
+    #[error("too many checkouts waiting ({limit} {}): retry later", if *per_tenant { "for this tenant" } else { "in all" })]
+    #[non_exhaustive]
+    TooManyWaiting {
+        /// The bound that was reached.
+        limit: usize,
+        /// Whether it was the tenant's bound (else the pool's).
+        per_tenant: bool,
+    },
+
     /// The connection already has its maximum of requests in flight and a full queue: back off
     /// and retry (see `ConnectionBuilder::max_in_flight`).
     #[error("the connection is overloaded ({in_flight} requests in flight and the queue is full)")]
@@ -192,7 +204,7 @@ impl Error {
     }
 
     /// The request was refused for lack of capacity ([`Error::Overloaded`],
-    /// [`Error::SessionLimit`]): back off and retry.
+    /// [`Error::SessionLimit`], [`Error::TooManyWaiting`]): back off and retry.
     ///
     /// ```
     /// # async fn demo(pool: &surreal_pool::Pool) -> surreal_pool::Result<()> {
@@ -203,7 +215,7 @@ impl Error {
     /// # Ok(()) }
     /// ```
     pub fn is_overloaded(&self) -> bool {
-        matches!(self, Error::Overloaded { .. } | Error::SessionLimit { .. })
+        matches!(self, Error::Overloaded { .. } | Error::SessionLimit { .. } | Error::TooManyWaiting { .. })
     }
 
     /// The request may have run on the server although no reply says so: the socket was lost
@@ -477,6 +489,7 @@ mod tests {
         assert!(!Error::Closed.is_auth());
         assert!(Error::Overloaded { in_flight: 4096 }.is_overloaded());
         assert!(Error::SessionLimit { per_connection: 128 }.is_overloaded());
+        assert!(Error::TooManyWaiting { limit: 256, per_tenant: true }.is_overloaded());
         let query = Error::Query { index: 0, error: ServerError::new(0, "Thrown", "boom") };
         assert_eq!(query.server_error().map(|s| s.message()), Some("boom"));
     }

@@ -40,6 +40,27 @@ pub(crate) struct Claims {
     pub(crate) exp: Option<i64>,
     pub(crate) ns: Option<String>,
     pub(crate) db: Option<String>,
+    /// The access method (`AC`).
+    pub(crate) ac: Option<String>,
+    /// Who the token is for: `ID` (a record id, or a system user's name), else `sub`.
+    pub(crate) id: Option<String>,
+}
+
+impl Claims {
+    /// The user these claims name, as a key: equal for every token of one user (same
+    /// namespace, database, access method and id); `None` without an id.
+    pub(crate) fn user_key(&self) -> Option<u64> {
+        use std::hash::BuildHasher;
+        let id = self.id.as_ref()?;
+        Some(hasher().hash_one((&self.ns, &self.db, &self.ac, id)))
+    }
+}
+
+/// The process's keys for token fingerprints and user keys (not reversible, not stable across
+/// processes).
+fn hasher() -> &'static std::hash::RandomState {
+    static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    KEYS.get_or_init(std::hash::RandomState::new)
 }
 
 impl AccessToken {
@@ -79,8 +100,7 @@ impl AccessToken {
     /// `HashMap`'s own hasher), so that tokens sent by clients cannot be crafted to collide.
     pub(crate) fn fingerprint(&self) -> u64 {
         use std::hash::BuildHasher;
-        static KEYS: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
-        *self.inner.fingerprint.get_or_init(|| KEYS.get_or_init(std::hash::RandomState::new).hash_one(&*self.inner.text))
+        *self.inner.fingerprint.get_or_init(|| hasher().hash_one(&*self.inner.text))
     }
 }
 
@@ -227,7 +247,13 @@ impl AccessToken {
                 let payload = self.inner.text.split('.').nth(1)?;
                 let json: serde_json::Value = serde_json::from_slice(&base64url_decode(payload)?).ok()?;
                 let text = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-                Some(Claims { exp: json.get("exp").and_then(|e| e.as_i64()), ns: text("NS"), db: text("DB") })
+                Some(Claims {
+                    exp: json.get("exp").and_then(|e| e.as_i64()),
+                    ns: text("NS"),
+                    db: text("DB"),
+                    ac: text("AC"),
+                    id: text("ID").or_else(|| text("sub")),
+                })
             })
             .as_ref()
     }
@@ -389,6 +415,20 @@ mod tests {
         // The refusal names no part of the token.
         let e = AccessToken::new("secret-part.other.third").check().unwrap_err();
         assert!(!e.to_string().contains("secret") && !format!("{e:?}").contains("secret"));
+    }
+
+    #[test]
+    fn tokens_of_one_user_share_a_user_key_and_other_users_do_not() {
+        let key = |payload: &str| jwt(r#"{"alg":"HS512"}"#, payload).claims().and_then(Claims::user_key);
+        let a = key(r#"{"NS":"n","DB":"d","AC":"account","ID":"user:a","exp":1}"#);
+        let a_again = key(r#"{"NS":"n","DB":"d","AC":"account","ID":"user:a","exp":2,"jti":"x"}"#);
+        assert!(a.is_some());
+        assert_eq!(a, a_again);
+        assert_ne!(a, key(r#"{"NS":"n","DB":"d","AC":"account","ID":"user:b"}"#));
+        assert_ne!(a, key(r#"{"NS":"n","DB":"other","AC":"account","ID":"user:a"}"#));
+        assert_ne!(a, key(r#"{"NS":"n","DB":"d","AC":"admin","ID":"user:a"}"#));
+        assert_eq!(key(r#"{"NS":"n","DB":"d"}"#), None, "no id: no user");
+        assert!(key(r#"{"sub":"someone"}"#).is_some(), "a third-party token's subject");
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! [`PoolBuilder`]: every setting of a [`Pool`], with its default.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,7 +8,9 @@ use deadpool::managed;
 use super::identity::Identity;
 use super::manager::SessionManager;
 use super::table::Table;
-use super::{Counters, Pool, PoolInner, PoolShared};
+use super::busiest::Busiest;
+use super::fair::{FairQueue, Limits};
+use super::{Counters, Pool, PoolInner, PoolShared, Sharing, BUSIEST};
 use crate::auth::{AccessToken, Credentials};
 use crate::connection::ConnectionBuilder;
 use crate::error::{Error, Result};
@@ -28,6 +29,10 @@ pub(crate) const DEFAULT_MAX_SESSIONS_PER_CONNECTION: usize = 128;
 pub(crate) const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default wait for a busy session already in the wanted identity.
 pub(crate) const DEFAULT_AFFINITY_WAIT: Duration = Duration::from_millis(20);
+/// Default bound on checkouts waiting, in all.
+pub(crate) const DEFAULT_MAX_WAITING: usize = 1024;
+/// Default bound on checkouts waiting, per tenant.
+pub(crate) const DEFAULT_MAX_WAITING_PER_TENANT: usize = 256;
 
 
 /// Configures a [`Pool`]. Every setting has a documented default:
@@ -40,6 +45,9 @@ pub(crate) const DEFAULT_AFFINITY_WAIT: Duration = Duration::from_millis(20);
 /// | [`warm_sessions`](Self::warm_sessions) | all of `max_sessions` |
 /// | [`checkout_timeout`](Self::checkout_timeout) | 10 s |
 /// | [`affinity_wait`](Self::affinity_wait) | 20 ms |
+/// | [`max_sessions_per_tenant`](Self::max_sessions_per_tenant) | half of `max_sessions` (64), rounded up |
+/// | [`max_waiting`](Self::max_waiting) | 1,024 checkouts |
+/// | [`max_waiting_per_tenant`](Self::max_waiting_per_tenant) | 256 checkouts |
 /// | [`namespace_database`](Self::namespace_database) | none |
 /// | [`identity_token`](Self::identity_token) / [`identity_credentials`](Self::identity_credentials) | anonymous |
 /// | [`request_timeout`](Self::request_timeout), [`connect_timeout`](Self::connect_timeout), [`reconnect`](Self::reconnect) | as on [`ConnectionBuilder`] |
@@ -69,6 +77,9 @@ pub struct PoolBuilder {
     checkout_timeout: Duration,
     warm_sessions: Option<usize>,
     affinity_wait: Duration,
+    max_sessions_per_tenant: Option<usize>,
+    max_waiting: usize,
+    max_waiting_per_tenant: usize,
     extra_endpoints: Vec<String>,
 }
 
@@ -86,6 +97,9 @@ impl PoolBuilder {
             checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
             warm_sessions: None,
             affinity_wait: DEFAULT_AFFINITY_WAIT,
+            max_sessions_per_tenant: None,
+            max_waiting: DEFAULT_MAX_WAITING,
+            max_waiting_per_tenant: DEFAULT_MAX_WAITING_PER_TENANT,
             extra_endpoints: Vec::new(),
         }
     }
@@ -103,6 +117,51 @@ impl PoolBuilder {
     /// ```
     pub fn affinity_wait(mut self, wait: Duration) -> Self {
         self.affinity_wait = wait;
+        self
+    }
+
+    /// The most sessions one tenant holds at once (default: half of `max_sessions`, rounded
+    /// up), so that no tenant can take the whole pool while others wait. Its further checkouts
+    /// wait for one of its own sessions to come back, even while other sessions are idle.
+    ///
+    /// A *tenant* is the user a forwarded token is for, from its claims (namespace, database,
+    /// access method and `ID`, or `sub`): several tokens of one user are one tenant. The claims
+    /// count only once the server has accepted the token; until then a token is a tenant of its
+    /// own, so a forged token naming someone else cannot use up their share. The pool's own
+    /// identity ([`Pool::get`]) is not capped. When checkouts wait, each session that comes back
+    /// goes to the tenants that wait in turn (round robin, one checkout per turn): a tenant with
+    /// 200 waiting callers gets no more turns than one with a single caller. Set it to
+    /// `max_sessions` to turn the cap off (the turns stay).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_sessions(64).max_sessions_per_tenant(16);
+    /// ```
+    pub fn max_sessions_per_tenant(mut self, n: usize) -> Self {
+        self.max_sessions_per_tenant = Some(n);
+        self
+    }
+
+    /// The most checkouts waiting at once, in all (default 1,024). Past it a checkout fails
+    /// at once with [`Error::TooManyWaiting`] (`is_overloaded()`; the axum extractor answers
+    /// 503 with `Retry-After`) instead of waiting for the checkout timeout.
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_waiting(256);
+    /// ```
+    pub fn max_waiting(mut self, n: usize) -> Self {
+        self.max_waiting = n;
+        self
+    }
+
+    /// The most checkouts of one tenant waiting at once (default 256). Past it that tenant's
+    /// checkouts fail at once with [`Error::TooManyWaiting`]; other tenants are not affected.
+    /// The pool's own identity is bounded only by [`max_waiting`](Self::max_waiting).
+    ///
+    /// ```
+    /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_waiting_per_tenant(32);
+    /// ```
+    pub fn max_waiting_per_tenant(mut self, n: usize) -> Self {
+        self.max_waiting_per_tenant = n;
         self
     }
 
@@ -303,8 +362,15 @@ impl PoolBuilder {
             }),
             identity_signin: tokio::sync::Mutex::new(()),
             probation: tokio::sync::Semaphore::new(1),
-            last_grant_ms: AtomicU64::new(0),
-            started: std::time::Instant::now(),
+            sharing: Mutex::new(Sharing {
+                queue: FairQueue::new(Limits {
+                    capacity: self.max_sessions,
+                    per_tenant: self.max_sessions_per_tenant.unwrap_or(self.max_sessions.div_ceil(2)).clamp(1, self.max_sessions),
+                    max_waiting: self.max_waiting,
+                    max_waiting_per_tenant: self.max_waiting_per_tenant,
+                }),
+                busiest: Busiest::new(BUSIEST),
+            }),
             counters: Counters::default(),
         });
         let manager = SessionManager { shared: shared.clone() };
@@ -345,6 +411,8 @@ mod tests {
         assert_eq!(b.warm_sessions, None);
         assert_eq!(b.checkout_timeout, Duration::from_secs(10));
         assert_eq!(b.affinity_wait, Duration::from_millis(20));
+        assert_eq!(b.max_sessions_per_tenant, None, "half of max_sessions, at build");
+        assert_eq!((b.max_waiting, b.max_waiting_per_tenant), (1024, 256));
         assert!(b.namespace.is_none() && b.database.is_none());
         assert!(matches!(b.identity, Identity::Anonymous));
     }

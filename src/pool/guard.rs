@@ -9,7 +9,7 @@ use deadpool::managed::Object;
 
 use super::manager::SessionManager;
 use super::table::{NsDb, Tag};
-use super::{PoolShared, STARVATION_BOUND};
+use super::{Permit, PoolShared};
 use crate::auth::AccessToken;
 use crate::error::{Error, Result};
 use crate::session::Session;
@@ -25,6 +25,9 @@ pub struct PooledSession {
     /// The tag this checkout was made for.
     pub(super) want: Tag,
     pub(super) clean_ns_db: NsDb,
+    /// The checkout's turn (see [`PoolBuilder::max_sessions_per_tenant`](super::PoolBuilder::max_sessions_per_tenant)); given back
+    /// after the session, so that the next in turn finds it.
+    pub(super) permit: Option<Permit>,
 }
 
 impl std::fmt::Debug for PooledSession {
@@ -92,22 +95,14 @@ impl Drop for PooledSession {
         }
         // Ask deadpool before taking the table lock: deadpool drops slots (which lock the table)
         // while holding its own lock, so the two must never be taken in the other order.
-        let (closed, deadpool_starving) = match Object::pool(&object) {
-            Some(pool) => {
-                // The cheap clock first: deadpool's status takes its lock.
-                let starving = self.shared.since_last_grant() > STARVATION_BOUND && pool.status().waiting > 0;
-                (pool.is_closed(), starving)
-            }
-            None => (true, false),
-        };
+        let closed = Object::pool(&object).is_none_or(|pool| pool.is_closed());
         let mut table = self.shared.table();
         table.busy_add(&self.want, -1);
         let clean_ns_db = std::mem::take(&mut self.clean_ns_db);
-        // Hand it straight to a checkout waiting for this identity, if any — unless checkouts
-        // queued in deadpool have gone unserved for the starvation bound (then it goes back to
-        // deadpool, so that busy identities cannot starve the others), or the pool is closed.
+        // Hand it straight to a checkout waiting for this identity, if any (that checkout has had
+        // its turn already: a hand-over lets no tenant past another), unless the pool is closed.
         let (object, session, clean_ns_db) = match session {
-            Some(session) if tag != Tag::Dirty && !deadpool_starving && !closed => {
+            Some(session) if tag != Tag::Dirty && !closed => {
                 let handoff = PooledSession {
                     session: Some(session),
                     object: Some(object),
@@ -115,6 +110,7 @@ impl Drop for PooledSession {
                     forwarded: tag.forwarded(),
                     want: tag.clone(),
                     clean_ns_db,
+                    permit: None,
                 };
                 table.busy_add(&tag, 1);
                 let Some(mut handoff) = table.hand_over(&tag, handoff) else { return }; // handed over

@@ -4,9 +4,11 @@
 //! # How a checkout works
 //!
 //! The pool owns `connections` WebSockets and up to `max_sessions` server sessions spread over
-//! them (fewest sessions first). [deadpool] decides *whether* a checkout may proceed (size
-//! limit, wait queue, wait timeout, cancellation safety); the pool's session table decides
-//! *which* session it gets:
+//! them (fewest sessions first). A checkout first waits for its turn: each tenant may hold at
+//! most `max_sessions_per_tenant` sessions, and when checkouts wait, a session coming back goes
+//! to the tenants that wait in turn, round robin (see [`PoolBuilder::max_sessions_per_tenant`]).
+//! [deadpool] then creates, recycles and counts the sessions; the pool's session table decides
+//! *which* session the checkout gets:
 //!
 //! 1. An idle session already authenticated as the requested token (or, for [`Pool::get`], already
 //!    in the pool's default identity) is taken with no round trip (an *affinity hit*).
@@ -25,12 +27,17 @@
 
 
 mod builder;
+mod busiest;
+mod fair;
 mod guard;
 mod identity;
 mod manager;
+mod status;
 mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::oneshot;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -38,9 +45,13 @@ use deadpool::managed::{self, Object, PoolError};
 use tracing::Instrument;
 
 pub use builder::PoolBuilder;
+use busiest::Busiest;
+use fair::{Admission, FairQueue, TenantKey};
 pub use guard::PooledSession;
 use identity::Identity;
 use manager::SessionManager;
+pub use status::{PoolStatus, TenantLoad};
+use status::Label;
 use table::{Table, Taken, Tag};
 
 use crate::auth::AccessToken;
@@ -92,10 +103,48 @@ struct PoolShared {
     identity_signin: tokio::sync::Mutex<()>,
     /// One checkout at a time for tokens the server has not accepted lately.
     probation: tokio::sync::Semaphore,
-    /// When deadpool last granted a slot (milliseconds since `started`).
-    last_grant_ms: AtomicU64,
-    started: std::time::Instant,
+    /// Whose turn it is: the per-tenant cap, the round robin and the bounds on waiting; and the
+    /// busiest tenants. Never locked together with the table.
+    sharing: Mutex<Sharing>,
     counters: Counters,
+}
+
+struct Sharing {
+    queue: FairQueue<oneshot::Sender<Permit>>,
+    busiest: Busiest<Label>,
+}
+
+/// How many of the busiest tenants are counted.
+const BUSIEST: usize = 16;
+
+/// A checkout's turn: one of `max_sessions` permits, counted against its tenant. Dropping it
+/// gives it back, and it goes to the next waiter in turn.
+pub(super) struct Permit {
+    key: TenantKey,
+    shared: Arc<PoolShared>,
+    armed: bool,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.release_permit(self.key);
+        }
+    }
+}
+
+/// Takes a queued checkout out of the queue if it gives up before its turn.
+struct Waiting<'a> {
+    shared: &'a Arc<PoolShared>,
+    key: TenantKey,
+    ticket: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        // If its turn came already, the permit is in the channel dropped next, and goes on.
+        self.shared.sharing().queue.cancel(self.key, self.ticket);
+    }
 }
 
 #[derive(Default)]
@@ -106,62 +155,42 @@ struct Counters {
     resets: AtomicU64,
     replaced: AtomicU64,
     refused_tokens: AtomicU64,
-}
-
-/// A snapshot of the pool's state and counters.
-///
-/// ```no_run
-/// # fn demo(pool: &surreal_pool::Pool) {
-/// let s = pool.status();
-/// println!("{}/{} sessions idle, {} waiting, {} affinity hits of {} checkouts",
-///     s.available, s.size, s.waiting, s.affinity_hits, s.checkouts);
-/// # }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PoolStatus {
-    /// Maximum number of sessions.
-    pub max_size: usize,
-    /// Sessions that exist now.
-    pub size: usize,
-    /// Idle sessions.
-    pub available: usize,
-    /// Checkouts waiting for a session.
-    pub waiting: usize,
-    /// Checkouts served so far.
-    pub checkouts: u64,
-    /// `authenticate`/`signin`/`invalidate` round trips made to prepare checkouts.
-    pub auth_round_trips: u64,
-    /// Checkouts served by a session already in the wanted identity (no round trip).
-    pub affinity_hits: u64,
-    /// Sessions reset because their state was not what the pool left.
-    pub resets: u64,
-    /// Sessions detached and replaced by fresh ones instead of being reset, because they came
-    /// back with a state change still in flight (its outcome could land after a reset), or
-    /// their connection could not re-attach them after a reconnect.
-    pub replaced: u64,
-    /// Tokens refused before any round trip (malformed, or past their `exp`).
-    pub refused_tokens: u64,
-    /// Server sessions that expired while their token was still valid and were authenticated
-    /// again with it (one round trip each, on top of `auth_round_trips`).
-    pub sessions_renewed: u64,
-    /// The pool's connections (sockets).
-    pub connections: usize,
-    /// Connections connected with every session replayed (the others are reconnecting).
-    pub connections_up: usize,
-    /// Connections that failed the reconnect policy's `max_attempts` and now fail commands at
-    /// once (they keep retrying in the background).
-    pub connections_down: usize,
+    rejected_checkouts: AtomicU64,
+    timed_out_checkouts: AtomicU64,
 }
 
 impl PoolShared {
-    fn granted(&self) {
-        self.last_grant_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    fn sharing(&self) -> MutexGuard<'_, Sharing> {
+        self.sharing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn since_last_grant(&self) -> Duration {
-        let now = self.started.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_grant_ms.load(Ordering::Relaxed)))
+    /// Gives back a permit of `key` and hands it to the next waiter in turn; if that waiter
+    /// has given up, its permit goes back too, and on.
+    fn release_permit(self: &Arc<Self>, mut key: TenantKey) {
+        loop {
+            let next = self.sharing().queue.release(key);
+            let Some((next, waiter)) = next else { return };
+            match waiter.send(Permit { key: next, shared: self.clone(), armed: true }) {
+                Ok(()) => return,
+                Err(mut permit) => {
+                    permit.armed = false;
+                    key = next;
+                }
+            }
+        }
+    }
+
+    /// Whom a checkout for `want` counts against. A forwarded token counts against its user
+    /// (from its claims) only once the server has accepted it; before, its claims are
+    /// unverified and it counts only against itself.
+    fn tenant_key(&self, want: &Tag, proven: bool) -> TenantKey {
+        match want {
+            Tag::Tenant(token) => match token.claims().and_then(|c| c.user_key()) {
+                Some(user) if proven => TenantKey::User(user),
+                _ => TenantKey::Token(token.fingerprint()),
+            },
+            _ => TenantKey::Pool,
+        }
     }
 
     fn table(&self) -> MutexGuard<'_, Table<Session, PooledSession>> {
@@ -228,23 +257,64 @@ impl Pool {
         async move {
             let shared = &self.inner.shared;
             shared.counters.checkouts.fetch_add(1, Ordering::Relaxed);
-            // A token the server has not accepted lately may be refused: such checkouts go one
-            // at a time, so that they share the default-identity (or dirty) sessions the table
-            // gives them, and never take a tenant's while one of those will come back.
-            // The wait for the lane and for a session share the checkout timeout.
-            if matches!(want, Tag::Tenant(_)) && !shared.table().proven(&want) {
-                let timed_out = Error::Timeout { what: "checkout", after: self.inner.checkout_timeout };
-                return tokio::time::timeout(self.inner.checkout_timeout, async {
-                    let _permit = shared.probation.acquire().await.map_err(|_| Error::Closed)?;
-                    self.checkout_loop(&mut want).await
-                })
-                .await
-                .unwrap_or(Err(timed_out));
+            let proven = shared.table().proven(&want);
+            let key = shared.tenant_key(&want, proven);
+            // Every wait of a checkout — the probation lane, its turn, a session — shares the
+            // checkout timeout.
+            let checkout = async {
+                // A token the server has not accepted lately may be refused: such checkouts go
+                // one at a time, so that they share the default-identity (or dirty) sessions
+                // the table gives them, and never take a tenant's while one of those will come
+                // back.
+                let _probation = match proven {
+                    true => None,
+                    false => Some(shared.probation.acquire().await.map_err(|_| Error::Closed)?),
+                };
+                let permit = self.turn(key, &want).await?;
+                let mut pooled = self.checkout_loop(&mut want).await?;
+                pooled.permit = Some(permit);
+                Ok(pooled)
+            };
+            match tokio::time::timeout(self.inner.checkout_timeout, checkout).await {
+                Ok(result) => result,
+                Err(_) => {
+                    shared.counters.timed_out_checkouts.fetch_add(1, Ordering::Relaxed);
+                    Err(Error::Timeout { what: "checkout", after: self.inner.checkout_timeout })
+                }
             }
-            self.checkout_loop(&mut want).await
         }
         .instrument(span)
         .await
+    }
+
+    /// Waits for the checkout's turn (see [`PoolBuilder::max_sessions_per_tenant`]), or refuses
+    /// it at once when too many wait.
+    async fn turn(&self, key: TenantKey, want: &Tag) -> Result<Permit> {
+        let shared = &self.inner.shared;
+        if self.inner.sessions.is_closed() {
+            return Err(Error::Closed);
+        }
+        let (tx, rx) = oneshot::channel();
+        let admission = {
+            let mut sharing = shared.sharing();
+            sharing.busiest.count(key, || Label::of(key, want.forwarded().as_ref()));
+            sharing.queue.admit(key, tx)
+        };
+        match admission {
+            Admission::Granted => Ok(Permit { key, shared: shared.clone(), armed: true }),
+            Admission::Closed => Err(Error::Closed),
+            Admission::Refused { per_tenant, limit } => {
+                shared.counters.rejected_checkouts.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(per_tenant, limit, "checkout refused: too many waiting");
+                Err(Error::TooManyWaiting { limit, per_tenant })
+            }
+            Admission::Queued(ticket) => {
+                let waiting = Waiting { shared, key, ticket };
+                let permit = rx.await.map_err(|_| Error::Closed);
+                std::mem::forget(waiting); // served (or closed): out of the queue already
+                permit
+            }
+        }
     }
 
     /// A session its connection could not re-attach after a reconnect is gone: its guard
@@ -282,6 +352,7 @@ impl Pool {
             forwarded: want.forwarded(),
             want: want.clone(),
             clean_ns_db,
+            permit: None,
         };
         // The tag was computed when the session came back; a reconnect may have changed the
         // session since (identity lost, namespace not restored): judge it again, live.
@@ -305,7 +376,6 @@ impl Pool {
     async fn object_or_handoff(&self, want: &mut Tag) -> Result<Either> {
         let get = || async {
             let object = self.inner.sessions.get().await.map_err(|e| self.pool_error(e))?;
-            self.inner.shared.granted();
             Ok::<_, Error>(object)
         };
         if self.inner.sessions.is_closed() {
@@ -357,7 +427,9 @@ impl Pool {
             max_size: s.max_size,
             size: s.size,
             available: s.available,
-            waiting: s.waiting,
+            waiting: s.waiting + self.inner.shared.sharing().queue.waiting(),
+            rejected_checkouts: c.rejected_checkouts.load(Ordering::Relaxed),
+            timed_out_checkouts: c.timed_out_checkouts.load(Ordering::Relaxed),
             checkouts: c.checkouts.load(Ordering::Relaxed),
             auth_round_trips: c.auth_round_trips.load(Ordering::Relaxed),
             affinity_hits: c.affinity_hits.load(Ordering::Relaxed),
@@ -369,6 +441,31 @@ impl Pool {
             connections_up: self.inner.shared.connections.iter().filter(|c| c.is_up()).count(),
             connections_down: self.inner.shared.connections.iter().filter(|c| c.is_down()).count(),
         }
+    }
+
+    /// The busiest tenants since the pool started (at most 16, busiest first): checkouts
+    /// counted, sessions held and checkouts waiting now. Memory stays bounded whatever the
+    /// number of tenants; a tenant with more than a sixteenth of the checkouts is always
+    /// listed. Tokens are never shown.
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &surreal_pool::Pool) {
+    /// if let Some(top) = pool.busiest_tenants().first() {
+    ///     println!("busiest: {} ({} checkouts, {} waiting)", top.tenant, top.checkouts, top.waiting);
+    /// }
+    /// # }
+    /// ```
+    pub fn busiest_tenants(&self) -> Vec<TenantLoad> {
+        let sharing = self.inner.shared.sharing();
+        sharing
+            .busiest
+            .top()
+            .into_iter()
+            .map(|c| {
+                let (busy, waiting) = sharing.queue.load(c.key);
+                TenantLoad { tenant: c.label.to_string(), checkouts: c.count, checkouts_error: c.error, busy, waiting }
+            })
+            .collect()
     }
 
     /// The pool's connections (for inspection, e.g. [`Connection::server_sessions`]).
@@ -395,15 +492,13 @@ impl Pool {
     pub fn close(&self) {
         self.inner.sessions.close();
         self.inner.shared.probation.close();
+        let waiters = self.inner.shared.sharing().queue.close();
+        drop(waiters); // their checkouts fail with `Closed`
         for c in &self.inner.shared.connections {
             c.close();
         }
     }
 }
-
-/// The longest checkouts queued in deadpool go unserved while returned sessions are handed
-/// over to waiters of their own identity.
-const STARVATION_BOUND: Duration = Duration::from_millis(20);
 
 /// How long a checkout waits for its identity's busy session when no session is idle at all,
 /// before it also queues for any session.
