@@ -123,6 +123,19 @@ impl Pool {
         self.inner.status()
     }
 
+    /// The busiest tenants (see [`crate::Pool::busiest_tenants`]).
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &surreal_pool::blocking::Pool) {
+    /// for t in pool.busiest_tenants() {
+    ///     println!("{}: {} checkouts", t.tenant, t.checkouts);
+    /// }
+    /// # }
+    /// ```
+    pub fn busiest_tenants(&self) -> Vec<crate::TenantLoad> {
+        self.inner.busiest_tenants()
+    }
+
     /// The async pool behind this one.
     ///
     /// ```no_run

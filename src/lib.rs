@@ -83,7 +83,7 @@ pub use auth::{AccessToken, Credentials, Database, Namespace, Record, RefreshTok
 pub use connection::{Connection, ConnectionBuilder};
 pub use connection::reconnect::{ConnectionEvent, ReconnectPolicy};
 pub use error::{Error, Result, ServerError};
-pub use pool::{Pool, PoolBuilder, PoolStatus, PooledSession};
+pub use pool::{Pool, PoolBuilder, PoolStatus, PooledSession, TenantLoad};
 pub use session::query::QueryResponse;
 pub use session::data::Transaction;
 pub use session::live::{Action, LiveStream, Notification};

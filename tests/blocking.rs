@@ -51,6 +51,9 @@ fn the_blocking_api_does_auth_data_and_pooling_from_plain_threads() {
     }
     let status = pool.status();
     assert_eq!((status.checkouts, status.available), (80, 4));
+    let busiest = pool.busiest_tenants();
+    assert_eq!(busiest.iter().map(|t| t.checkouts).sum::<u64>(), 80);
+    assert!(busiest[0].tenant.contains("(app/main, account)"), "{busiest:?}");
     assert!(matches!(pool.get_with_token("garbage"), Err(Error::InvalidToken(_))));
 }
 
