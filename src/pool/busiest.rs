@@ -45,7 +45,7 @@ impl<L> Busiest<L> {
     /// The counted tenants, busiest first.
     pub(super) fn top(&self) -> Vec<&Counted<L>> {
         let mut v: Vec<_> = self.counted.iter().collect();
-        v.sort_by(|a, b| b.count.cmp(&a.count));
+        v.sort_by_key(|c| std::cmp::Reverse(c.count));
         v
     }
 }
