@@ -1,7 +1,8 @@
 //! Workload N: a noisy neighbour. 16 quiet tenants (one caller each, `RETURN 1`, 5 ms pause
-//! between requests) beside one noisy tenant (200 concurrent callers of `SLEEP 20ms; RETURN 1`)
+//! between requests) beside one noisy tenant (200 concurrent callers of a 20 ms query)
 //! on a pool of 2 connections × 32 sessions: how much of the quiet tenants' latency the noisy
 //! one takes, with and without the per-tenant cap, and the official SDK's clone pattern beside.
+//! (The noisy query is `sleep(20ms); RETURN 1`: see [`NOISY_QUERY`].)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +17,10 @@ use crate::{median, percentile, Args, DB, NS, RETURN_1};
 const QUIET: usize = 16;
 const QUIET_PAUSE: Duration = Duration::from_millis(5);
 const NOISY_CALLERS: usize = 200;
-const NOISY_QUERY: &str = "SLEEP 20ms; RETURN 1";
+/// The issue's `SLEEP 20ms; RETURN 1`, as a record user may run it: the `SLEEP` statement needs
+/// root (the server refuses it with "IAM error: Not enough permissions"), the `sleep` function
+/// does not.
+const NOISY_QUERY: &str = "sleep(20ms); RETURN 1";
 /// The noisy query's server time: what one session can serve is 1 / this per second.
 const NOISY_SECS: f64 = 0.020;
 const SOCKETS: usize = 2;
@@ -42,7 +46,8 @@ enum Outcome {
     Done,
     /// Refused for lack of capacity (`is_overloaded`).
     Shed,
-    Failed,
+    /// Any other error (its message).
+    Failed(String),
 }
 
 impl Target {
@@ -67,12 +72,12 @@ impl Target {
                 let s = match cut(until, p.get_with_token(token)).await? {
                     Ok(s) => s,
                     Err(e) if e.is_overloaded() => return Some(Outcome::Shed),
-                    Err(_) => return Some(Outcome::Failed),
+                    Err(e) => return Some(Outcome::Failed(e.to_string())),
                 };
                 Some(match s.query(query, ()).await.and_then(|r| r.check()) {
                     Ok(_) => Outcome::Done,
                     Err(e) if e.is_overloaded() => Outcome::Shed,
-                    Err(_) => Outcome::Failed,
+                    Err(e) => Outcome::Failed(e.to_string()),
                 })
             }
             Target::Sdk(base) => {
@@ -83,7 +88,7 @@ impl Target {
                     Ok::<_, surrealdb::Error>(())
                 })
                 .await?;
-                Some(if r.is_ok() { Outcome::Done } else { Outcome::Failed })
+                Some(r.map_or_else(|e| Outcome::Failed(e.to_string()), |_| Outcome::Done))
             }
         }
     }
@@ -109,6 +114,8 @@ struct Run {
     noisy_rate: f64,
     noisy_failed: usize,
     noisy_shed: usize,
+    /// The first error of a failed request, if any.
+    first_error: Option<String>,
     /// `authenticate` round trips per checkout (pool only).
     auth_per_req: Option<f64>,
 }
@@ -125,20 +132,25 @@ async fn measure(target: &Target, secs: f64, quiet_tokens: &[AccessToken], noisy
     let deadline = started + Duration::from_secs_f64(secs);
     let counts = Arc::new([(); 5].map(|_| AtomicUsize::new(0))); // quiet failed, shed; noisy done, failed, shed
     let samples = Arc::new(Mutex::new(Vec::new()));
+    let first_error = Arc::new(Mutex::new(None));
+    let failed = |e: String, first: &Mutex<Option<String>>| _ = first.lock().unwrap().get_or_insert(e);
 
     // Quiet: one caller per tenant, a request then a 5 ms pause, until the deadline. The request
     // in flight at the deadline is waited for (it ends: the checkout timeout bounds it).
     let quiet: Vec<_> = quiet_tokens
         .iter()
         .map(|token| {
-            let (target, token, counts, samples) = (target.clone(), token.clone(), counts.clone(), samples.clone());
+            let (target, token, counts, samples, first) = (target.clone(), token.clone(), counts.clone(), samples.clone(), first_error.clone());
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     match target.request(&token, RETURN_1, None).await.unwrap() {
                         Outcome::Done => mine.push(t.elapsed()),
-                        Outcome::Failed => _ = counts[0].fetch_add(1, Ordering::Relaxed),
+                        Outcome::Failed(e) => {
+                            counts[0].fetch_add(1, Ordering::Relaxed);
+                            failed(format!("quiet: {e}"), &first);
+                        }
                         Outcome::Shed => _ = counts[1].fetch_add(1, Ordering::Relaxed),
                     }
                     tokio::time::sleep(QUIET_PAUSE).await;
@@ -151,7 +163,7 @@ async fn measure(target: &Target, secs: f64, quiet_tokens: &[AccessToken], noisy
     // and the queries in flight finish; only completions before the deadline count.
     let noisy: Vec<_> = (0..if noisy { NOISY_CALLERS } else { 0 })
         .map(|_| {
-            let (target, token, counts) = (target.clone(), noisy_token.clone(), counts.clone());
+            let (target, token, counts, first) = (target.clone(), noisy_token.clone(), counts.clone(), first_error.clone());
             tokio::spawn(async move {
                 while Instant::now() < deadline {
                     match target.request(&token, NOISY_QUERY, Some(deadline)).await {
@@ -161,7 +173,10 @@ async fn measure(target: &Target, secs: f64, quiet_tokens: &[AccessToken], noisy
                                 counts[2].fetch_add(1, Ordering::Relaxed);
                             }
                         }
-                        Some(Outcome::Failed) => _ = counts[3].fetch_add(1, Ordering::Relaxed),
+                        Some(Outcome::Failed(e)) => {
+                            counts[3].fetch_add(1, Ordering::Relaxed);
+                            failed(format!("noisy: {e}"), &first);
+                        }
                         Some(Outcome::Shed) => {
                             counts[4].fetch_add(1, Ordering::Relaxed);
                             // A refusal may come back without ever waking the runtime: let the
@@ -180,6 +195,7 @@ async fn measure(target: &Target, secs: f64, quiet_tokens: &[AccessToken], noisy
     let mut quiet = std::mem::take(&mut *samples.lock().unwrap());
     quiet.sort();
     let n = |i: usize| counts[i].load(Ordering::Relaxed);
+    let first_error = first_error.lock().unwrap().take();
     let auth_per_req = match (target, before) {
         (Target::Pool(p), Some(b)) => {
             let a = p.status();
@@ -195,6 +211,7 @@ async fn measure(target: &Target, secs: f64, quiet_tokens: &[AccessToken], noisy
         noisy_rate: n(2) as f64 / secs,
         noisy_failed: n(3),
         noisy_shed: n(4),
+        first_error,
         auth_per_req,
     }
 }
@@ -242,7 +259,11 @@ pub async fn noisy(url: &str, args: &Args, tokens: &[AccessToken]) {
                 Some(cap) => Target::pool(url, cap).await,
                 None => Target::sdk(url).await,
             };
-            runs[i].push(measure(&target, args.secs, quiet_tokens, noisy_token, beside).await);
+            let run = measure(&target, args.secs, quiet_tokens, noisy_token, beside).await;
+            if let Some(e) = &run.first_error {
+                say!("  !! {label}: first error: {e}");
+            }
+            runs[i].push(run);
             if let Target::Pool(p) = &target {
                 if let Some(state) = settled(p).await {
                     say!("  !! {label}: sessions not all back after the measurement: {state}");
