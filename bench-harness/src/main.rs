@@ -2,9 +2,10 @@
 //! surreal-pool, the official `surrealdb` SDK (WebSocket), and a raw pipelined client (CBOR, and
 //! JSON as a reference). Workloads A–E of the benchmark issue; see BENCHMARKS.md.
 //!
-//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G,T,K]`
+//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G,T,K,N]`
 //! Not part of a full run: G (the gaps to the floor, interleaved), T (more tenants than
-//! sessions: the curve) and K (hostile tokens among hot tenants), both in `tenants.rs`.
+//! sessions: the curve) and K (hostile tokens among hot tenants), both in `tenants.rs`, and N
+//! (quiet tenants beside a noisy one), in `noisy.rs`.
 //!
 //! Everything printed is also written to `bench-harness/results/latest.txt`.
 
@@ -46,6 +47,7 @@ macro_rules! say {
 }
 
 mod tenants;
+mod noisy;
 
 struct Args {
     secs: f64,
@@ -530,6 +532,10 @@ async fn main() {
 
     if args.only.contains('K') {
         tenants::hostile(&url, &args, &tokens).await;
+    }
+
+    if args.only.contains('N') {
+        noisy::noisy(&url, &args, &tokens).await;
     }
 
     if args.only.contains('D') {
