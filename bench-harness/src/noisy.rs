@@ -28,10 +28,10 @@ const SESSIONS: usize = 64;
 /// The per-tenant cap of row 3: 16 of the 64 sessions.
 const CAP: usize = 16;
 
-/// The per-tenant cap (`None` = off: every session may go to one tenant).
+/// The per-tenant cap (`None` = off: every session may go to one tenant; the turns between
+/// waiting tenants stay).
 fn with_cap(b: PoolBuilder, cap: Option<usize>) -> PoolBuilder {
-    let _ = cap; // PoolBuilder::max_sessions_per_tenant lands with the fair-sharing change
-    b
+    b.max_sessions_per_tenant(cap.unwrap_or(SESSIONS))
 }
 
 /// The client under test.
