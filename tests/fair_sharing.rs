@@ -164,7 +164,6 @@ async fn a_forged_token_naming_a_tenant_does_not_use_up_that_tenants_share() {
         let refused = pool.get_with_token(fake.as_str()).await;
         assert!(matches!(refused, Err(Error::Auth(_))), "{refused:?}");
     }
-    // Nor did it count against the victim: with its session back, the victim is served at once.
     drop(held);
     let s = pool.get_with_token(victim.as_str()).await.unwrap();
     assert_eq!(whoami(&s).await, "victim0@example.com");
@@ -221,15 +220,114 @@ async fn the_busiest_tenants_are_shown_by_user_never_by_token() {
         }
     }
     let top = pool.busiest_tenants();
-    // The first checkout of each token counts it as itself (not yet accepted), the rest as
-    // its user.
+    // The first checkout of each token counts against the tokens not yet accepted, the rest
+    // against its user.
     let users: Vec<_> = top.iter().filter(|t| t.tenant.starts_with("user:")).map(|t| (t.checkouts, t.tenant.contains("(surrealdb/docs, account)"))).collect();
     assert_eq!(users, [(8, true), (5, true), (2, true)], "{top:?}");
-    assert!(top.iter().filter(|t| !t.tenant.starts_with("user:")).all(|t| t.tenant.starts_with("token #") && t.checkouts == 1), "{top:?}");
+    let lane: Vec<_> = top.iter().filter(|t| !t.tenant.starts_with("user:")).map(|t| (t.tenant.as_str(), t.checkouts)).collect();
+    assert_eq!(lane, [("tokens not yet accepted", 3)], "{top:?}");
     for shown in top.iter().map(|t| format!("{t:?}")) {
         for token in &t {
             assert!(!shown.contains(token.as_str()) && !shown.contains(&token.as_str()[token.as_str().len() - 16..]), "{shown}");
         }
     }
+    pool.close();
+}
+
+#[tokio::test]
+async fn a_fresh_token_does_not_take_its_user_past_the_cap() {
+    let (server, conn) = setup().await;
+    let t = tokens(&conn, "twice", 2).await;
+    let (greedy, quiet) = (&t[0], &t[1]);
+    let pool = pool(&server, 2, 1).await;
+    accept(&pool, &[quiet]).await;
+    // The first checkout of a fresh token goes through the lane; once the server accepts it,
+    // it counts against its user: the second waits for the user's turn (cap 1) and times out.
+    let first = pool.get_with_token(greedy.as_str()).await.unwrap();
+    let second = pool.get_with_token(greedy.as_str()).await;
+    assert!(matches!(second, Err(Error::Timeout { what: "checkout", .. })), "{second:?}");
+    // So the other session is still there for someone else.
+    let s = pool.get_with_token(quiet.as_str()).await.expect("the quiet tenant is served");
+    assert_eq!(whoami(&s).await, "twice1@example.com");
+    drop(first);
+    pool.close();
+}
+
+#[tokio::test]
+async fn a_fresh_token_waiting_for_its_users_turn_does_not_hold_the_lane() {
+    let (server, conn) = setup().await;
+    let t = tokens(&conn, "lane", 2).await;
+    let (greedy, newcomer) = (&t[0], &t[1]);
+    let pool = pool(&server, 4, 1).await;
+    // Two concurrent first checkouts of a fresh token: one is served, the other waits for its
+    // user's turn (cap 1) — not in the lane.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    checkout(&pool, "first", greedy, &tx);
+    checkout(&pool, "second", greedy, &tx);
+    let (_, held) = rx.recv().await.unwrap();
+    let held = held.unwrap();
+    until(&pool, "the second waits", |p| p.status().waiting == 1).await;
+    // A new user's first checkout goes through the lane at once (3 sessions idle).
+    let served = pool.get_with_token(newcomer.as_str()).await.expect("the lane is free");
+    assert_eq!(whoami(&served).await, "lane1@example.com");
+    drop(held);
+    let (_, second) = rx.recv().await.unwrap();
+    assert_eq!(whoami(&second.unwrap()).await, "lane0@example.com");
+    pool.close();
+}
+
+#[tokio::test]
+async fn tokens_not_yet_accepted_are_bounded_and_counted_like_any_waiting() {
+    let (server, conn) = setup().await;
+    let t = tokens(&conn, "new", 2).await;
+    let pool = Pool::builder(server.url())
+        .connections(1)
+        .max_sessions(1)
+        .max_waiting(1)
+        .namespace_database(NS, DB)
+        .checkout_timeout(Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    let _held = pool.get().await.unwrap();
+    let (tx, _rx) = mpsc::unbounded_channel();
+    checkout(&pool, "first", &t[0], &tx);
+    until(&pool, "the first new token waits", |p| p.status().waiting == 1).await;
+    let second = tokio::time::timeout(Duration::from_secs(10), pool.get_with_token(t[1].as_str())).await.expect("at once");
+    assert!(matches!(second, Err(Error::TooManyWaiting { limit: 1, per_tenant: false, .. })), "{second:?}");
+    pool.close();
+}
+
+#[tokio::test]
+async fn checkouts_given_up_at_every_point_leave_every_turn_to_be_had() {
+    let (server, conn) = setup().await;
+    let t = tokens(&conn, "gone", 3).await;
+    let pool = pool(&server, 2, 2).await;
+    accept(&pool, &[&t[0], &t[1], &t[2]]).await;
+    // Many checkouts, each given up after a different delay (before its turn, at it, while
+    // taking or preparing a session, or holding one), while others come and go.
+    let mut tasks = Vec::new();
+    for i in 0..120u64 {
+        let (pool, token) = (pool.clone(), t[(i % 3) as usize].clone());
+        tasks.push(tokio::spawn(async move {
+            let give_up = Duration::from_micros(i * 97 % 5_000);
+            let _ = tokio::time::timeout(give_up, async {
+                let s = pool.get_with_token(token.as_str()).await?;
+                s.query("RETURN 1", ()).await.map(drop)
+            })
+            .await;
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // No permit was lost: nothing waits, and two sessions at once (created again if the ones
+    // given up mid-change were replaced), for the pool identity and for one tenant.
+    assert_eq!(pool.status().waiting, 0);
+    let both = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    drop(both);
+    let both = (pool.get_with_token(t[0].as_str()).await.unwrap(), pool.get_with_token(t[0].as_str()).await.unwrap());
+    drop(both);
+    assert!(pool.busiest_tenants().iter().all(|t| t.busy == 0 && t.waiting == 0), "{:?}", pool.busiest_tenants());
     pool.close();
 }

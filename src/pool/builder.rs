@@ -126,8 +126,10 @@ impl PoolBuilder {
     ///
     /// A *tenant* is the user a forwarded token is for, from its claims (namespace, database,
     /// access method and `ID`, or `sub`): several tokens of one user are one tenant. The claims
-    /// count only once the server has accepted the token; until then a token is a tenant of its
-    /// own, so a forged token naming someone else cannot use up their share. The pool's own
+    /// count only once the server has accepted the token; until then it belongs to the tenant of
+    /// all tokens not yet accepted, which holds one session at a time (first logins are
+    /// authenticated one by one), so a forged token naming someone else cannot use up their
+    /// share, and a flood of bad tokens gets one turn per round like any tenant. The pool's own
     /// identity ([`Pool::get`]) is not capped. When checkouts wait, each session that comes back
     /// goes to the tenants that wait in turn (round robin, one checkout per turn): a tenant with
     /// 200 waiting callers gets no more turns than one with a single caller. Set it to
@@ -361,7 +363,6 @@ impl PoolBuilder {
                 _ => None,
             }),
             identity_signin: tokio::sync::Mutex::new(()),
-            probation: tokio::sync::Semaphore::new(1),
             sharing: Mutex::new(Sharing {
                 queue: FairQueue::new(Limits {
                     capacity: self.max_sessions,

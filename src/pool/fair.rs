@@ -22,9 +22,15 @@ pub(super) enum TenantKey {
     /// A forwarded token the server has accepted: its user, from the token's claims (several
     /// tokens of one user are one tenant).
     User(u64),
-    /// A forwarded token not (yet) accepted, by its fingerprint: its claims are unverified, so
-    /// it counts only against itself and can use up no other tenant's share.
+    /// A forwarded token accepted by the server but without a user in its claims, by its
+    /// fingerprint.
     Token(u64),
+    /// Every forwarded token the server has not accepted lately, together: their claims are
+    /// unverified, so they can use up no user's share. One permit at a time (this is the
+    /// *probation lane*): a flood of bad tokens holds one session and gets one turn per round,
+    /// like a single tenant. Once the server accepts its token, a checkout's permit moves to
+    /// its user ([`FairQueue::rekey`]).
+    Unproven,
 }
 
 /// The bounds.
@@ -87,6 +93,7 @@ impl<W> FairQueue<W> {
     fn cap(&self, key: TenantKey) -> usize {
         match key {
             TenantKey::Pool => self.limits.capacity,
+            TenantKey::Unproven => 1,
             _ => self.limits.per_tenant,
         }
     }
@@ -180,11 +187,32 @@ impl<W> FairQueue<W> {
         let Some(at) = tenant.waiters.iter().position(|(t, _)| *t == ticket) else { return false };
         tenant.waiters.remove(at);
         self.waiting -= 1;
-        if tenant.busy == 0 && tenant.waiters.is_empty() {
-            self.tenants.remove(&key);
+        if tenant.waiters.is_empty() && tenant.ready {
+            // No waiter left to take its turn: out of the ring, so that it never holds two places.
+            tenant.ready = false;
             self.ring.retain(|k| *k != key);
         }
+        if tenant.busy == 0 && tenant.waiters.is_empty() {
+            self.tenants.remove(&key);
+        }
         true
+    }
+
+    /// Moves a permit of `from` to `to` (a checkout whose token the server just accepted now
+    /// counts against its user), if `to` is under its cap; `None` if it is not (the caller
+    /// gives the permit back and waits for a turn of `to`). Freeing a place of `from` may let
+    /// one of its waiters in: that waiter is returned, as by [`release`](Self::release).
+    pub(super) fn rekey(&mut self, from: TenantKey, to: TenantKey) -> Option<Option<(TenantKey, W)>> {
+        if from == to {
+            return Some(None);
+        }
+        let cap = self.cap(to);
+        if self.tenants.get(&to).is_some_and(|t| t.busy >= cap) {
+            return None;
+        }
+        self.tenants.entry(to).or_default().busy += 1;
+        self.in_use += 1; // the release below gives it back
+        Some(self.release(from))
     }
 
     /// Refuses every later admission and returns every waiter (to be woken with an error).
@@ -219,7 +247,36 @@ impl<W> FairQueue<W> {
 
     #[cfg(test)]
     fn tenants(&self) -> usize {
+        self.check();
         self.tenants.len()
+    }
+
+    /// The invariants: `ready` ⇔ in the ring exactly once; counts add up.
+    #[cfg(test)]
+    fn check(&self) {
+        for (key, t) in &self.tenants {
+            let places = self.ring.iter().filter(|k| *k == key).count();
+            assert_eq!(places, usize::from(t.ready), "{key:?} has {places} places in the ring");
+        }
+        assert!(self.ring.iter().all(|k| self.tenants.contains_key(k)));
+        assert_eq!(self.in_use, self.tenants.values().map(|t| t.busy).sum::<usize>());
+        assert_eq!(self.waiting, self.tenants.values().map(|t| t.waiters.len()).sum::<usize>());
+    }
+}
+
+/// Hands a freed permit on: `next` (from [`FairQueue::release`] or [`FairQueue::rekey`]) goes
+/// to its waiter through `send`, which says whether the waiter took it. A waiter that has given
+/// up meanwhile gives the permit back (`release`, outside any lock of the caller's), and the
+/// next in turn gets it, until one takes it or nobody waits.
+pub(super) fn hand_on<W>(
+    mut next: Option<(TenantKey, W)>,
+    mut send: impl FnMut(TenantKey, W) -> bool,
+    mut release: impl FnMut(TenantKey) -> Option<(TenantKey, W)>,
+) {
+    while let Some((key, waiter)) = next.take() {
+        if !send(key, waiter) {
+            next = release(key);
+        }
     }
 }
 
@@ -339,6 +396,63 @@ mod tests {
         assert_eq!(q.release(A), None);
         assert_eq!(q.in_use(), 0);
         assert_eq!(q.admit(C, "c"), Admission::Closed, "not even with a permit free");
+    }
+
+    #[test]
+    fn a_tenant_that_leaves_and_comes_back_gets_one_place_in_the_ring() {
+        let mut q = queue(2, 2);
+        assert_eq!(q.admit(A, "a0"), Admission::Granted);
+        assert_eq!(q.admit(C, "c0"), Admission::Granted);
+        assert!(matches!(q.admit(B, "b1"), Admission::Queued(_)));
+        let Admission::Queued(t) = q.admit(A, "gave up") else { panic!() };
+        assert!(q.cancel(A, t));
+        q.check();
+        assert_eq!(q.release(A), Some((B, "b1")));
+        for w in ["a1", "a2", "a3"] {
+            assert!(matches!(q.admit(A, w), Admission::Queued(_)));
+        }
+        assert!(matches!(q.admit(B, "b2"), Admission::Queued(_)));
+        q.check();
+        assert_eq!(q.release(C), Some((A, "a1")));
+        assert_eq!(q.release(B), Some((B, "b2")), "B's turn, not a second turn of A's in a row");
+        q.check();
+    }
+
+    #[test]
+    fn unproven_tokens_go_one_at_a_time_and_a_permit_moves_to_the_user_once_accepted() {
+        let mut q = queue(4, 2);
+        let u = TenantKey::Unproven;
+        assert_eq!(q.admit(u, "first login"), Admission::Granted);
+        assert!(matches!(q.admit(u, "second login"), Admission::Queued(_)));
+        assert!(matches!(q.admit(u, "forged"), Admission::Queued(_)));
+        // The first is accepted: its permit moves to its user, and the lane lets the next in.
+        assert_eq!(q.rekey(u, A), Some(Some((u, "second login"))));
+        assert_eq!((q.load(A), q.load(u)), ((1, 0), (1, 1)));
+        // A user at its cap takes no permit over from the lane.
+        assert_eq!(q.admit(A, "a"), Admission::Granted);
+        assert_eq!(q.rekey(u, A), None);
+        assert_eq!(q.load(A), (2, 0));
+        assert_eq!(q.release(u), Some((u, "forged")));
+        assert_eq!(q.release(u), None);
+        assert_eq!(q.tenants(), 1);
+    }
+
+    #[test]
+    fn a_permit_whose_waiter_gave_up_goes_on_to_the_next_in_turn() {
+        let mut q: FairQueue<(&str, bool)> = FairQueue::new(Limits { capacity: 1, per_tenant: 1, max_waiting: 10, max_waiting_per_tenant: 10 });
+        assert_eq!(q.admit(A, ("a", true)), Admission::Granted);
+        // B and C gave up after their turn was decided but before they took it; D waits.
+        for (key, name, alive) in [(B, "b", false), (C, "c", false), (TenantKey::User(4), "d", true)] {
+            assert!(matches!(q.admit(key, (name, alive)), Admission::Queued(_)));
+        }
+        let mut took = Vec::new();
+        let first = q.release(A);
+        let q = std::cell::RefCell::new(q);
+        hand_on(first, |key, (name, alive)| alive && { took.push((key, name)); true }, |key| q.borrow_mut().release(key));
+        assert_eq!(took, [(TenantKey::User(4), "d")]);
+        let q = q.into_inner();
+        assert_eq!((q.load(TenantKey::User(4)), q.waiting()), ((1, 0), 0));
+        assert_eq!(q.tenants(), 1, "the ones who gave up hold nothing");
     }
 
     #[test]

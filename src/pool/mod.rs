@@ -101,8 +101,6 @@ struct PoolShared {
     identity_token: Mutex<Option<AccessToken>>,
     /// Serializes signing in with the pool's credentials.
     identity_signin: tokio::sync::Mutex<()>,
-    /// One checkout at a time for tokens the server has not accepted lately.
-    probation: tokio::sync::Semaphore,
     /// Whose turn it is: the per-tenant cap, the round robin and the bounds on waiting; and the
     /// busiest tenants. Never locked together with the table.
     sharing: Mutex<Sharing>,
@@ -159,37 +157,54 @@ struct Counters {
     timed_out_checkouts: AtomicU64,
 }
 
+/// Whom a checkout for `want` counts against. A forwarded token counts against its user (from
+/// its claims) only once the server has accepted it (`proven`); before, its claims are
+/// unverified, and it counts against the unproven tokens, all together.
+fn tenant_key(want: &Tag, proven: bool) -> TenantKey {
+    match want {
+        Tag::Tenant(_) if !proven => TenantKey::Unproven,
+        Tag::Tenant(token) => match token.claims().and_then(|c| c.user_key()) {
+            Some(user) => TenantKey::User(user),
+            None => TenantKey::Token(token.fingerprint()),
+        },
+        _ => TenantKey::Pool,
+    }
+}
+
 impl PoolShared {
     fn sharing(&self) -> MutexGuard<'_, Sharing> {
         self.sharing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Gives back a permit of `key` and hands it to the next waiter in turn; if that waiter
-    /// has given up, its permit goes back too, and on.
-    fn release_permit(self: &Arc<Self>, mut key: TenantKey) {
-        loop {
-            let next = self.sharing().queue.release(key);
-            let Some((next, waiter)) = next else { return };
-            match waiter.send(Permit { key: next, shared: self.clone(), armed: true }) {
-                Ok(()) => return,
-                Err(mut permit) => {
-                    permit.armed = false;
-                    key = next;
-                }
-            }
-        }
+    /// Gives back a permit of `key` and hands it to the next waiter in turn.
+    fn release_permit(self: &Arc<Self>, key: TenantKey) {
+        let next = self.sharing().queue.release(key);
+        self.hand_on(next);
     }
 
-    /// Whom a checkout for `want` counts against. A forwarded token counts against its user
-    /// (from its claims) only once the server has accepted it; before, its claims are
-    /// unverified and it counts only against itself.
-    fn tenant_key(&self, want: &Tag, proven: bool) -> TenantKey {
-        match want {
-            Tag::Tenant(token) => match token.claims().and_then(|c| c.user_key()) {
-                Some(user) if proven => TenantKey::User(user),
-                _ => TenantKey::Token(token.fingerprint()),
-            },
-            _ => TenantKey::Pool,
+    /// Sends a permit to the waiter whose turn it is; if that waiter has given up, its permit
+    /// goes back too, and on to the next.
+    fn hand_on(self: &Arc<Self>, next: Option<(TenantKey, oneshot::Sender<Permit>)>) {
+        let send = |key, waiter: oneshot::Sender<Permit>| match waiter.send(Permit { key, shared: self.clone(), armed: true }) {
+            Ok(()) => true,
+            Err(mut permit) => {
+                permit.armed = false; // given back by `hand_on`'s release instead
+                false
+            }
+        };
+        fair::hand_on(next, send, |key| self.sharing().queue.release(key));
+    }
+
+    /// Moves `permit` to `to` if that tenant is under its cap (see [`FairQueue::rekey`]).
+    fn rekey(self: &Arc<Self>, permit: &mut Permit, to: TenantKey) -> bool {
+        let moved = self.sharing().queue.rekey(permit.key, to);
+        match moved {
+            Some(next) => {
+                permit.key = to;
+                self.hand_on(next);
+                true
+            }
+            None => false,
         }
     }
 
@@ -257,23 +272,30 @@ impl Pool {
         async move {
             let shared = &self.inner.shared;
             shared.counters.checkouts.fetch_add(1, Ordering::Relaxed);
-            let proven = shared.table().proven(&want);
-            let key = shared.tenant_key(&want, proven);
-            // Every wait of a checkout — the probation lane, its turn, a session — shares the
+            // Every wait of a checkout — its turn, a session, the authenticate — shares the
             // checkout timeout.
             let checkout = async {
-                // A token the server has not accepted lately may be refused: such checkouts go
-                // one at a time, so that they share the default-identity (or dirty) sessions
-                // the table gives them, and never take a tenant's while one of those will come
-                // back.
-                let _probation = match proven {
-                    true => None,
-                    false => Some(shared.probation.acquire().await.map_err(|_| Error::Closed)?),
-                };
-                let permit = self.turn(key, &want).await?;
-                let mut pooled = self.checkout_loop(&mut want).await?;
-                pooled.permit = Some(permit);
-                Ok(pooled)
+                let mut first = true;
+                loop {
+                    let proven = shared.table().proven(&want);
+                    let key = tenant_key(&want, proven);
+                    let mut permit = self.turn(key, &want, std::mem::take(&mut first)).await?;
+                    if key == TenantKey::Unproven && shared.table().proven(&want) {
+                        continue; // accepted meanwhile (another checkout of it): its user's turn
+                    }
+                    let mut pooled = self.checkout_loop(&mut want).await?;
+                    if key == TenantKey::Unproven {
+                        // The server accepted the token: from now on it counts against its
+                        // user, and the next unproven token may go. A user at its cap waits
+                        // for its turn like any other checkout (its session goes back, clean).
+                        if !shared.rekey(&mut permit, tenant_key(&want, true)) {
+                            drop(pooled);
+                            continue;
+                        }
+                    }
+                    pooled.permit = Some(permit);
+                    return Ok(pooled);
+                }
             };
             match tokio::time::timeout(self.inner.checkout_timeout, checkout).await {
                 Ok(result) => result,
@@ -289,7 +311,8 @@ impl Pool {
 
     /// Waits for the checkout's turn (see [`PoolBuilder::max_sessions_per_tenant`]), or refuses
     /// it at once when too many wait.
-    async fn turn(&self, key: TenantKey, want: &Tag) -> Result<Permit> {
+    /// `count`: counts the checkout for [`Pool::busiest_tenants`] (once per checkout).
+    async fn turn(&self, key: TenantKey, want: &Tag, count: bool) -> Result<Permit> {
         let shared = &self.inner.shared;
         if self.inner.sessions.is_closed() {
             return Err(Error::Closed);
@@ -297,7 +320,9 @@ impl Pool {
         let (tx, rx) = oneshot::channel();
         let admission = {
             let mut sharing = shared.sharing();
-            sharing.busiest.count(key, || Label::of(key, want.forwarded().as_ref()));
+            if count {
+                sharing.busiest.count(key, || Label::of(key, want.forwarded().as_ref()));
+            }
             sharing.queue.admit(key, tx)
         };
         match admission {
@@ -491,7 +516,6 @@ impl Pool {
     /// ```
     pub fn close(&self) {
         self.inner.sessions.close();
-        self.inner.shared.probation.close();
         let waiters = self.inner.shared.sharing().queue.close();
         drop(waiters); // their checkouts fail with `Closed`
         for c in &self.inner.shared.connections {

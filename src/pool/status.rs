@@ -24,14 +24,14 @@ pub struct PoolStatus {
     pub size: usize,
     /// Idle sessions.
     pub available: usize,
-    /// Checkouts waiting for a session (for their turn, or for a session to come back).
+    /// Checkouts waiting for their turn.
     pub waiting: usize,
     /// Checkouts refused at once because too many were waiting
     /// ([`Error::TooManyWaiting`](crate::Error::TooManyWaiting)).
     pub rejected_checkouts: u64,
     /// Checkouts that ran past the checkout timeout.
     pub timed_out_checkouts: u64,
-    /// Checkouts served so far.
+    /// Checkouts asked for so far (served, refused, timed out or failed).
     pub checkouts: u64,
     /// `authenticate`/`signin`/`invalidate` round trips made to prepare checkouts.
     pub auth_round_trips: u64,
@@ -70,12 +70,13 @@ pub struct PoolStatus {
 #[non_exhaustive]
 pub struct TenantLoad {
     /// Who: `pool identity`; a user the server accepted, by the record id (or user name) and
-    /// access method of its token's claims, e.g. `user:tobie (app/main, account)`; or, for a
-    /// token the server has not accepted, `token #1a2b3c4d` (a hash, not reversible). Never a
-    /// token.
+    /// access method of its token's claims, e.g. `user:tobie (app/main, account)`; an accepted
+    /// token whose claims name no user, `token #1a2b3c4d` (a hash, not reversible); or
+    /// `tokens not yet accepted`, all such checkouts together. Never a token.
     pub tenant: String,
-    /// Checkouts counted for it since the pool started: at least the true count, and over it
-    /// by at most `checkouts_error` (the count is shared with tenants no longer counted).
+    /// Checkouts it asked for since the pool started (refused ones too): at least the true
+    /// count, and over it by at most `checkouts_error` (the count is shared with tenants no
+    /// longer counted).
     pub checkouts: u64,
     /// How far `checkouts` may be over the true count.
     pub checkouts_error: u64,
@@ -90,6 +91,7 @@ pub struct TenantLoad {
 #[derive(Clone, Debug)]
 pub(super) enum Label {
     Pool,
+    Unproven,
     User { id: String, ns: Option<String>, db: Option<String>, ac: Option<String> },
     Token(u32),
 }
@@ -98,6 +100,7 @@ impl Label {
     pub(super) fn of(key: TenantKey, token: Option<&AccessToken>) -> Label {
         match (key, token.and_then(AccessToken::claims)) {
             (TenantKey::Pool, _) => Label::Pool,
+            (TenantKey::Unproven, _) => Label::Unproven,
             (TenantKey::User(_), Some(c)) if c.id.is_some() => Label::User {
                 id: c.id.clone().unwrap_or_default(),
                 ns: c.ns.clone(),
@@ -113,6 +116,7 @@ impl fmt::Display for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Label::Pool => f.write_str("pool identity"),
+            Label::Unproven => f.write_str("tokens not yet accepted"),
             Label::User { id, ns, db, ac } => {
                 let part = |p: &Option<String>| p.clone().unwrap_or_else(|| "-".into());
                 write!(f, "{id} ({}/{}, {})", part(ns), part(db), part(ac))
@@ -148,6 +152,7 @@ mod tests {
         assert_eq!(user, "user:tobie (app/main, account)");
         let unproven = Label::of(TenantKey::Token(0xdead_beef_0000_0000), Some(&token)).to_string();
         assert_eq!(unproven, "token #deadbeef");
+        assert_eq!(Label::of(TenantKey::Unproven, Some(&token)).to_string(), "tokens not yet accepted");
         assert_eq!(Label::of(TenantKey::Pool, None).to_string(), "pool identity");
         for shown in [user, unproven] {
             assert!(!shown.contains(token.as_str()) && !shown.contains("c2lnbmF0dXJl"));
