@@ -69,6 +69,7 @@ mod connection;
 mod error;
 mod pool;
 mod session;
+mod telemetry;
 mod wire;
 
 

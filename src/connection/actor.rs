@@ -551,6 +551,7 @@ impl Actor {
                     self.shared.up.store(true, Ordering::SeqCst);
                     let elapsed = started.elapsed();
                     tracing::info!(attempt, sessions, elapsed_ms = elapsed.as_millis() as u64, "connection restored");
+                    crate::telemetry::reconnected(elapsed);
                     self.shared.emit(ConnectionEvent::Restored { endpoint, sessions, requests, elapsed });
                     return Some(socket);
                 }

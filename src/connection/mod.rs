@@ -246,6 +246,13 @@ impl Connection {
         self.inner.shared.down.load(Ordering::SeqCst)
     }
 
+    /// Requests written and not yet answered, and commands queued for the actor.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn load(&self) -> (usize, usize) {
+        let queued = self.inner.tx.max_capacity() - self.inner.tx.capacity();
+        (self.inner.shared.in_flight.load(Ordering::Relaxed), queued)
+    }
+
     pub(crate) fn shared(&self) -> &Shared {
         &self.inner.shared
     }
@@ -323,6 +330,7 @@ impl Connection {
                 Ok(Ok(result)) => result,
             };
             tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, ok = result.is_ok(), "reply");
+            crate::telemetry::request(method, started.elapsed(), result.is_ok());
             result
         }
         .instrument(span)

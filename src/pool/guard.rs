@@ -2,7 +2,6 @@
 //! tag, reset or replacement).
 
 use std::ops::Deref;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use deadpool::managed::Object;
@@ -51,14 +50,14 @@ impl PooledSession {
         let session = self.session.as_ref().ok_or(Error::Closed)?;
         let mut from = tag.clone();
         if from == Tag::Dirty {
-            shared.counters.resets.fetch_add(1, Ordering::Relaxed);
+            shared.counters.reset();
             session.reset().await?;
             shared.select_defaults(session).await?;
             from = Tag::Dirty;
         }
         match want {
             Tag::Tenant(token) => {
-                shared.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                shared.counters.auth_round_trip();
                 session.authenticate(token.clone()).await?;
                 shared.table().accepted.remember(token);
             }
@@ -85,7 +84,7 @@ impl Drop for PooledSession {
         };
         if replace {
             self.shared.table().busy_add(&self.want, -1);
-            self.shared.counters.replaced.fetch_add(1, Ordering::Relaxed);
+            self.shared.counters.replaced();
             tracing::debug!("a session came back with a state change in flight (or gone): replacing it");
             // Dropping the session detaches it on the server; taking the slot out of deadpool
             // drops it (its entry leaves the table) and lets deadpool create a fresh one.

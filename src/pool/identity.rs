@@ -1,6 +1,5 @@
 //! The pool's default identity, and how a session's state is judged against it.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::table::{NsDb, Tag};
@@ -32,12 +31,12 @@ impl PoolShared {
         match &self.identity {
             Identity::Anonymous => {
                 if *from != Tag::Default {
-                    self.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                    self.counters.auth_round_trip();
                     session.invalidate().await?;
                 }
             }
             Identity::Token(token) => {
-                self.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                self.counters.auth_round_trip();
                 session.authenticate(token.clone()).await?;
             }
             Identity::Credentials(credentials) => {
@@ -45,13 +44,13 @@ impl PoolShared {
                 let _one_at_a_time = self.identity_signin.lock().await;
                 let reused = match self.identity_token() {
                     Some(token) => {
-                        self.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                        self.counters.auth_round_trip();
                         session.authenticate(token).await.is_ok()
                     }
                     None => false,
                 };
                 if !reused {
-                    self.counters.auth_round_trips.fetch_add(1, Ordering::Relaxed);
+                    self.counters.auth_round_trip();
                     let tokens = session.signin(credentials.as_ref()).await?;
                     *self.identity_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens.access);
                 }

@@ -58,6 +58,7 @@ use crate::auth::AccessToken;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::session::Session;
+use crate::telemetry;
 
 /// A shared, cloneable pool of SurrealDB server sessions for a multi-tenant server.
 ///
@@ -155,6 +156,30 @@ struct Counters {
     refused_tokens: AtomicU64,
     rejected_checkouts: AtomicU64,
     timed_out_checkouts: AtomicU64,
+}
+
+impl Counters {
+    /// Counts one in `counter` and in the metric `name` (see `telemetry`).
+    fn bump(counter: &AtomicU64, name: &'static str) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        telemetry::count(name);
+    }
+
+    fn auth_round_trip(&self) {
+        Self::bump(&self.auth_round_trips, "surreal_pool_auth_round_trips_total");
+    }
+
+    fn affinity_hit(&self) {
+        Self::bump(&self.affinity_hits, "surreal_pool_affinity_hits_total");
+    }
+
+    fn reset(&self) {
+        Self::bump(&self.resets, "surreal_pool_resets_total");
+    }
+
+    fn replaced(&self) {
+        Self::bump(&self.replaced, "surreal_pool_replaced_total");
+    }
 }
 
 /// Whom a checkout for `want` counts against. A forwarded token counts against its user (from
@@ -297,13 +322,22 @@ impl Pool {
                     return Ok(pooled);
                 }
             };
-            match tokio::time::timeout(self.inner.checkout_timeout, checkout).await {
+            let started = std::time::Instant::now();
+            let result = match tokio::time::timeout(self.inner.checkout_timeout, checkout).await {
                 Ok(result) => result,
                 Err(_) => {
                     shared.counters.timed_out_checkouts.fetch_add(1, Ordering::Relaxed);
                     Err(Error::Timeout { what: "checkout", after: self.inner.checkout_timeout })
                 }
-            }
+            };
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(Error::Timeout { .. }) => "timeout",
+                Err(Error::TooManyWaiting { .. }) => "refused",
+                Err(_) => "error",
+            };
+            telemetry::checkout(started.elapsed(), outcome);
+            result
         }
         .instrument(span)
         .await
@@ -330,6 +364,7 @@ impl Pool {
             Admission::Closed => Err(Error::Closed),
             Admission::Refused { per_tenant, limit } => {
                 shared.counters.rejected_checkouts.fetch_add(1, Ordering::Relaxed);
+                telemetry::rejected(per_tenant);
                 tracing::debug!(per_tenant, limit, "checkout refused: too many waiting");
                 Err(Error::TooManyWaiting { limit, per_tenant })
             }
@@ -357,7 +392,7 @@ impl Pool {
         let shared = &self.inner.shared;
         let object = match self.object_or_handoff(want).await? {
             Either::Handoff(pooled) => {
-                shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
+                shared.counters.affinity_hit();
                 return Ok(pooled);
             }
             Either::Object(object) => object,
@@ -384,7 +419,7 @@ impl Pool {
         let live = pooled.session.as_ref().map(|s| s.with_state(|st| shared.classify(st, tag.forwarded().as_ref(), &pooled.clean_ns_db)));
         let tag = if live.as_ref() == Some(&tag) { tag } else { Tag::Dirty };
         if hit && tag == *want && !want.token_expired() {
-            shared.counters.affinity_hits.fetch_add(1, Ordering::Relaxed);
+            shared.counters.affinity_hit();
             return Ok(pooled);
         }
         if pooled.session.as_ref().is_some_and(|s| !s.is_attached()) {
@@ -491,6 +526,32 @@ impl Pool {
                 TenantLoad { tenant: c.label.to_string(), checkouts: c.count, checkouts_error: c.error, busy, waiting }
             })
             .collect()
+    }
+
+    /// Sets the pool's gauges in the installed [`metrics`](https://docs.rs/metrics) recorder
+    /// (feature `metrics`): sessions idle, busy and dirty, requests in flight and queued, per
+    /// connection; checkouts waiting; connections up. Call it before each scrape; counters and
+    /// histograms (checkout wait, request latency by RPC method, authenticates, affinity hits,
+    /// rejected and timed-out checkouts, reconnects and replay time) are recorded as they
+    /// happen. The metric names are listed in the README.
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &surreal_pool::Pool, handle: &metrics_exporter_prometheus::PrometheusHandle) -> String {
+    /// // In the `/metrics` handler, with a Prometheus recorder installed:
+    /// pool.record_metrics();
+    /// handle.render()
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn record_metrics(&self) {
+        let shared = &self.inner.shared;
+        let sessions = shared.table().sessions_by_connection();
+        for (i, conn) in shared.connections.iter().enumerate() {
+            let (in_flight, queued) = conn.load();
+            telemetry::connection_gauges(i, in_flight, queued, sessions.get(i).copied().unwrap_or_default());
+        }
+        let waiting = self.inner.sessions.status().waiting + shared.sharing().queue.waiting();
+        telemetry::pool_gauges(waiting, shared.connections.iter().filter(|c| c.is_up()).count());
     }
 
     /// The pool's connections (for inspection, e.g. [`Connection::server_sessions`]).

@@ -206,6 +206,24 @@ impl<S, W> Table<S, W> {
         }
     }
 
+    /// Sessions on each connection: `[idle, busy, dirty]` (idle = clean and not checked out;
+    /// dirty = not checked out and to be reset).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(super) fn sessions_by_connection(&self) -> Vec<[usize; 3]> {
+        let mut out = vec![[0; 3]; self.per_connection.len()];
+        for e in self.entries.values() {
+            let state = match (e.busy, &e.tag) {
+                (true, _) => 1,
+                (false, Tag::Dirty) => 2,
+                (false, _) => 0,
+            };
+            if let Some(c) = out.get_mut(e.connection) {
+                c[state] += 1;
+            }
+        }
+        out
+    }
+
     /// Whether no clean session is idle.
     pub(super) fn none_idle(&self) -> bool {
         self.idle.is_empty()
@@ -513,6 +531,21 @@ mod tests {
         assert_eq!(t.hand_over(&a, "s3"), Some("s3"), "nobody left: back to the pool");
         assert!(t.waiters.is_empty(), "no map entry outlives its waiters");
         assert_eq!(t.hand_over(&Tag::Default, "s4"), Some("s4"));
+    }
+
+    #[test]
+    fn sessions_are_counted_per_connection_as_idle_busy_or_dirty() {
+        let (mut t, slots) = table(&["a", "b", "c"]);
+        assert_eq!(t.sessions_by_connection().iter().map(|c| c[0]).sum::<usize>(), 3);
+        let taken = t.take(slots[0], &tenant("a")).unwrap();
+        let busy: usize = t.sessions_by_connection().iter().map(|c| c[1]).sum();
+        assert_eq!(busy, 1);
+        t.put_back(slots[0], Some(taken.session), Tag::Dirty, (None, None));
+        let counts = t.sessions_by_connection().iter().fold([0; 3], |mut a, c| {
+            (0..3).for_each(|i| a[i] += c[i]);
+            a
+        });
+        assert_eq!(counts, [2, 0, 1]);
     }
 
     #[test]
