@@ -7,7 +7,7 @@ mod support;
 
 use support::bearer::{admin, grant, who};
 use support::{setup, DB, NS};
-use surreal_pool::{BearerKey, Error};
+use surreal_pool::{BearerKey, Error, Pool};
 
 #[tokio::test]
 async fn a_key_granted_for_a_database_user_signs_in_as_that_user() {
@@ -108,4 +108,60 @@ async fn revoked_wrong_and_malformed_keys_fail_with_auth_errors() {
         assert!(!s.auth_known(), "{what}: a failed signin leaves the identity unknown");
         assert!(matches!(s.query("RETURN 1", ()).await, Err(Error::AuthLost)), "{what}");
     }
+}
+
+#[tokio::test]
+async fn a_key_is_the_pools_identity_and_each_session_signs_in_once() {
+    let (server, conn) = setup().await;
+    let admin = admin(&conn).await;
+    let (_, key) = grant(&admin, "ACCESS api GRANT FOR USER tobie").await;
+    let (_, ns_key) = grant(&admin, "ACCESS ops ON NAMESPACE GRANT FOR USER tobie").await;
+
+    // A database-level key: SurrealDB 3.3.5 does not authenticate the tokens it signs in to,
+    // so each pooled session signs in with the key itself; each stays the pool identity's.
+    let pool = Pool::builder(server.url())
+        .connections(1)
+        .max_sessions(4)
+        .namespace_database(NS, DB)
+        .identity_credentials(BearerKey::database(NS, DB, "api", key))
+        .build()
+        .await
+        .unwrap();
+    let warmed = pool.status();
+    assert_eq!(warmed.size, 4);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    let db = pool.get().await.unwrap();
+                    assert_eq!(who(&db).await, serde_json::json!({ "id": "tobie", "ac": "api", "auth": null, "ns": NS, "db": DB }));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let status = pool.status();
+    assert_eq!(status.checkouts, 80);
+    assert_eq!(status.resets, 0, "sessions come back clean: {status:?}");
+    assert_eq!(status.auth_round_trips, warmed.auth_round_trips, "no signin after the warm-up: {status:?}");
+    assert_eq!(warmed.auth_round_trips, 4, "one signin per session, no failed authenticate first");
+
+    // A namespace-level key: one signin for the pool, the other sessions authenticate its token.
+    let pool = Pool::builder(server.url())
+        .connections(1)
+        .max_sessions(3)
+        .namespace_database(NS, DB)
+        .identity_credentials(BearerKey::namespace(NS, "ops", ns_key))
+        .build()
+        .await
+        .unwrap();
+    let held: Vec<_> = futures_util::future::join_all((0..3).map(|_| pool.get())).await.into_iter().map(Result::unwrap).collect();
+    for db in &held {
+        assert_eq!(who(db).await["ac"], "ops");
+    }
+    let tokens: std::collections::HashSet<_> = held.iter().map(|db| db.token().unwrap()).collect();
+    assert_eq!(tokens.len(), 1, "the sessions share the pool's one token");
 }
