@@ -162,6 +162,6 @@ async fn a_key_is_the_pools_identity_and_each_session_signs_in_once() {
     for db in &held {
         assert_eq!(who(db).await["ac"], "ops");
     }
-    let tokens: std::collections::HashSet<_> = held.iter().map(|db| db.token().unwrap()).collect();
+    let tokens: std::collections::HashSet<String> = held.iter().map(|db| db.token().unwrap().as_str().to_owned()).collect();
     assert_eq!(tokens.len(), 1, "the sessions share the pool's one token");
 }
