@@ -11,7 +11,7 @@
 //!   ids and datetimes on the server). Many requests are in flight at once.
 //! * [`Session`] — one server session on a connection, with its own namespace, database,
 //!   variables and identity; the authentication API mirrors the official SDKs (signin at every
-//!   level, signup, authenticate, info, invalidate, refresh, revoke).
+//!   level, signup, authenticate, info, invalidate, refresh, revoke; API keys as [`BearerKey`]).
 //!
 //! ```no_run
 //! # async fn demo() -> surreal_pool::Result<()> {
@@ -48,6 +48,7 @@
 //! | surreal-pool | official Rust SDK | note |
 //! |---|---|---|
 //! | [`Root`], [`Namespace`], [`Database`], [`Record`] | `opt::auth::{Root, Namespace, Database, Record}` | same |
+//! | [`BearerKey`] | (none; the JavaScript SDK's `AccessBearerAuth`) | an API key from `ACCESS … GRANT` |
 //! | [`Tokens`] `{ access, refresh }` | `opt::auth::Token` `{ access, refresh }` | the Python SDK's name, which this API mirrors |
 //! | [`AccessToken`], [`RefreshToken`] | `opt::auth::{AccessToken, RefreshToken}` | same; print as `***` |
 //! | [`RecordId`], [`RecordIdKey`] | `RecordId`, `RecordIdKey` | same |
@@ -80,7 +81,7 @@ pub mod axum;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use auth::{AccessToken, Credentials, Database, Namespace, Record, RefreshToken, Root, Tokens};
+pub use auth::{AccessToken, BearerKey, Credentials, Database, Namespace, Record, RefreshToken, Root, Tokens};
 pub use connection::{Connection, ConnectionBuilder};
 pub use connection::reconnect::{ConnectionEvent, ReconnectPolicy};
 pub use error::{Error, Result, ServerError};

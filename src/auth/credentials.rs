@@ -1,5 +1,5 @@
-//! The four kinds of sign-in ([`Root`], [`Namespace`], [`Database`], [`Record`]) and how each
-//! becomes `signin` parameters. Passwords and record variables never print.
+//! The kinds of sign-in ([`Root`], [`Namespace`], [`Database`], [`Record`], [`BearerKey`]) and
+//! how each becomes `signin` parameters. Passwords, keys and record variables never print.
 
 use std::fmt;
 
@@ -35,13 +35,32 @@ mod sealed {
     pub struct Params(pub(crate) ciborium::Value);
 }
 
-/// Something you can sign in with: [`Root`], [`Namespace`], [`Database`] or [`Record`].
+/// Something you can sign in with: [`Root`], [`Namespace`], [`Database`], [`Record`] or
+/// [`BearerKey`].
 ///
-/// This trait is sealed: the four kinds above are the ones the server knows.
+/// This trait is sealed: the kinds above are the ones the server knows.
+///
+/// ```
+/// fn describe(credentials: &dyn surreal_pool::Credentials) -> String {
+///     format!("{credentials:?}") // never shows a password or key
+/// }
+/// let text = describe(&surreal_pool::Root::new("root", "s3cret"));
+/// assert!(!text.contains("s3cret"));
+/// ```
 pub trait Credentials: sealed::Sealed + fmt::Debug + Send + Sync {
-    /// The `signin` parameter object, in the server's short keys (`NS`, `DB`, `AC`, `user`, `pass`).
+    /// The `signin` parameter object, in the server's short keys (`NS`, `DB`, `AC`, `user`,
+    /// `pass`, `key`).
     #[doc(hidden)]
     fn to_params(&self) -> Result<sealed::Params, Error>;
+
+    /// Whether the server accepts the access tokens these credentials sign in to with
+    /// `authenticate`. SurrealDB 3.3.5 refuses those of a database-level bearer access (its
+    /// token check reads their claims as record access), so a pool signs in with such
+    /// credentials for each session instead of sharing one token.
+    #[doc(hidden)]
+    fn tokens_authenticate(&self) -> bool {
+        true
+    }
 }
 
 /// A root user: `Root::new("root", "root")`.
@@ -223,6 +242,112 @@ impl<V: Serialize + Send + Sync> Credentials for Record<V> {
     }
 }
 
+/// An API key for a service: a key granted by a bearer access method (`DEFINE ACCESS … TYPE
+/// BEARER FOR USER` or `FOR RECORD`, then `ACCESS … GRANT`), signed in with as
+/// `{NS, DB, AC, key}` — `{NS, AC, key}` on a namespace, `{AC, key}` on the root.
+///
+/// The session becomes the grant's subject: the system user (with its roles) or the record.
+/// Grants for a record exist only on a database. The key is a secret like a password: `Debug`
+/// shows `***`. A bearer access issues no refresh token; sign in again with the key when the
+/// access token expires (the pool does that itself).
+///
+/// The official JavaScript SDK calls these credentials `AccessBearerAuth`; the Rust SDK 3.3.5
+/// has no type for them.
+///
+/// ```
+/// use surreal_pool::BearerKey;
+/// let key = BearerKey::database("app", "main", "api", "surreal-bearer-AbCdEfGhIjKl-0123456789abcdefghijklmn");
+/// assert!(!format!("{key:?}").contains("0123456789"));
+/// ```
+///
+/// Granting a key and signing in with it:
+///
+/// ```no_run
+/// # async fn demo(admin: &surreal_pool::Session, service: &surreal_pool::Session) -> surreal_pool::Result<()> {
+/// use surreal_pool::BearerKey;
+/// admin.use_ns_db("app", "main").await?;
+/// let mut grant = admin
+///     .query("DEFINE ACCESS api ON DATABASE TYPE BEARER FOR USER; ACCESS api GRANT FOR USER reporter", ())
+///     .await?;
+/// let grant: serde_json::Value = grant.take(1)?;
+/// let key = grant["grant"]["key"].as_str().unwrap_or_default(); // shown once: store it as a secret
+/// service.signin(&BearerKey::database("app", "main", "api", key)).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct BearerKey {
+    namespace: Option<String>,
+    database: Option<String>,
+    access: String,
+    key: Secret,
+}
+
+impl BearerKey {
+    /// A key of a bearer access method defined on a database (`DEFINE ACCESS … ON DATABASE
+    /// TYPE BEARER FOR USER | FOR RECORD`).
+    ///
+    /// ```
+    /// let key = surreal_pool::BearerKey::database("app", "main", "api", "surreal-bearer-…");
+    /// assert!(format!("{key:?}").contains(r#"database: Some("main")"#));
+    /// ```
+    pub fn database(namespace: impl Into<String>, database: impl Into<String>, access: impl Into<String>, key: impl Into<String>) -> Self {
+        BearerKey { namespace: Some(namespace.into()), database: Some(database.into()), access: access.into(), key: Secret(key.into()) }
+    }
+
+    /// A key of a bearer access method defined on a namespace (`DEFINE ACCESS … ON NAMESPACE
+    /// TYPE BEARER FOR USER`), for a namespace user.
+    ///
+    /// ```
+    /// let key = surreal_pool::BearerKey::namespace("app", "ops", "surreal-bearer-…");
+    /// assert!(format!("{key:?}").contains("database: None"));
+    /// ```
+    pub fn namespace(namespace: impl Into<String>, access: impl Into<String>, key: impl Into<String>) -> Self {
+        BearerKey { namespace: Some(namespace.into()), database: None, access: access.into(), key: Secret(key.into()) }
+    }
+
+    /// A key of a bearer access method defined on the root (`DEFINE ACCESS … ON ROOT TYPE
+    /// BEARER FOR USER`), for a root user.
+    ///
+    /// ```
+    /// let key = surreal_pool::BearerKey::root("admin_api", "surreal-bearer-…");
+    /// assert!(format!("{key:?}").contains(r#"access: "admin_api""#));
+    /// ```
+    pub fn root(access: impl Into<String>, key: impl Into<String>) -> Self {
+        BearerKey { namespace: None, database: None, access: access.into(), key: Secret(key.into()) }
+    }
+}
+
+impl fmt::Debug for BearerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BearerKey")
+            .field("namespace", &self.namespace)
+            .field("database", &self.database)
+            .field("access", &self.access)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl sealed::Sealed for BearerKey {}
+impl Credentials for BearerKey {
+    fn to_params(&self) -> Result<sealed::Params, Error> {
+        let mut entries = Vec::with_capacity(4);
+        if let Some(ns) = &self.namespace {
+            entries.push(("NS", text(ns)));
+        }
+        if let Some(db) = &self.database {
+            entries.push(("DB", text(db)));
+        }
+        entries.push(("AC", text(&self.access)));
+        entries.push(("key", text(&self.key.0)));
+        Ok(sealed::Params(map(entries)))
+    }
+
+    fn tokens_authenticate(&self) -> bool {
+        self.database.is_none()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +362,22 @@ mod tests {
         let entries = p.as_map().unwrap();
         assert_eq!(entries[2], (text("AC"), text("account")));
         assert!(entries.contains(&(text("password"), text("2024-01-01"))));
+    }
+
+    #[test]
+    fn bearer_keys_name_their_level_and_never_print_the_key() {
+        let keys = |c: &BearerKey| -> Vec<String> {
+            c.to_params().unwrap().0.as_map().unwrap().iter().map(|(k, _)| k.as_text().unwrap().to_owned()).collect()
+        };
+        let db = BearerKey::database("n", "d", "api", "surreal-bearer-id-secretpart");
+        assert_eq!(keys(&db), ["NS", "DB", "AC", "key"]);
+        assert_eq!(keys(&BearerKey::namespace("n", "api", "k")), ["NS", "AC", "key"]);
+        assert_eq!(keys(&BearerKey::root("api", "k")), ["AC", "key"]);
+        let p = db.to_params().unwrap().0;
+        assert!(p.as_map().unwrap().contains(&(text("key"), text("surreal-bearer-id-secretpart"))));
+        assert!(!format!("{db:?}").contains("secretpart"));
+        assert!(!db.tokens_authenticate(), "3.3.5 cannot authenticate database-level bearer tokens");
+        assert!(BearerKey::namespace("n", "api", "k").tokens_authenticate());
     }
 
     #[test]

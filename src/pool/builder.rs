@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use deadpool::managed;
 
-use super::identity::Identity;
+use super::identity::{Identity, IdentityTokens};
 use super::manager::SessionManager;
 use super::table::Table;
 use super::busiest::Busiest;
@@ -235,9 +235,17 @@ impl PoolBuilder {
     /// Pool identity: the pool signs in once with these credentials and authenticates sessions
     /// handed out by [`Pool::get`] with the resulting token (default: anonymous).
     ///
+    /// A service's API key ([`BearerKey`](crate::BearerKey)) works the same way. SurrealDB
+    /// 3.3.5 does not authenticate the tokens of a *database*-level bearer access, so with such a
+    /// key each session signs in with the key itself (one round trip per new or reset session,
+    /// as with a token; a key's signin costs the server a hash, not a password check).
+    ///
     /// ```
-    /// use surreal_pool::{Pool, Root};
+    /// use surreal_pool::{BearerKey, Pool, Root};
     /// let builder = Pool::builder("ws://127.0.0.1:8000").identity_credentials(Root::new("root", "root"));
+    /// let service = Pool::builder("ws://127.0.0.1:8000")
+    ///     .namespace_database("app", "main")
+    ///     .identity_credentials(BearerKey::database("app", "main", "api", "surreal-bearer-…"));
     /// ```
     pub fn identity_credentials(mut self, credentials: impl Credentials + 'static) -> Self {
         self.identity = Identity::Credentials(Arc::new(credentials));
@@ -358,10 +366,13 @@ impl PoolBuilder {
             namespace: self.namespace,
             database: self.database,
             identity: self.identity.clone(),
-            identity_token: Mutex::new(match &self.identity {
-                Identity::Token(t) => Some(t.clone()),
-                _ => None,
-            }),
+            identity_token: Mutex::new(IdentityTokens::new(
+                match &self.identity {
+                    Identity::Token(t) => Some(t.clone()),
+                    _ => None,
+                },
+                2 * self.max_sessions,
+            )),
             identity_signin: tokio::sync::Mutex::new(()),
             sharing: Mutex::new(Sharing {
                 queue: FairQueue::new(Limits {

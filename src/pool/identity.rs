@@ -1,5 +1,6 @@
 //! The pool's default identity, and how a session's state is judged against it.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::table::{NsDb, Tag};
@@ -17,13 +18,56 @@ pub(super) enum Identity {
     Credentials(Arc<dyn Credentials>),
 }
 
+/// The tokens a session may hold and still be in the pool identity.
+///
+/// Usually one: the `identity_token`, or the token of the one signin with the pool's
+/// credentials, which the other sessions authenticate with. Credentials whose tokens the server
+/// does not authenticate (a database-level bearer key on SurrealDB 3.3.5) sign in for each
+/// session instead; the tokens so issued are kept, newest last, at most `cap` of them (twice
+/// the pool's size: a session whose token was forgotten is only reset and signed in again).
+#[derive(Debug)]
+pub(super) struct IdentityTokens {
+    shared: Option<AccessToken>,
+    issued: HashSet<AccessToken>,
+    order: VecDeque<AccessToken>,
+    cap: usize,
+}
+
+impl IdentityTokens {
+    pub(super) fn new(shared: Option<AccessToken>, cap: usize) -> Self {
+        IdentityTokens { shared, issued: HashSet::new(), order: VecDeque::new(), cap: cap.max(1) }
+    }
+
+    fn holds(&self, token: &AccessToken) -> bool {
+        self.shared.as_ref() == Some(token) || self.issued.contains(token)
+    }
+
+    /// Keeps a token issued for one session.
+    fn issue(&mut self, token: AccessToken) {
+        if self.issued.contains(&token) {
+            return;
+        }
+        while self.order.len() >= self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.issued.remove(&old);
+            }
+        }
+        self.issued.insert(token.clone());
+        self.order.push_back(token);
+    }
+}
+
 impl PoolShared {
     pub(super) fn default_ns_db(&self) -> NsDb {
         (self.namespace.clone(), self.database.clone())
     }
 
+    fn identity_tokens(&self) -> std::sync::MutexGuard<'_, IdentityTokens> {
+        self.identity_token.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub(super) fn identity_token(&self) -> Option<AccessToken> {
-        self.identity_token.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.identity_tokens().shared.clone()
     }
 
     /// Puts a session into the pool's default identity. Returns the round trips made.
@@ -39,6 +83,12 @@ impl PoolShared {
                 self.counters.auth_round_trip();
                 session.authenticate(token.clone()).await?;
             }
+            Identity::Credentials(credentials) if !credentials.tokens_authenticate() => {
+                // The server would refuse the token on any other session: sign this one in.
+                self.counters.auth_round_trip();
+                let tokens = session.signin(credentials.as_ref()).await?;
+                self.identity_tokens().issue(tokens.access);
+            }
             Identity::Credentials(credentials) => {
                 // One signin for the whole pool: later sessions authenticate with its token.
                 let _one_at_a_time = self.identity_signin.lock().await;
@@ -52,7 +102,7 @@ impl PoolShared {
                 if !reused {
                     self.counters.auth_round_trip();
                     let tokens = session.signin(credentials.as_ref()).await?;
-                    *self.identity_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(tokens.access);
+                    self.identity_tokens().shared = Some(tokens.access);
                 }
             }
         }
@@ -80,13 +130,32 @@ impl PoolShared {
         {
             return Tag::Dirty;
         }
-        let identity = self.identity_token();
         match (&state.auth, &self.identity) {
             (AuthState::Anonymous, Identity::Anonymous) => Tag::Default,
             (AuthState::Token(t), _) if forwarded == Some(&t.access) => Tag::Tenant(t.access.clone()),
             (AuthState::Token(t), Identity::Token(id)) if *id == t.access => Tag::Default,
-            (AuthState::Token(t), Identity::Credentials(_)) if identity.as_ref() == Some(&t.access) => Tag::Default,
+            (AuthState::Token(t), Identity::Credentials(_)) if self.identity_tokens().holds(&t.access) => Tag::Default,
             _ => Tag::Dirty,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_identity_tokens_are_kept_in_bounded_memory() {
+        let t = |s: &str| AccessToken::new(s);
+        let mut tokens = IdentityTokens::new(Some(t("shared.a.b")), 2);
+        tokens.issue(t("one.a.b"));
+        tokens.issue(t("two.a.b"));
+        tokens.issue(t("two.a.b")); // kept once
+        assert!(tokens.holds(&t("shared.a.b")) && tokens.holds(&t("one.a.b")) && tokens.holds(&t("two.a.b")));
+        tokens.issue(t("three.a.b"));
+        assert!(!tokens.holds(&t("one.a.b")), "the oldest goes first");
+        assert!(tokens.holds(&t("two.a.b")) && tokens.holds(&t("three.a.b")));
+        assert_eq!((tokens.issued.len(), tokens.order.len()), (2, 2));
+        assert!(!tokens.holds(&t("other.a.b")));
     }
 }

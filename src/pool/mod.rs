@@ -98,8 +98,9 @@ struct PoolShared {
     namespace: Option<String>,
     database: Option<String>,
     identity: Identity,
-    /// The token of the pool identity (from `identity_token`, or from signing in once).
-    identity_token: Mutex<Option<AccessToken>>,
+    /// The token of the pool identity (from `identity_token`, or from signing in once), or the
+    /// tokens of each session's own signin (`identity::IdentityTokens`).
+    identity_token: Mutex<identity::IdentityTokens>,
     /// Serializes signing in with the pool's credentials.
     identity_signin: tokio::sync::Mutex<()>,
     /// Whose turn it is: the per-tenant cap, the round robin and the bounds on waiting; and the

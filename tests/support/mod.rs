@@ -93,5 +93,6 @@ pub fn forged(token: &surreal_pool::AccessToken) -> String {
 
 #[allow(unused_imports)] // not every test binary uses both
 pub use surreal_pool_testkit::{fake, proxy};
+pub mod bearer;
 pub mod faults;
 pub mod secret_flow;
