@@ -72,6 +72,9 @@ mod session;
 mod wire;
 
 
+#[cfg(feature = "tower")]
+pub mod tower;
+
 #[cfg(feature = "axum")]
 pub mod axum;
 
