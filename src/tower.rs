@@ -3,9 +3,11 @@
 //! service in the request's extensions.
 //!
 //! It works with any HTTP stack built on tower and the `http` crate: plain hyper (through
-//! `hyper_util::service::TowerToHyperService`), axum (`Router::route_layer`; the
-//! [`axum::Tenant`](crate::axum::Tenant) extractor takes the session the layer put there),
-//! tonic (`Server::builder().layer(..)`; gRPC metadata are HTTP/2 headers).
+//! `hyper_util::service::TowerToHyperService`; `examples/hyper_tenant.rs`), axum
+//! (`Router::route_layer`; the [`axum::Tenant`](crate::axum::Tenant) extractor takes the
+//! session the layer put there). tonic's `Server::builder().layer(..)` should take it too (gRPC
+//! metadata are HTTP/2 headers, and gRPC clients read a 401/403/503 as `Unauthenticated`,
+//! `PermissionDenied`, `Unavailable`), but that is not tested here.
 //!
 //! For each request, [`TenantService`]:
 //!
