@@ -177,7 +177,19 @@ impl<S> TenantService<S> {
     }
 }
 
-/// The future of [`TenantService`]: `Send`, boxed.
+/// The future of [`TenantService`]: `Send`, boxed (it holds the pool's checkout, whose type
+/// cannot be named). Dropping it mid-checkout leaves the pool as it was.
+///
+/// ```no_run
+/// use tower::Service;
+///
+/// # async fn demo(mut service: surreal_pool::tower::TenantService<tower::util::ServiceFn<fn(http::Request<()>) -> std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>>>) {
+/// fn spawnable<F: std::future::Future + Send + 'static>(future: F) -> F { future }
+/// let request = http::Request::builder().header("authorization", "Bearer eyJ…").body(()).unwrap();
+/// let future = spawnable(service.call(request)); // call after poll_ready, as always
+/// let response = tokio::spawn(future).await.unwrap();
+/// # }
+/// ```
 pub type ResponseFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'static>>;
 
 impl<S, B, ResBody> Service<Request<B>> for TenantService<S>
