@@ -27,7 +27,7 @@
 //! |---|---|
 //! | no `Authorization` header, or one of another scheme | 401, `WWW-Authenticate: Bearer` |
 //! | a malformed `Bearer` header; a bad or expired token ([`Error::Auth`], [`Error::InvalidToken`], [`Error::AuthLost`]) | 401, `WWW-Authenticate: Bearer error="invalid_token"` |
-//! | the token's user may not do this ([`Error::NotAllowed`]) | 403 |
+//! | the token's user may not do this ([`Error::NotAllowed`], or an [`Error::Query`] whose statement was refused as `NotAllowed`) | 403 |
 //! | pool exhausted, too many waiting, database down or overloaded (timeouts, connection errors, [`Error::is_overloaded`]) | 503, `Retry-After: 1` |
 //! | anything else | 500 (the error is logged, it never contains tokens) |
 //!
@@ -354,6 +354,9 @@ impl From<Error> for Rejection {
         match e {
             e if e.is_auth() => Rejection::InvalidToken,
             Error::NotAllowed(_) => Rejection::Forbidden,
+            // A statement the identity may not run (`IAM error: Not enough permissions`) fails
+            // inside the query, not as the request.
+            Error::Query { ref error, .. } if error.is_not_allowed() => Rejection::Forbidden,
             e if e.is_timeout() || e.is_connection() || e.is_overloaded() => Rejection::Unavailable,
             e => {
                 tracing::warn!(error = %e, "request failed");
@@ -552,6 +555,9 @@ mod tests {
         let status = |e: Error| Rejection::from(e).status();
         let server = |kind: &str| ServerError::new(-32002, kind, "detail");
         assert_eq!(status(Error::NotAllowed(server("NotAllowed"))), StatusCode::FORBIDDEN);
+        let refused_statement = ServerError::new(0, "NotAllowed", "IAM error: Not enough permissions to perform this action");
+        assert_eq!(status(Error::Query { index: 0, error: refused_statement }), StatusCode::FORBIDDEN);
+        assert_eq!(status(Error::Query { index: 0, error: ServerError::new(0, "Thrown", "boom") }), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(status(Error::InvalidToken("not a JWT")), StatusCode::UNAUTHORIZED);
         assert_eq!(status(Error::AuthLost), StatusCode::UNAUTHORIZED);
         assert_eq!(status(Error::ConnectionDown), StatusCode::SERVICE_UNAVAILABLE);

@@ -59,6 +59,12 @@ async fn handle(request: Request<Incoming>, seen: Seen) -> Result<Response<Full<
                 db.use_ns_db("elsewhere", "other").await?;
                 Ok(json(200, serde_json::json!("moved")))
             }
+            // A statement the record user may not run (an IAM refusal inside the query).
+            "/define" => {
+                let db = slot.take().expect("the session is there");
+                db.query("DEFINE TABLE secret_table", ()).await?.check()?;
+                Ok(json(200, serde_json::json!("defined")))
+            }
             // A database error whose text must not reach the client.
             "/broken" => {
                 let db = slot.take().expect("the session is there");
@@ -203,6 +209,10 @@ async fn a_refused_operation_is_403_and_a_database_error_500_without_its_text() 
     assert_eq!(status, 403, "{body}");
     assert!(!head.contains("www-authenticate") && !head.contains("retry-after"), "{head}");
     assert!(!body.contains("permission") && !body.contains("elsewhere"), "no database text: {body}");
+
+    let (status, _, body) = get_http(addr, "/define", Some(&token)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("IAM") && !body.contains("secret_table"), "no database text: {body}");
 
     let (status, _, body) = get_http(addr, "/broken", Some(&token)).await;
     assert_eq!(status, 500);
