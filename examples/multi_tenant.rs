@@ -1,6 +1,7 @@
-//! A multi-tenant HTTP server (axum): every request runs as *its* user. The handler forwards the
-//! request's `Authorization: Bearer <jwt>` through the pool (`pool.get_with_token`), so the
-//! table permissions (`WHERE owner = $auth.id`) decide what each caller sees.
+//! A multi-tenant HTTP server (axum): every request runs as *its* user. The `TenantLayer`
+//! forwards the request's `Authorization: Bearer <jwt>` through the pool (it checks out a session
+//! authenticated as that token) and the `Tenant` extractor hands that session to the handler, so
+//! the table permissions (`WHERE owner = $auth.id`) decide what each caller sees.
 //!
 //! ```text
 //! cargo run --example multi_tenant                               # self-demo, own local SurrealDB
@@ -10,28 +11,31 @@
 //!
 //! Routes:
 //!
-//! * `POST /signup` `{"email", "password"}` → `{"token"}` (a record user's access token)
+//! * `POST /signup` `{"email", "password"}` → `{"token"}` (a record user's access token; not
+//!   behind the layer)
 //! * `GET /notes` → the caller's notes
 //! * `POST /notes` `{"text"}` → the created note (201)
 //!
-//! Errors: a missing, bad or expired token is 401; a checkout timeout (pool exhausted) or a
-//! connection problem is 503 with `Retry-After`; anything else is 500. Bodies carry a short
-//! fixed message: never the token, never the database's error text (that goes to the log).
+//! Errors (the layer's and the handlers' alike, one mapping: `surreal_pool::tower::Rejection`): a
+//! missing, malformed, bad or expired token is 401 with `WWW-Authenticate`; a checkout timeout
+//! (pool exhausted), too many waiting or a connection problem is 503 with `Retry-After`; a
+//! refused operation 403; anything else 500. Bodies carry a short fixed message: never the
+//! token, never the database's error text (that goes to the log).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use surreal_pool_testkit::TestServer;
+use surreal_pool::axum::{Rejection, Tenant};
+use surreal_pool::tower::TenantLayer;
 use surreal_pool::{AccessToken, Pool, Record, Root};
+use surreal_pool_testkit::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -63,8 +67,12 @@ DEFINE ACCESS IF NOT EXISTS short_lived ON DATABASE TYPE RECORD
 /// The routes; the pool is the only state (it is `Clone`, an `Arc` inside).
 fn app(pool: Pool) -> Router {
     Router::new()
-        .route("/signup", post(signup))
         .route("/notes", get(list_notes).post(create_note))
+        // The routes above run as the caller: the layer checks out a session forwarded as the
+        // request's bearer token (or answers 401/503 itself), and `Tenant` takes it.
+        .route_layer(TenantLayer::new(pool.clone()))
+        // Added after the layer: not behind it (signing up needs no token).
+        .route("/signup", post(signup))
         .with_state(pool)
 }
 
@@ -89,98 +97,35 @@ struct NewNote {
 /// `POST /signup`: signs a record user up on an anonymous pooled session and returns the access
 /// token. The session is then authenticated as the new user, so the pool resets it before anyone
 /// else gets it.
-async fn signup(State(pool): State<Pool>, Json(form): Json<SignupForm>) -> Result<Json<serde_json::Value>, ApiError> {
-    let db = pool.get().await?;
+async fn signup(State(pool): State<Pool>, Json(form): Json<SignupForm>) -> Result<Json<serde_json::Value>, Response> {
+    let db = pool.get().await.map_err(refused)?;
     let vars = json!({ "email": form.email, "password": form.password });
     let tokens = db.signup(&Record::new(NS, DB, ACCESS, vars)).await.map_err(|e| match e {
         // The access method refused (e.g. the email is taken): the client's input, not a token.
-        e if e.is_auth() => ApiError::BadRequest("signup refused"),
-        e => ApiError::from(e),
+        e if e.is_auth() => (StatusCode::BAD_REQUEST, Json(json!({ "error": "signup refused" }))).into_response(),
+        e => refused(e),
     })?;
     Ok(Json(json!({ "token": tokens.access.as_str() })))
 }
 
 /// `GET /notes`: the caller's notes. The query has no `WHERE owner = …`: the permissions do that.
-async fn list_notes(State(pool): State<Pool>, Bearer(token): Bearer) -> Result<Json<Vec<Note>>, ApiError> {
-    let db = pool.get_with_token(token).await?; // runs as the caller; a bad token is Error::Auth or Error::InvalidToken
+async fn list_notes(Tenant(db): Tenant) -> Result<Json<Vec<Note>>, Rejection> {
     let notes: Vec<Note> = db.query("SELECT id, text, owner FROM note", ()).await?.take(0)?;
     Ok(Json(notes))
 }
 
 /// `POST /notes`: creates a note owned by the caller.
-async fn create_note(
-    State(pool): State<Pool>,
-    Bearer(token): Bearer,
-    Json(new): Json<NewNote>,
-) -> Result<(StatusCode, Json<Note>), ApiError> {
-    let db = pool.get_with_token(token).await?;
+async fn create_note(Tenant(db): Tenant, Json(new): Json<NewNote>) -> Result<(StatusCode, Json<Note>), Rejection> {
     let sql = "CREATE ONLY note SET text = $text, owner = $auth.id RETURN id, text, owner";
     let note: Note = db.query(sql, json!({ "text": new.text })).await?.take(0)?;
     Ok((StatusCode::CREATED, Json(note)))
 }
 
-/// The request's `Authorization: Bearer <jwt>` token; a missing or malformed header is a 401.
-struct Bearer(AccessToken);
-
-impl<S: Send + Sync> FromRequestParts<S> for Bearer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::Unauthorized("missing bearer token"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|token| !token.is_empty())
-            .ok_or(ApiError::Unauthorized("malformed authorization header"))?;
-        Ok(Bearer(AccessToken::new(token)))
-    }
-}
-
-/// What a handler can fail with. Each variant has a fixed, client-safe message.
-#[derive(Debug)]
-enum ApiError {
-    /// 401: missing, bad or expired token.
-    Unauthorized(&'static str),
-    /// 400: the request's content was refused.
-    BadRequest(&'static str),
-    /// 503 + `Retry-After`: pool exhausted (checkout timeout), a timeout, or the database is unreachable.
-    Unavailable,
-    /// 500: anything else.
-    Internal,
-}
-
-impl From<surreal_pool::Error> for ApiError {
-    fn from(e: surreal_pool::Error) -> Self {
-        // surreal_pool errors never contain tokens or passwords, so they may be logged.
-        if e.is_token_expired() || e.is_session_expired() {
-            ApiError::Unauthorized("token expired")
-        } else if e.is_auth() {
-            ApiError::Unauthorized("invalid token")
-        } else if e.is_timeout() || e.is_connection() {
-            eprintln!("[server] 503: {e}");
-            ApiError::Unavailable
-        } else {
-            eprintln!("[server] 500: {e}");
-            ApiError::Internal
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = |msg: &str| Json(json!({ "error": msg }));
-        match self {
-            ApiError::Unauthorized(msg) => (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, "Bearer")], body(msg)).into_response(),
-            ApiError::BadRequest(msg) => (StatusCode::BAD_REQUEST, body(msg)).into_response(),
-            ApiError::Unavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")], body("temporarily unavailable, retry later")).into_response()
-            }
-            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, body("internal error")).into_response(),
-        }
-    }
+/// The shared mapping (401/403/503/500, a fixed message); surreal_pool errors never contain
+/// tokens or passwords, so they may be logged.
+fn refused(e: surreal_pool::Error) -> Response {
+    eprintln!("[server] {e}");
+    Rejection::from(e).into_response()
 }
 
 // ----- running it -----

@@ -74,6 +74,9 @@ mod telemetry;
 mod wire;
 
 
+#[cfg(feature = "tower")]
+pub mod tower;
+
 #[cfg(feature = "axum")]
 pub mod axum;
 

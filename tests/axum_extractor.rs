@@ -1,4 +1,7 @@
 //! The axum extractor over real HTTP: axum on a loopback port, surreal-pool, a real SurrealDB.
+//! Each test runs twice: with the `TenantLayer` installed (the extractor takes the session the
+//! layer checked out; the layer answers refusals) and without it (the extractor checks out
+//! itself). The answers must be the same.
 
 mod support;
 
@@ -8,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use support::{record, setup, DB, NS};
 use surreal_pool::axum::{Rejection, Tenant};
+use surreal_pool::tower::TenantLayer;
 use surreal_pool::Pool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -34,8 +38,12 @@ async fn get_http(addr: std::net::SocketAddr, path: &str, authorization: Option<
     (status, head.to_lowercase(), body.to_string())
 }
 
-async fn serve(pool: Pool) -> std::net::SocketAddr {
-    let app = Router::new().route("/me", get(me)).route("/broken", get(broken)).with_state(pool);
+async fn serve(pool: Pool, layered: bool) -> std::net::SocketAddr {
+    let mut app = Router::new().route("/me", get(me)).route("/broken", get(broken));
+    if layered {
+        app = app.route_layer(TenantLayer::new(pool.clone()));
+    }
+    let app = app.with_state(pool);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -44,6 +52,15 @@ async fn serve(pool: Pool) -> std::net::SocketAddr {
 
 #[tokio::test]
 async fn bearer_tokens_are_forwarded_and_failures_map_to_http_answers() {
+    forwarded_and_mapped(false).await;
+}
+
+#[tokio::test]
+async fn behind_the_layer_bearer_tokens_are_forwarded_and_failures_map_to_http_answers() {
+    forwarded_and_mapped(true).await;
+}
+
+async fn forwarded_and_mapped(layered: bool) {
     let (server, conn) = setup().await;
     let mut users = Vec::new();
     for email in ["a@x.y", "b@x.y"] {
@@ -51,7 +68,7 @@ async fn bearer_tokens_are_forwarded_and_failures_map_to_http_answers() {
         users.push((email, s.signup(&record("account", email, "pw")).await.unwrap().access));
     }
     let pool = Pool::builder(server.url()).connections(1).max_sessions(2).namespace_database(NS, DB).checkout_timeout(Duration::from_millis(300)).build().await.unwrap();
-    let addr = serve(pool.clone()).await;
+    let addr = serve(pool.clone(), layered).await;
 
     for _ in 0..3 {
         for (email, token) in &users {
@@ -92,6 +109,15 @@ async fn bearer_tokens_are_forwarded_and_failures_map_to_http_answers() {
 
 #[tokio::test]
 async fn a_checkout_refused_for_too_many_waiting_is_a_503_at_once() {
+    refused_for_too_many_waiting(false).await;
+}
+
+#[tokio::test]
+async fn behind_the_layer_a_checkout_refused_for_too_many_waiting_is_a_503_at_once() {
+    refused_for_too_many_waiting(true).await;
+}
+
+async fn refused_for_too_many_waiting(layered: bool) {
     let (server, conn) = setup().await;
     let s = conn.attach().await.unwrap();
     let token = s.signup(&record("account", "shed@x.y", "pw")).await.unwrap().access;
@@ -106,7 +132,7 @@ async fn a_checkout_refused_for_too_many_waiting_is_a_503_at_once() {
         .build()
         .await
         .unwrap();
-    let addr = serve(pool.clone()).await;
+    let addr = serve(pool.clone(), layered).await;
     let held = pool.get().await.unwrap();
     let waiter = tokio::spawn({
         let pool = pool.clone();
@@ -124,4 +150,25 @@ async fn a_checkout_refused_for_too_many_waiting_is_a_503_at_once() {
     assert_eq!(pool.status().rejected_checkouts, 1);
     drop(held);
     waiter.await.unwrap().unwrap();
+}
+
+/// Two `Tenant`s in one handler behind the layer: the request has one session, the second is a 500.
+async fn twice(Tenant(_first): Tenant, Tenant(_second): Tenant) -> &'static str {
+    "two sessions"
+}
+
+#[tokio::test]
+async fn behind_the_layer_a_request_has_one_session() {
+    let (server, conn) = setup().await;
+    let s = conn.attach().await.unwrap();
+    let token = s.signup(&record("account", "twice@x.y", "pw")).await.unwrap().access;
+    let pool = Pool::builder(server.url()).connections(1).max_sessions(2).namespace_database(NS, DB).build().await.unwrap();
+    let app = Router::new().route("/twice", get(twice)).route_layer(TenantLayer::new(pool.clone())).with_state(pool.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (status, _, body) = get_http(addr, "/twice", Some(&format!("Bearer {}", token.as_str()))).await;
+    assert_eq!(status, 500, "{body}");
+    let s = pool.status();
+    assert_eq!(s.available, s.size, "the one session is back: {s:?}");
 }
