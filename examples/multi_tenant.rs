@@ -15,6 +15,8 @@
 //!   behind the layer)
 //! * `GET /notes` → the caller's notes
 //! * `POST /notes` `{"text"}` → the created note (201)
+//! * `GET /metrics` → the pool's metrics in Prometheus text format (feature `metrics`; not
+//!   behind the layer)
 //!
 //! Errors (the layer's and the handlers' alike, one mapping: `surreal_pool::tower::Rejection`): a
 //! missing, malformed, bad or expired token is 401 with `WWW-Authenticate`; a checkout timeout
@@ -71,9 +73,19 @@ fn app(pool: Pool) -> Router {
         // The routes above run as the caller: the layer checks out a session forwarded as the
         // request's bearer token (or answers 401/503 itself), and `Tenant` takes it.
         .route_layer(TenantLayer::new(pool.clone()))
-        // Added after the layer: not behind it (signing up needs no token).
+        // Added after the layer: not behind it (signing up needs no token; nor does a scrape).
         .route("/signup", post(signup))
+        .route("/metrics", get(metrics))
         .with_state(pool)
+}
+
+/// The Prometheus recorder, installed once by `main`.
+static PROMETHEUS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+
+/// `GET /metrics`: the pool's gauges set now, then everything recorded so far.
+async fn metrics(State(pool): State<Pool>) -> String {
+    pool.record_metrics();
+    PROMETHEUS.get().map(|h| h.render()).unwrap_or_default()
 }
 
 #[derive(Deserialize)] // no Debug: it holds a password
@@ -132,6 +144,8 @@ fn refused(e: surreal_pool::Error) -> Response {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let _ = PROMETHEUS.set(handle);
     let mut serve = false;
     let mut url = None;
     for arg in std::env::args().skip(1) {
@@ -287,6 +301,11 @@ async fn demo(url: &str, pool: &Pool) -> Result<(), Box<dyn std::error::Error>> 
     tiny.close();
 
     println!("pool.status() = {:?}", pool.status());
+    let (status, _, text) = http_raw(addr, "GET", "/metrics", None, None).await?;
+    let checkouts = text.lines().filter(|l| l.starts_with("surreal_pool_checkouts_total")).collect::<Vec<_>>().join(", ");
+    println!("GET /metrics -> {status}: {checkouts}");
+    expect(status == 200 && text.contains(r#"surreal_pool_checkouts_total{outcome="ok"}"#), "metrics served")?;
+    expect(!users.iter().any(|u| text.contains(u.2.as_str())), "no token in the metrics")?;
     let _ = stop.send(());
     server.await?;
     Ok(())
