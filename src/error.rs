@@ -193,14 +193,21 @@ impl Error {
         self.server_error().is_some_and(ServerError::is_session_expired)
     }
 
-    /// The server refused the operation for the current identity.
+    /// The server refused the operation for the current identity: the whole request
+    /// ([`Error::NotAllowed`]), or a statement of a query ([`Error::Query`] whose error is of
+    /// kind `NotAllowed`, e.g. a record user's `DEFINE TABLE`).
     ///
     /// ```
     /// use surreal_pool::{Error, ServerError};
     /// assert!(Error::NotAllowed(ServerError::new(-32002, "NotAllowed", "no")).is_not_allowed());
+    /// assert!(!Error::Server(ServerError::new(-32000, "Internal", "boom")).is_not_allowed());
     /// ```
     pub fn is_not_allowed(&self) -> bool {
-        matches!(self, Error::NotAllowed(_))
+        match self {
+            Error::NotAllowed(_) => true,
+            Error::Query { error, .. } => error.is_not_allowed(),
+            _ => false,
+        }
     }
 
     /// The request was refused for lack of capacity ([`Error::Overloaded`],
@@ -490,6 +497,8 @@ mod tests {
         assert!(Error::Overloaded { in_flight: 4096 }.is_overloaded());
         assert!(Error::SessionLimit { per_connection: 128 }.is_overloaded());
         assert!(Error::TooManyWaiting { limit: 256, per_tenant: true }.is_overloaded());
+        assert!(Error::Query { index: 1, error: ServerError::new(-32002, "NotAllowed", "no") }.is_not_allowed());
+        assert!(!Error::Query { index: 1, error: ServerError::new(0, "Thrown", "no") }.is_not_allowed());
         let query = Error::Query { index: 0, error: ServerError::new(0, "Thrown", "boom") };
         assert_eq!(query.server_error().map(|s| s.message()), Some("boom"));
     }

@@ -353,10 +353,9 @@ impl From<Error> for Rejection {
     fn from(e: Error) -> Self {
         match e {
             e if e.is_auth() => Rejection::InvalidToken,
-            Error::NotAllowed(_) => Rejection::Forbidden,
-            // A statement the identity may not run (`IAM error: Not enough permissions`) fails
-            // inside the query, not as the request.
-            Error::Query { ref error, .. } if error.is_not_allowed() => Rejection::Forbidden,
+            // The request, or a statement of a query the identity may not run (`IAM error: Not
+            // enough permissions` fails inside the query, not as the request).
+            e if e.is_not_allowed() => Rejection::Forbidden,
             e if e.is_timeout() || e.is_connection() || e.is_overloaded() => Rejection::Unavailable,
             e => {
                 tracing::warn!(error = %e, "request failed");
