@@ -1,6 +1,7 @@
 //! The RPC envelope on the wire (no I/O): request encoding and response decoding.
 //!
-//! A request is a CBOR map `{id, method, params, session?}`; a response is
+//! A request is a CBOR map `{id, method, params, session?, txn?, trace_context?}` (the last only
+//! with feature `opentelemetry`, and only when there is a valid span context); a response is
 //! `{id, result | error, session?}`; a live-query notification has no `id`. Replies come back out
 //! of order and are matched by the integer `id`.
 
@@ -21,7 +22,10 @@ pub(crate) fn encode_request(
 }
 
 /// Encodes one request frame, inside transaction `txn` if given. The envelope is written by
-/// hand (no intermediate map of owned keys); each parameter through ciborium.
+/// hand (no intermediate map of owned keys); each parameter through ciborium. With feature
+/// `opentelemetry`, the current span's W3C trace context is added as `trace_context:
+/// {traceparent, tracestate?}` when it is valid (see [`crate::wire::trace_context`]); without
+/// one the bytes are the same as without the feature.
 pub(crate) fn encode_request_in(
     id: u64,
     method: &str,
@@ -29,8 +33,13 @@ pub(crate) fn encode_request_in(
     session: Option<uuid::Uuid>,
     txn: Option<uuid::Uuid>,
 ) -> Result<Vec<u8>, Error> {
+    #[cfg(feature = "opentelemetry")]
+    let trace_context = crate::wire::trace_context::current();
+    let entries = 3 + u64::from(session.is_some()) + u64::from(txn.is_some());
+    #[cfg(feature = "opentelemetry")]
+    let entries = entries + u64::from(!trace_context.is_empty());
     let mut out = Vec::with_capacity(64);
-    head(&mut out, MAJOR_MAP, 3 + u64::from(session.is_some()) + u64::from(txn.is_some()));
+    head(&mut out, MAJOR_MAP, entries);
     text(&mut out, "id");
     head(&mut out, MAJOR_UNSIGNED, id);
     text(&mut out, "method");
@@ -46,6 +55,15 @@ pub(crate) fn encode_request_in(
             head(&mut out, MAJOR_TAG, tags::TAG_SPEC_UUID);
             head(&mut out, MAJOR_BYTES, 16);
             out.extend_from_slice(uuid.as_bytes());
+        }
+    }
+    #[cfg(feature = "opentelemetry")]
+    if !trace_context.is_empty() {
+        text(&mut out, "trace_context");
+        head(&mut out, MAJOR_MAP, trace_context.len() as u64);
+        for (key, value) in &trace_context {
+            text(&mut out, key);
+            text(&mut out, value);
         }
     }
     Ok(out)
@@ -382,6 +400,136 @@ mod tests {
         negative.push(0x20);
         for bytes in [negative, vec![], vec![0x01], vec![0xff]] {
             assert_eq!(reply_id(&bytes), None, "{bytes:?}");
+        }
+    }
+
+    /// Feature `opentelemetry`: the envelope carries the current span's context, and nothing
+    /// without one.
+    #[cfg(feature = "opentelemetry")]
+    mod trace_context {
+        use super::*;
+        use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider as _};
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        use tracing_subscriber::layer::SubscriberExt;
+
+        /// A subscriber whose spans get OpenTelemetry ids (no exporter: only the ids matter).
+        fn subscriber(sampled: bool) -> impl tracing::Subscriber + Send + Sync {
+            let sampler = if sampled { opentelemetry_sdk::trace::Sampler::AlwaysOn } else { opentelemetry_sdk::trace::Sampler::AlwaysOff };
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_sampler(sampler).build();
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+        }
+
+        /// The `trace_context` entry of an encoded request, if any (and the other keys, in order).
+        fn decode(bytes: &[u8]) -> (Vec<String>, Option<Vec<(String, String)>>) {
+            let v: Cbor = ciborium::from_reader(bytes).unwrap();
+            let mut keys = Vec::new();
+            let mut context = None;
+            for (k, v) in v.into_map().unwrap() {
+                let k = k.into_text().unwrap();
+                if k == "trace_context" {
+                    let entries = v.into_map().unwrap().into_iter().map(|(k, v)| (k.into_text().unwrap(), v.into_text().unwrap()));
+                    context = Some(entries.collect());
+                }
+                keys.push(k);
+            }
+            (keys, context)
+        }
+
+        fn plain(id: u64, session: Option<uuid::Uuid>, txn: Option<uuid::Uuid>) -> Vec<u8> {
+            let mut map = vec![
+                (Cbor::Text("id".into()), Cbor::Integer(id.into())),
+                (Cbor::Text("method".into()), Cbor::Text("query".into())),
+                (Cbor::Text("params".into()), Cbor::Array(vec![Cbor::Text("RETURN 1".into())])),
+            ];
+            map.extend(session.map(|s| (Cbor::Text("session".into()), tags::uuid(&s))));
+            map.extend(txn.map(|t| (Cbor::Text("txn".into()), tags::uuid(&t))));
+            let mut out = Vec::new();
+            ciborium::into_writer(&Cbor::Map(map), &mut out).unwrap();
+            out
+        }
+
+        fn encode(session: Option<uuid::Uuid>, txn: Option<uuid::Uuid>) -> Vec<u8> {
+            encode_request_in(9, "query", vec![Cbor::Text("RETURN 1".into())], session, txn).unwrap()
+        }
+
+        #[test]
+        fn a_request_in_a_span_carries_its_traceparent() {
+            let (s, t) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+            tracing::subscriber::with_default(subscriber(true), || {
+                let span = tracing::info_span!("handler");
+                let _entered = span.enter();
+                let cx = span.context();
+                let ids = cx.span().span_context().clone();
+                assert!(ids.is_valid());
+                let want = format!("00-{}-{}-01", ids.trace_id(), ids.span_id());
+                for (session, txn) in [(None, None), (Some(s), None), (Some(s), Some(t))] {
+                    let bytes = encode(session, txn);
+                    let (keys, context) = decode(&bytes);
+                    assert_eq!(keys.last().map(String::as_str), Some("trace_context"), "{keys:?}");
+                    assert_eq!(context, Some(vec![("traceparent".to_owned(), want.clone())]), "no tracestate when it is empty");
+                    // The rest of the frame is the one without the feature: the same entries
+                    // first, one more counted in the map's head.
+                    let without = plain(9, session, txn);
+                    assert_eq!(bytes[0], without[0] + 1);
+                    assert_eq!(bytes[1..without.len()], without[1..]);
+                }
+            });
+        }
+
+        #[test]
+        fn the_parent_s_tracestate_travels_and_an_unsampled_span_says_so() {
+            let remote = SpanContext::new(
+                TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+                opentelemetry::trace::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::from_key_value([("vendor", "foo")]).unwrap(),
+            );
+            for sampled in [true, false] {
+                tracing::subscriber::with_default(subscriber(sampled), || {
+                    let span = tracing::info_span!("handler");
+                    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote.clone()));
+                    let _entered = span.enter();
+                    let ids = span.context().span().span_context().clone();
+                    assert_eq!(ids.trace_id(), remote.trace_id());
+                    let flags = if sampled { "01" } else { "00" };
+                    let (_, context) = decode(&encode(None, None));
+                    let context = context.expect("a trace context");
+                    assert_eq!(context[0], ("traceparent".to_owned(), format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-{flags}", ids.span_id())));
+                    assert_eq!(context[1], ("tracestate".to_owned(), "vendor=foo".to_owned()));
+                });
+            }
+        }
+
+        #[test]
+        fn without_a_valid_span_context_the_frame_is_the_plain_one() {
+            let s = uuid::Uuid::new_v4();
+            // No subscriber at all; a subscriber but no span; a span that has no
+            // OpenTelemetry layer to give it ids.
+            assert_eq!(encode(Some(s), None), plain(9, Some(s), None));
+            tracing::subscriber::with_default(subscriber(true), || {
+                assert_eq!(encode(Some(s), None), plain(9, Some(s), None));
+            });
+            tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+                let span = tracing::info_span!("handler");
+                let _entered = span.enter();
+                assert_eq!(encode(Some(s), None), plain(9, Some(s), None));
+            });
+        }
+
+        #[test]
+        fn an_attached_opentelemetry_context_is_used_when_the_span_has_none() {
+            let remote = SpanContext::new(
+                TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+                opentelemetry::trace::SpanId::from_hex("b7ad6b7169203331").unwrap(),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::default(),
+            );
+            let _attached = opentelemetry::Context::new().with_remote_span_context(remote).attach();
+            let (_, context) = decode(&encode(None, None));
+            let want = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+            assert_eq!(context, Some(vec![("traceparent".to_owned(), want.to_owned())]));
         }
     }
 

@@ -1,7 +1,10 @@
 //! What goes over the wire, with no I/O: the RPC envelope, the CBOR reader, SurrealDB's CBOR
-//! tags and their JSON mapping, and record ids.
+//! tags and their JSON mapping, record ids, and (feature `opentelemetry`) the trace context a
+//! request carries.
 
 pub(crate) mod envelope;
 pub(crate) mod reader;
 pub(crate) mod record_id;
 pub(crate) mod tags;
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod trace_context;
