@@ -86,9 +86,11 @@ pub use error::{Error, Result, ServerError};
 pub use pool::{Pool, PoolBuilder, PoolStatus, PooledSession, TenantLoad};
 pub use session::query::QueryResponse;
 pub use session::data::Transaction;
+pub use session::options::{Isolation, QueryOptions, ReadOnly, Snapshot, TransactionOptions};
 pub use session::live::{Action, LiveStream, Notification};
 pub use session::{Resource, Session};
 pub use wire::record_id::{RecordId, RecordIdKey};
+pub use wire::version::ServerVersion;
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
