@@ -133,11 +133,17 @@ async fn read_only_queries_where_the_server_has_them_and_a_typed_refusal_where_n
         Err(e) => assert!(!has && e.is_unsupported(), "{e:?}"),
         Ok(mut res) => {
             assert!(has);
-            assert_eq!(res.len(), 2, "the caller's statements, and only those");
+            assert_eq!(res.len(), 2, "the caller's statements, and only those (not the block's BEGIN and COMMIT)");
+            assert!(res.snapshot().is_some_and(|s| !s.is_stale()), "{:?}", res.snapshot());
             assert_eq!(res.take::<String>(0).unwrap(), "A");
             assert_eq!(res.take::<i64>(1).unwrap(), 2);
-            let write = db.query_with("CREATE person:b", (), options).await.and_then(|r| r.check());
-            assert!(write.is_err(), "a read-only query refuses writes: {write:?}");
+            match db.query_with("CREATE person:b", (), options).await.and_then(|r| r.check()) {
+                Err(Error::Query { index: 0, error, .. }) => assert!(error.message().contains("read only"), "{error}"),
+                other => panic!("a read-only query refuses writes, in the statement that writes: {other:?}"),
+            }
+            // A transaction's statements are refused in such a block.
+            let e = db.query_with("BEGIN; RETURN 1; COMMIT", (), options).await.unwrap_err();
+            assert!(e.server_error().is_some(), "{e:?}");
             let b: Option<serde_json::Value> = db.select(surreal_pool::RecordId::new("person", "b")).await.unwrap();
             assert_eq!(b, None);
         }
@@ -317,3 +323,4 @@ async fn a_reconnect_to_an_upgraded_server_learns_its_version() {
     // Now the options are sent (this fake answers them as one that ignored them).
     assert!(conn.session().begin_with(read_only()).await.unwrap_err().to_string().contains("ignored"));
 }
+

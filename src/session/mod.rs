@@ -15,7 +15,7 @@ use crate::wire::tags;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::wire::envelope::{to_cbor, Payload};
-use crate::session::options::QueryOptions;
+use crate::session::options::{QueryOptions, ReadOnlyAnswer};
 use crate::session::query::QueryResponse;
 use crate::connection::state::{AuthState, Effect, Remembered};
 use crate::wire::record_id::RecordId;
@@ -484,7 +484,10 @@ impl Session {
 
     /// Runs SurrealQL with bindings and options (SurrealDB 4.0): with
     /// [`QueryOptions::read_only`], every statement runs in one read-only block over a
-    /// snapshot no older than the bound, so writes fail. On a server without query options
+    /// snapshot no older than the bound, so writes fail (and a failed statement fails the
+    /// others: they are one transaction). The response holds the caller's statements only
+    /// (the server also answers for the block's `BEGIN` and `COMMIT`), with
+    /// [`QueryResponse::snapshot`]; the statements may not contain `BEGIN`, `COMMIT` or `CANCEL`. On a server without query options
     /// (3.x, or one that did not say its version at connect) this fails with
     /// [`Error::Unsupported`] and sends nothing. Empty options are a plain
     /// [`query`](Self::query), on any server.
@@ -508,7 +511,9 @@ impl Session {
             params.push(none());
         }
         params.push(options.to_cbor());
-        QueryResponse::from_json(self.call_in(None, "query", params, Effect::None).await?.json()?)
+        let reply = self.call_in(None, "query", params, Effect::None).await?.cbor()?;
+        // The statements ran as one read-only block, whose BEGIN and COMMIT answer too.
+        QueryResponse::from_read_only(ReadOnlyAnswer::split(reply).map_err(Error::Protocol)?)
     }
 
     pub(crate) async fn query_in<B: Serialize>(&self, txn: Option<uuid::Uuid>, sql: &str, bindings: B) -> Result<QueryResponse> {

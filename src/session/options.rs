@@ -267,6 +267,50 @@ impl BeginReply {
     }
 }
 
+/// A read-only query's answer as 4.0 gives it: the statements run as if wrapped in `BEGIN READ
+/// ONLY …; …; COMMIT`, and the answer has those two results too: first the `BEGIN`'s (the
+/// snapshot the block reads), last the `COMMIT`'s.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ReadOnlyAnswer {
+    pub(crate) snapshot: Snapshot,
+    /// The caller's statements' results (a list, as a plain `query` answers).
+    pub(crate) statements: Cbor,
+    /// The `COMMIT`'s result.
+    pub(crate) commit: Cbor,
+}
+
+impl ReadOnlyAnswer {
+    /// Splits a read-only query's answer; an error when it does not have that shape (so that
+    /// no statement's result is ever read as another's).
+    pub(crate) fn split(value: Cbor) -> Result<ReadOnlyAnswer, String> {
+        let Cbor::Array(mut items) = value else { return Err("a query result that is not a list".into()) };
+        if items.len() < 2 {
+            return Err(format!("a read-only query answered with {} results, not its block's BEGIN and COMMIT around them", items.len()));
+        }
+        let commit = items.pop().unwrap_or(Cbor::Null);
+        let begin = items.remove(0);
+        let snapshot = statement_ok(begin)
+            .and_then(snapshot_of)
+            .ok_or("a read-only query whose first result is not the snapshot its block reads")?;
+        Ok(ReadOnlyAnswer { snapshot, statements: Cbor::Array(items), commit })
+    }
+}
+
+/// A statement result's value if its status is `OK`.
+fn statement_ok(item: Cbor) -> Option<Cbor> {
+    let Cbor::Map(entries) = item else { return None };
+    let mut ok = false;
+    let mut result = None;
+    for (key, value) in entries {
+        match key.as_text() {
+            Some("status") => ok = value.as_text() == Some("OK"),
+            Some("result") => result = Some(value),
+            _ => {}
+        }
+    }
+    ok.then_some(result).flatten()
+}
+
 fn uuid_of(value: Cbor) -> Option<uuid::Uuid> {
     match tags::to_json(value) {
         serde_json::Value::String(s) => s.parse().ok(),
@@ -370,6 +414,39 @@ mod tests {
     fn no_id_is_no_reply() {
         for value in [Cbor::Null, text("not a uuid"), map(vec![("isolation", text("snapshot"))]), Cbor::Array(vec![])] {
             assert_eq!(BeginReply::decode(value.clone()), None, "{value:?}");
+        }
+    }
+
+    fn statement(status: &str, result: Cbor) -> Cbor {
+        map(vec![("status", text(status)), ("time", text("1µs")), ("result", result)])
+    }
+
+    #[test]
+    fn a_read_only_answer_loses_its_begin_and_commit() {
+        let snapshot = map(vec![
+            ("position", Cbor::Tag(tags::TAG_NONE, Box::new(Cbor::Null))),
+            ("age", Cbor::Tag(14, Box::new(Cbor::Array(vec![Cbor::Integer(0.into()), Cbor::Integer(5.into())])))),
+            ("stale", Cbor::Bool(false)),
+        ]);
+        let a = statement("OK", text("A"));
+        let b = statement("ERR", text("Cannot run CREATE on a read only transaction"));
+        let commit = statement("ERR", text("Cannot COMMIT: the transaction was aborted due to a prior error"));
+        let answer = ReadOnlyAnswer::split(Cbor::Array(vec![statement("OK", snapshot.clone()), a.clone(), b.clone(), commit.clone()])).unwrap();
+        assert_eq!(answer.snapshot, Snapshot { age: Duration::from_nanos(5), stale: false, position: None });
+        assert_eq!(answer.statements, Cbor::Array(vec![a, b]));
+        assert_eq!(answer.commit, commit);
+        // No statement at all (an empty query) still has its block.
+        let empty = ReadOnlyAnswer::split(Cbor::Array(vec![statement("OK", snapshot.clone()), statement("OK", Cbor::Null)])).unwrap();
+        assert_eq!(empty.statements, Cbor::Array(vec![]));
+        // Anything else is refused, not read one statement off.
+        for value in [
+            Cbor::Array(vec![]),
+            Cbor::Array(vec![statement("OK", snapshot.clone())]),
+            Cbor::Array(vec![statement("OK", text("A")), statement("OK", text("B")), statement("OK", Cbor::Null)]),
+            Cbor::Array(vec![statement("ERR", snapshot), statement("OK", Cbor::Null)]),
+            text("not a list"),
+        ] {
+            assert!(ReadOnlyAnswer::split(value.clone()).is_err(), "{value:?}");
         }
     }
 
