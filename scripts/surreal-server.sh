@@ -2,6 +2,10 @@
 # Builds the pinned SurrealDB test server once into a cache outside the repository and prints
 # the path of the binary on stdout (progress goes to stderr).
 #
+#   bash scripts/surreal-server.sh [VERSION]
+#
+#   VERSION              which recipe: 3 (or 3.3.5, the default, used by CI: testkit/recipe) or
+#                        4 (or 4.0.0-beta.1: testkit/recipe-4); also read from SURREAL_VERSION
 #   SURREAL_BIN          use this binary instead (nothing is built)
 #   SURREAL_POOL_CACHE   cache directory (default: $XDG_CACHE_HOME or ~/.cache, then /surreal-pool)
 #
@@ -14,8 +18,13 @@ if [ -n "${SURREAL_BIN:-}" ]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# The recipe lives in the test kit, which builds it the same way (same key, same binary).
-recipe="$here/testkit/recipe"
+# The recipes live in the test kit, which builds the default one the same way (same key, same
+# binary).
+case "${1:-${SURREAL_VERSION:-3}}" in
+  3|3.3|3.3.5) recipe="$here/testkit/recipe" ;;
+  4|4.0|4.0.0-beta.1) recipe="$here/testkit/recipe-4" ;;
+  *) echo "surreal-server.sh: unknown version ${1:-$SURREAL_VERSION} (known: 3.3.5, 4.0.0-beta.1)" >&2; exit 2 ;;
+esac
 manifest="$recipe/Cargo.toml.txt"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$manifest" | head -n1)
 cache="${SURREAL_POOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/surreal-pool}"
@@ -31,7 +40,7 @@ exec 9>"$cache/build.lock"
 echo "surreal-pool: waiting for the test-server build lock ($cache/build.lock)" >&2
 flock 9
 if [ ! -x "$bin" ]; then
-  echo "surreal-pool: building SurrealDB $version test server into $cache (about 20 minutes on 2 cores, once)" >&2
+  echo "surreal-pool: building SurrealDB $version test server into $cache (20 to 25 minutes on 2 cores, once)" >&2
   # A cargo project made from the recipe, in the cache.
   project="$cache/recipe-$key"
   mkdir -p "$project/src"

@@ -329,6 +329,19 @@ impl Connection {
         self.inner.is_down()
     }
 
+    /// See [`crate::Connection::server_version`].
+    ///
+    /// ```no_run
+    /// # fn demo(conn: &surreal_pool::blocking::Connection) {
+    /// if let Some(v) = conn.server_version() {
+    ///     println!("SurrealDB {}.{}", v.major(), v.minor());
+    /// }
+    /// # }
+    /// ```
+    pub fn server_version(&self) -> Option<crate::ServerVersion> {
+        self.inner.server_version()
+    }
+
     /// The async connection behind this one.
     ///
     /// ```no_run

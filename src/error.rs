@@ -156,6 +156,21 @@ pub enum Error {
     /// An argument given by the caller cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// The server does not have what the request asks for (for example transaction options,
+    /// which need SurrealDB 4.0), going by the version it reported at connect (see
+    /// [`Connection::server_version`](crate::Connection::server_version)), or by its answer.
+    /// Nothing was left open on the server.
+    #[error("{feature} needs SurrealDB {needs} or later; the server is {server}")]
+    #[non_exhaustive]
+    Unsupported {
+        /// What was asked for.
+        feature: &'static str,
+        /// The first SurrealDB version that has it (`"4.0"`).
+        needs: &'static str,
+        /// The server's version as it reported it, or `of an unknown version`.
+        server: String,
+    },
 }
 
 impl Error {
@@ -249,6 +264,22 @@ impl Error {
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
+    }
+
+    /// The server does not have what the request asks for ([`Error::Unsupported`]): a feature
+    /// of a newer SurrealDB.
+    ///
+    /// ```
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// use surreal_pool::{ReadOnly, TransactionOptions};
+    /// match db.begin_with(TransactionOptions::new().read_only(ReadOnly::current())).await {
+    ///     Err(e) if e.is_unsupported() => { /* SurrealDB 3.x: fall back to `db.begin()` */ }
+    ///     other => { other?.cancel().await?; }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, Error::Unsupported { .. })
     }
 
     /// The connection is unusable or was lost (connect failure, closed, lost mid-request).

@@ -1,6 +1,6 @@
 //! # surreal-pool
 //!
-//! A pool of SurrealDB 3.x WebSocket connections for servers that act on behalf of many users:
+//! A pool of SurrealDB 3.x (and 4.0) WebSocket connections for servers that act on behalf of many users:
 //! each request runs as *its* user (per-request JWT forwarding), and a network fault never makes
 //! a command run under the wrong identity.
 //!
@@ -41,6 +41,15 @@
 //! hyphenated strings, decimals strings with their exact digits, durations SurrealQL duration
 //! strings (`1h30m`), `NONE` becomes `null`, geometries GeoJSON objects, sets arrays.
 //!
+//! ## Server versions
+//!
+//! A connection learns the server's version when it connects and after every reconnect
+//! ([`Connection::server_version`], a [`ServerVersion`]). Every version is spoken to (3.x and
+//! 4.x alike, for what 3.x has); what SurrealDB 4.0 adds — [`Session::begin_with`] with
+//! [`TransactionOptions`] (read-only over a snapshot of bounded staleness, [`Isolation`]) and
+//! [`Session::query_with`] with [`QueryOptions`] — is sent only to a server that has it, and
+//! fails with [`Error::Unsupported`] elsewhere, having sent nothing.
+//!
 //! ## Names beside the official SDKs
 //!
 //! Where a name differs from the official Rust SDK (`surrealdb` 3.x), this is why:
@@ -57,7 +66,7 @@
 //! | [`Session::set`], [`Session::unset`] | `set`, `unset` | same (the Python SDK's `let`) |
 //! | [`Session::use_ns`], [`Session::use_db`], [`Session::use_ns_db`] | `use_ns(…).use_db(…)` | one call for both |
 //! | [`Session::query`]`(sql, bindings)` → [`QueryResponse`] | `query(sql).bind(…)` → `IndexedResults` | the 2.x SDK's `Response`; `take` and `check` as there |
-//! | [`Session::begin`] → [`Transaction`] | `begin()` → `Transaction` | same |
+//! | [`Session::begin`] → [`Transaction`] | `begin()` → `Transaction` | same; [`Session::begin_with`] for 4.0's options |
 //! | [`Session::live`] → [`LiveStream`] of [`Notification`] | `select(…).live()` → `Stream` of `Notification` | our `Notification` names the record, not the live query id |
 //! | [`Session::ping`] | `health` | the RPC method's name |
 //! | [`Pool`], [`PooledSession`] | (none) | |
@@ -91,9 +100,11 @@ pub use error::{Error, Result, ServerError};
 pub use pool::{Pool, PoolBuilder, PoolStatus, PooledSession, TenantLoad};
 pub use session::query::QueryResponse;
 pub use session::data::Transaction;
+pub use session::options::{Isolation, QueryOptions, ReadOnly, Snapshot, TransactionOptions};
 pub use session::live::{Action, LiveStream, Notification};
 pub use session::{Resource, Session};
 pub use wire::record_id::{RecordId, RecordIdKey};
+pub use wire::version::ServerVersion;
 
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]

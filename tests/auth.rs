@@ -1,4 +1,4 @@
-//! The authentication API against a real SurrealDB 3.3.5: every signin level, signup,
+//! The authentication API against a real SurrealDB (3.3.5 by default): every signin level, signup,
 //! authenticate, invalidate, info, refresh, revoke, and their failures.
 
 mod support;

@@ -1,4 +1,4 @@
-//! The data API against a real SurrealDB 3.3.5: every method, typed and as JSON, and
+//! The data API against a real SurrealDB (3.3.5 by default): every method, typed and as JSON, and
 //! transactions.
 
 mod support;

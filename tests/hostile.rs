@@ -1,13 +1,15 @@
 //! Bad input and hostile peers: each case ends in a typed error — never a panic, never a hang.
 //! Frames a real server never sends come from a scripted fake server; everything else runs
-//! against the real SurrealDB 3.3.5.
+//! against the real SurrealDB test server. A connection asks the server's `version` first: the
+//! fakes that misbehave on every request answer that one as a 3.3.5 server would
+//! ([`versioned`]), unless what they do to it is the point.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use ciborium::Value as Cbor;
-use support::fake::{query_result, reply, FakeServer};
+use support::fake::{query_result, reply, FakeServer, Request};
 use support::{record, server, setup, DB, NS};
 use surreal_pool::{Connection, Error, ReconnectPolicy, Root};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -18,6 +20,22 @@ fn quick(url: String) -> surreal_pool::ConnectionBuilder {
         .request_timeout(Duration::from_millis(800))
         .connect_timeout(Duration::from_millis(800))
         .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(20)).max_delay(Duration::from_millis(100)))
+}
+
+/// A fake that answers `version` as SurrealDB 3.3.5 does and everything else with `script`.
+fn versioned(script: impl Fn(Request) -> Vec<Message> + Send + Sync + 'static) -> impl Fn(Request) -> Vec<Message> + Send + Sync + 'static {
+    as_version("surrealdb-3.3.5", script)
+}
+
+/// A fake that answers `version` with `version` and everything else with `script`.
+fn as_version(
+    version: &'static str,
+    script: impl Fn(Request) -> Vec<Message> + Send + Sync + 'static,
+) -> impl Fn(Request) -> Vec<Message> + Send + Sync + 'static {
+    move |req| match req.method.as_str() {
+        "version" => vec![reply(req.id, Cbor::Text(version.into()), None)],
+        _ => script(req),
+    }
 }
 
 fn int(n: i64) -> Cbor {
@@ -58,7 +76,7 @@ async fn a_reply_labelled_for_another_session_is_refused() {
 
 #[tokio::test]
 async fn no_reply_at_all_times_out() {
-    let fake = FakeServer::start(true, |_| vec![]).await;
+    let fake = FakeServer::start(true, versioned(|_| vec![])).await;
     let conn = quick(fake.url()).connect().await.unwrap();
     let started = Instant::now();
     assert!(one(&conn).await.unwrap_err().is_timeout());
@@ -67,14 +85,14 @@ async fn no_reply_at_all_times_out() {
 
 #[tokio::test]
 async fn a_close_frame_mid_request_is_connection_lost() {
-    let fake = FakeServer::start(true, |_| vec![Message::Close(Some(CloseFrame { code: 1011.into(), reason: "bye".into() }))]).await;
+    let fake = FakeServer::start(true, versioned(|_| vec![Message::Close(Some(CloseFrame { code: 1011.into(), reason: "bye".into() }))])).await;
     let conn = quick(fake.url()).connect().await.unwrap();
     assert!(matches!(one(&conn).await, Err(Error::ConnectionLost)));
 }
 
 #[tokio::test]
 async fn an_oversized_frame_is_connection_lost() {
-    let fake = FakeServer::start(true, |req| vec![reply(req.id, query_result(Cbor::Text("x".repeat(64 * 1024))), None)]).await;
+    let fake = FakeServer::start(true, versioned(|req| vec![reply(req.id, query_result(Cbor::Text("x".repeat(64 * 1024))), None)])).await;
     let conn = quick(fake.url()).max_message_size(4 * 1024).connect().await.unwrap();
     assert!(matches!(one(&conn).await, Err(Error::ConnectionLost)));
 }
@@ -154,7 +172,7 @@ async fn arbitrary_frame_sequences_never_panic_or_wedge_the_connection() {
 
 #[tokio::test]
 async fn the_in_flight_limit_is_a_typed_backpressure_error() {
-    let fake = FakeServer::start(true, |_| vec![]).await; // never answers: requests pile up
+    let fake = FakeServer::start(true, versioned(|_| vec![])).await; // never answers: requests pile up
     let conn = quick(fake.url()).max_in_flight(4).channel_capacity(4).request_timeout(Duration::from_secs(2)).connect().await.unwrap();
     let mut waiting = Vec::new();
     for _ in 0..8 {
@@ -223,10 +241,13 @@ async fn a_flood_of_notifications_does_not_keep_requests_from_being_written() {
     use support::fake::notification;
     let received: Arc<Mutex<Option<Instant>>> = Arc::default();
     let log = received.clone();
-    let fake = FakeServer::start_flooding(notification(256 << 10), move |req| {
-        log.lock().unwrap().get_or_insert_with(Instant::now);
-        vec![reply(req.id, query_result(int(1)), None)]
-    })
+    let fake = FakeServer::start_flooding(
+        notification(256 << 10),
+        versioned(move |req| {
+            log.lock().unwrap().get_or_insert_with(Instant::now);
+            vec![reply(req.id, query_result(int(1)), None)]
+        }),
+    )
     .await;
     let conn = quick(fake.url()).request_timeout(Duration::from_secs(30)).connect().await.unwrap();
     // Far more than the socket buffers hold: they are full, and stay full.

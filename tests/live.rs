@@ -1,4 +1,4 @@
-//! Live queries against a real SurrealDB 3.3.5: notifications, kill on drop, re-registration
+//! Live queries against a real SurrealDB (3.3.5 by default): notifications, kill on drop, re-registration
 //! after a reconnect, and the end of a stream when its session's identity changes.
 
 mod support;

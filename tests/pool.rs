@@ -1,4 +1,4 @@
-//! The pool against a real SurrealDB 3.3.5: default identity, token forwarding with affinity,
+//! The pool against a real SurrealDB (3.3.5 by default): default identity, token forwarding with affinity,
 //! clean-on-return, cancellation, limits, and the multi-tenant isolation test.
 
 mod support;

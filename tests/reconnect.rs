@@ -1,4 +1,4 @@
-//! Reconnect and replay against a real SurrealDB 3.3.5, with faults injected by a TCP proxy:
+//! Reconnect and replay against a real SurrealDB (3.3.5 by default), with faults injected by a TCP proxy:
 //! cut sockets, stalls, refused connections, a server restart, token expiry during an outage,
 //! and failover between two servers.
 

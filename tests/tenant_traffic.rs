@@ -384,12 +384,12 @@ mod reattach {
         Message::Binary(out.into())
     }
 
-    /// Answers everything with `null`; `version` closes the socket, and the first `attach`
-    /// after that is refused (the replay's).
+    /// Answers everything with `null` (`version` too: a server of unknown version); `info`
+    /// closes the socket, and the first `attach` after that is refused (the replay's).
     async fn fake() -> FakeServer {
         let phase = Arc::new(AtomicUsize::new(0));
         FakeServer::start(true, move |req| match req.method.as_str() {
-            "version" => {
+            "info" => {
                 phase.store(1, Ordering::SeqCst);
                 vec![Message::Close(None)]
             }
@@ -406,7 +406,7 @@ mod reattach {
         let s = conn.attach().await.unwrap();
         s.ping().await.unwrap();
         let mut events = conn.events();
-        assert!(conn.session().version().await.is_err(), "the socket closes");
+        assert!(conn.session().info().await.is_err(), "the socket closes");
         restored(&mut events).await;
         assert!(matches!(s.ping().await, Err(Error::Detached)), "its server session is gone");
         assert!(matches!(s.query("RETURN 1", ()).await, Err(Error::Detached)));
@@ -419,7 +419,7 @@ mod reattach {
         let pool = Pool::builder(fake.url()).connections(1).max_sessions(1).configure_connections(fast).build().await.unwrap();
         let old = pool.get().await.unwrap().id().unwrap();
         let mut events = pool.connections()[0].events();
-        assert!(pool.connections()[0].session().version().await.is_err());
+        assert!(pool.connections()[0].session().info().await.is_err());
         restored(&mut events).await;
         let next = pool.get().await.expect("a fresh session");
         assert_ne!(next.id().unwrap(), old);

@@ -2,8 +2,9 @@
 //!
 //! It writes the requests it receives, routes replies by id, applies each reply's effect on the
 //! session state, keeps the socket alive (RPC pings; a watchdog for stalls), renews tokens before
-//! they expire, and when the socket fails, reconnects with backoff and replays every session's
-//! state before it takes the next command (see [`crate::connection::replay`]).
+//! they expire, and when the socket fails, reconnects with backoff, learns the server's version
+//! again (see [`crate::connection::negotiate`]) and replays every session's state before it
+//! takes the next command (see [`crate::connection::replay`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -593,6 +594,9 @@ impl Actor {
 
 async fn connect_and_replay(endpoint: &str, shared: &Shared, config: &Config) -> std::result::Result<(Socket, usize, usize), String> {
     let mut socket = dial(endpoint, config).await.map_err(|e| e.to_string())?;
+    // The server may be another node, or the same one upgraded: its version is learnt again
+    // before anything else is sent, so that no request is encoded for the old one's.
+    crate::connection::negotiate::negotiate(&mut socket, shared, config).await?;
     let report = crate::connection::replay::replay(&mut socket, shared, config).await?;
     for session in report.auth_lost {
         shared.emit(ConnectionEvent::SessionAuthLost { session });

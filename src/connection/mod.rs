@@ -21,6 +21,7 @@
 pub(crate) mod actor;
 mod builder;
 pub(crate) mod live_registry;
+pub(crate) mod negotiate;
 pub(crate) mod reconnect;
 pub(crate) mod replay;
 mod shared;
@@ -115,25 +116,6 @@ impl Connection {
     }
 
     async fn open(config: Config) -> Result<Connection> {
-        // The first endpoint that answers.
-        let mut first_error = None;
-        let mut opened = None;
-        for endpoint in &config.endpoints {
-            match dial(endpoint, &config).await {
-                Ok(socket) => {
-                    opened = Some((endpoint.clone(), socket));
-                    break;
-                }
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        let Some((endpoint, socket)) = opened else {
-            return Err(first_error.unwrap_or_else(|| Error::InvalidUrl("no endpoint given".into())));
-        };
-        let config = Arc::new(config);
-        let (tx, rx) = mpsc::channel(config.channel_capacity);
         let shared = Arc::new(Shared {
             sessions: Mutex::new(HashMap::from([(None, SessionState::default())])),
             next_id: AtomicU64::new(1),
@@ -141,10 +123,38 @@ impl Connection {
             down: AtomicBool::new(false),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             sessions_renewed: AtomicU64::new(0),
-            endpoint: Mutex::new(endpoint.clone()),
+            endpoint: Mutex::new(config.endpoints.first().cloned().unwrap_or_default()),
             events: broadcast::channel(256).0,
             live: Mutex::new(crate::connection::live_registry::LiveRegistry::default()),
+            server_version: Mutex::new(None),
         });
+        // The first endpoint that answers, and says its version (or does not: see `negotiate`).
+        let mut first_error = None;
+        let mut opened = None;
+        for endpoint in &config.endpoints {
+            let mut socket = match dial(endpoint, &config).await {
+                Ok(socket) => socket,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            match negotiate::negotiate(&mut socket, &shared, &config).await {
+                Ok(_) => {
+                    opened = Some((endpoint.clone(), socket));
+                    break;
+                }
+                Err(reason) => {
+                    first_error.get_or_insert(Error::Connect { endpoint: endpoint.clone(), reason, source: None });
+                }
+            }
+        }
+        let Some((endpoint, socket)) = opened else {
+            return Err(first_error.unwrap_or_else(|| Error::InvalidUrl("no endpoint given".into())));
+        };
+        shared.set_endpoint(&endpoint);
+        let config = Arc::new(config);
+        let (tx, rx) = mpsc::channel(config.channel_capacity);
         let close = CancellationToken::new();
         actor::spawn(rx, shared.clone(), config.clone(), close.clone(), socket);
         tracing::debug!(endpoint = %endpoint, "connected");
@@ -161,6 +171,27 @@ impl Connection {
     /// ```
     pub fn endpoint(&self) -> String {
         self.inner.shared.endpoint.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The server's version, as it reported it (the `version` RPC) when this connection
+    /// connected, or reconnected last: a reconnect, to another node or to an upgraded server,
+    /// learns it again before anything else is sent. `None` when the server did not say (it
+    /// answered `version` with an error or something that is not a version, or not in time);
+    /// the connection then works as with any 3.x server, and what only a newer server has is
+    /// refused with [`Error::Unsupported`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> surreal_pool::Result<()> {
+    /// let conn = surreal_pool::Connection::connect("ws://127.0.0.1:8000").await?;
+    /// match conn.server_version() {
+    ///     Some(v) if v.has_begin_options() => println!("{v}: read-only transactions available"),
+    ///     Some(v) => println!("{v} (SurrealDB {}.x)", v.major()),
+    ///     None => println!("the server did not say its version"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn server_version(&self) -> Option<crate::ServerVersion> {
+        self.inner.shared.server_version()
     }
 
     /// Subscribes to this connection's events (disconnects, reconnect attempts, restores, …).

@@ -1,5 +1,5 @@
 //! State shared by a connection's handles and its actor: the server sessions on the socket,
-//! request ids, up/down flags, events, the live-query registry.
+//! request ids, up/down flags, events, the live-query registry, the server's version.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 
 use super::reconnect::ConnectionEvent;
 use super::state::SessionState;
+use crate::wire::version::ServerVersion;
 
 /// State shared by the handles and the actor.
 pub(crate) struct Shared {
@@ -26,6 +27,9 @@ pub(crate) struct Shared {
     pub(super) endpoint: Mutex<String>,
     pub(super) events: broadcast::Sender<ConnectionEvent>,
     pub(super) live: Mutex<crate::connection::live_registry::LiveRegistry>,
+    /// The version the server reported on the current socket (see `negotiate`); `None` when
+    /// it did not say.
+    pub(super) server_version: Mutex<Option<ServerVersion>>,
 }
 
 impl Shared {
@@ -48,5 +52,13 @@ impl Shared {
 
     pub(crate) fn set_endpoint(&self, endpoint: &str) {
         *self.endpoint.lock().unwrap_or_else(|e| e.into_inner()) = endpoint.to_owned();
+    }
+
+    pub(crate) fn server_version(&self) -> Option<ServerVersion> {
+        self.server_version.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_server_version(&self, version: Option<ServerVersion>) {
+        *self.server_version.lock().unwrap_or_else(|e| e.into_inner()) = version;
     }
 }

@@ -63,7 +63,7 @@ pub(crate) async fn dial(endpoint: &str, config: &Config) -> Result<Socket> {
     if protocol != Some("cbor") {
         return Err(Error::Connect {
             endpoint: endpoint.to_owned(),
-            reason: format!("the server did not accept the `cbor` subprotocol (answered {protocol:?}); is it SurrealDB 3.x?"),
+            reason: format!("the server did not accept the `cbor` subprotocol (answered {protocol:?}); is it SurrealDB 3.x or 4.x?"),
             source: None,
         });
     }

@@ -1,5 +1,5 @@
 //! The data API of a [`Session`]: select, create, insert, update, upsert, merge, patch, delete,
-//! relate, run, and transactions.
+//! relate, run, and transactions (with SurrealDB 4.0's options where the server has them).
 //!
 //! Every method takes a [`Resource`] — a table name (`"person"`) or a [`RecordId`] — and
 //! serializable data, and returns any `T: DeserializeOwned` (a single record, a `Vec` of them,
@@ -16,6 +16,8 @@ use crate::wire::envelope::to_cbor;
 use crate::session::query::QueryResponse;
 use crate::session::{decode, Resource, Session};
 use crate::connection::state::Effect;
+use crate::session::options::{BeginReply, Isolation, Snapshot, TransactionOptions};
+use crate::wire::version::Feature;
 
 /// Serialized data, or nothing for `()` / `None`.
 fn data<D: Serialize>(d: &D) -> Result<Option<Cbor>> {
@@ -189,7 +191,7 @@ impl Session {
         self.data_call(None, "run", vec![Cbor::Text(function.into()), none, args]).await
     }
 
-    /// Begins a transaction (the 3.x `begin` RPC). Queries made through the returned
+    /// Begins a transaction (the `begin` RPC). Queries made through the returned
     /// [`Transaction`] run in it until [`commit`](Transaction::commit) or
     /// [`cancel`](Transaction::cancel); dropping it without either cancels it.
     ///
@@ -205,11 +207,51 @@ impl Session {
         // The actor counts the transaction as open when the reply arrives, even if this future
         // is dropped first; the pool resets a session that still has one open.
         let reply = self.call_in(None, "begin", vec![], Effect::Begin).await?;
-        let id = match reply.json()? {
-            serde_json::Value::String(s) => s.parse().map_err(|_| Error::Protocol("`begin` returned no transaction id".into()))?,
-            _ => return Err(Error::Protocol("`begin` returned no transaction id".into())),
-        };
-        Ok(Transaction { session: self, id, done: false })
+        let reply = BeginReply::decode(reply.cbor()?).ok_or_else(|| Error::Protocol("`begin` returned no transaction id".into()))?;
+        Ok(Transaction::new(self, reply))
+    }
+
+    /// Begins a transaction with options (SurrealDB 4.0): read-only over a snapshot of
+    /// bounded staleness, and the isolation level. On a server without them (3.x, or one that
+    /// did not say its version at connect: see
+    /// [`Connection::server_version`](crate::Connection::server_version)) this fails with
+    /// [`Error::Unsupported`] and sends nothing; should a server answer as one that ignored
+    /// the options (a bare transaction id), the transaction is cancelled and this fails the
+    /// same way. Empty options are a plain [`begin`](Self::begin), on any server.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// use std::time::Duration;
+    /// use surreal_pool::{Isolation, ReadOnly, TransactionOptions};
+    /// // A report that may read a state up to 5 s old, where the storage can serve one.
+    /// let tx = db.begin_with(TransactionOptions::new().read_only(ReadOnly::max_staleness(Duration::from_secs(5)))).await?;
+    /// let totals: Vec<serde_json::Value> = tx.query("SELECT count() FROM order GROUP ALL", ()).await?.take(0)?;
+    /// tx.commit().await?; // releases it: a read-only transaction has nothing to commit
+    ///
+    /// let tx = db.begin_with(TransactionOptions::new().isolation(Isolation::Serializable)).await?;
+    /// tx.query("UPDATE account:a SET balance -= 5; UPDATE account:b SET balance += 5", ()).await?.check()?;
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn begin_with(&self, options: TransactionOptions) -> Result<Transaction<'_>> {
+        if options.is_empty() {
+            return self.begin().await;
+        }
+        let version = self.connection().server_version();
+        Feature::BeginOptions.require(version.as_ref())?;
+        let reply = self.call_in(None, "begin", vec![options.to_cbor()], Effect::Begin).await?;
+        let reply = BeginReply::decode(reply.cbor()?).ok_or_else(|| Error::Protocol("`begin` returned no transaction id".into()))?;
+        if let BeginReply::Bare(id) = reply {
+            // The server opened a plain transaction: it did not read the options. Never a
+            // silent ignore: end it (waiting, so that nothing is left open), and refuse.
+            let _ = self.call_in(None, "cancel", vec![crate::wire::tags::uuid(&id)], Effect::EndTransaction(id)).await;
+            return Err(Error::Unsupported {
+                feature: Feature::BeginOptions.name(),
+                needs: Feature::BeginOptions.since(),
+                server: format!("{} (it answered as one that ignored them)", version.map_or_else(|| "of an unknown version".to_owned(), |v| v.to_string())),
+            });
+        }
+        Ok(Transaction::new(self, reply))
     }
 }
 
@@ -218,7 +260,20 @@ impl Session {
 pub struct Transaction<'a> {
     session: &'a Session,
     id: uuid::Uuid,
+    isolation: Option<Isolation>,
+    snapshot: Option<Snapshot>,
     done: bool,
+}
+
+impl<'a> Transaction<'a> {
+    fn new(session: &'a Session, reply: BeginReply) -> Self {
+        let id = reply.id();
+        let (isolation, snapshot) = match reply {
+            BeginReply::Bare(_) => (None, None),
+            BeginReply::Options { isolation, snapshot, .. } => (isolation, snapshot),
+        };
+        Transaction { session, id, isolation, snapshot, done: false }
+    }
 }
 
 impl Transaction<'_> {
@@ -233,6 +288,37 @@ impl Transaction<'_> {
     /// ```
     pub fn id(&self) -> uuid::Uuid {
         self.id
+    }
+
+    /// The isolation level the server reported for a transaction begun with options
+    /// ([`Session::begin_with`]); `None` for a plain [`begin`](Session::begin) (the server's
+    /// default: snapshot isolation).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// use surreal_pool::{Isolation, TransactionOptions};
+    /// let tx = db.begin_with(TransactionOptions::new().isolation(Isolation::Serializable)).await?;
+    /// assert_eq!(tx.isolation(), Some(Isolation::Serializable));
+    /// tx.cancel().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn isolation(&self) -> Option<Isolation> {
+        self.isolation
+    }
+
+    /// The snapshot a read-only transaction reads, as the server described it (`None` for a
+    /// read-write transaction). See [`Snapshot`].
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// use surreal_pool::{ReadOnly, TransactionOptions};
+    /// let tx = db.begin_with(TransactionOptions::new().read_only(ReadOnly::current())).await?;
+    /// assert!(!tx.snapshot().unwrap().is_stale());
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
     }
 
     /// Runs SurrealQL inside the transaction.

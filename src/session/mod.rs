@@ -3,6 +3,7 @@
 
 pub(crate) mod data;
 pub(crate) mod live;
+pub(crate) mod options;
 pub(crate) mod query;
 
 use ciborium::Value as Cbor;
@@ -14,6 +15,7 @@ use crate::wire::tags;
 use crate::connection::Connection;
 use crate::error::{Error, Result};
 use crate::wire::envelope::{to_cbor, Payload};
+use crate::session::options::{QueryOptions, ReadOnlyAnswer};
 use crate::session::query::QueryResponse;
 use crate::connection::state::{AuthState, Effect, Remembered};
 use crate::wire::record_id::RecordId;
@@ -438,7 +440,8 @@ impl Session {
 
     // ----- misc -----
 
-    /// The server's version string, e.g. `"surrealdb-3.3.5"`.
+    /// The server's version string, e.g. `"surrealdb-3.3.5"`, asked now (the connection keeps
+    /// the one it learnt at connect: [`Connection::server_version`]).
     ///
     /// ```no_run
     /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
@@ -479,13 +482,42 @@ impl Session {
         self.query_in(None, sql, bindings).await
     }
 
-    pub(crate) async fn query_in<B: Serialize>(&self, txn: Option<uuid::Uuid>, sql: &str, bindings: B) -> Result<QueryResponse> {
-        let mut params = vec![Cbor::Text(sql.into())];
-        match to_cbor(&bindings)? {
-            Cbor::Null => {}
-            vars @ Cbor::Map(_) => params.push(vars),
-            _ => return Err(Error::InvalidArgument("query bindings must be a map".into())),
+    /// Runs SurrealQL with bindings and options (SurrealDB 4.0): with
+    /// [`QueryOptions::read_only`], every statement runs in one read-only block over a
+    /// snapshot no older than the bound, so writes fail (and a failed statement fails the
+    /// others: they are one transaction). The response holds the caller's statements only
+    /// (the server also answers for the block's `BEGIN` and `COMMIT`), with
+    /// [`QueryResponse::snapshot`]; the statements may not contain `BEGIN`, `COMMIT` or `CANCEL`. On a server without query options
+    /// (3.x, or one that did not say its version at connect) this fails with
+    /// [`Error::Unsupported`] and sends nothing. Empty options are a plain
+    /// [`query`](Self::query), on any server.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// use std::time::Duration;
+    /// use surreal_pool::{QueryOptions, ReadOnly};
+    /// let options = QueryOptions::new().read_only(ReadOnly::max_staleness(Duration::from_secs(5)));
+    /// let mut res = db.query_with("SELECT * FROM person WHERE age > $min", serde_json::json!({"min": 18}), options).await?;
+    /// let adults: Vec<serde_json::Value> = res.take(0)?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_with<B: Serialize>(&self, sql: &str, bindings: B, options: QueryOptions) -> Result<QueryResponse> {
+        if options.is_empty() {
+            return self.query_in(None, sql, bindings).await;
         }
+        crate::wire::version::Feature::QueryOptions.require(self.conn.server_version().as_ref())?;
+        let mut params = query_params(sql, &bindings)?;
+        if params.len() == 1 {
+            params.push(none());
+        }
+        params.push(options.to_cbor());
+        let reply = self.call_in(None, "query", params, Effect::None).await?.cbor()?;
+        // The statements ran as one read-only block, whose BEGIN and COMMIT answer too.
+        QueryResponse::from_read_only(ReadOnlyAnswer::split(reply).map_err(Error::Protocol)?)
+    }
+
+    pub(crate) async fn query_in<B: Serialize>(&self, txn: Option<uuid::Uuid>, sql: &str, bindings: B) -> Result<QueryResponse> {
+        let params = query_params(sql, &bindings)?;
         QueryResponse::from_json(self.call_in(txn, "query", params, Effect::None).await?.json()?)
     }
 
@@ -549,6 +581,17 @@ impl Connection {
         result?;
         Ok(Session::new(self.clone(), Some(id)))
     }
+}
+
+/// `[sql]` or `[sql, bindings]`: the parameters every server reads.
+fn query_params<B: Serialize>(sql: &str, bindings: &B) -> Result<Vec<Cbor>> {
+    let mut params = vec![Cbor::Text(sql.into())];
+    match to_cbor(bindings)? {
+        Cbor::Null => {}
+        vars @ Cbor::Map(_) => params.push(vars),
+        _ => return Err(Error::InvalidArgument("query bindings must be a map".into())),
+    }
+    Ok(params)
 }
 
 fn none() -> Cbor {

@@ -4,6 +4,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result, ServerError};
+use crate::session::options::{ReadOnlyAnswer, Snapshot};
+use crate::wire::tags;
 
 /// The per-statement results of [`Session::query`](crate::Session::query).
 ///
@@ -23,6 +25,7 @@ use crate::error::{Error, Result, ServerError};
 #[derive(Debug, Clone)]
 pub struct QueryResponse {
     results: Vec<Option<Result<Json, ServerError>>>,
+    snapshot: Option<Snapshot>,
 }
 
 impl QueryResponse {
@@ -53,7 +56,37 @@ impl QueryResponse {
                 }
             })
             .collect::<Result<_>>()?;
-        Ok(QueryResponse { results })
+        Ok(QueryResponse { results, snapshot: None })
+    }
+
+    /// A read-only query's answer ([`Session::query_with`](crate::Session::query_with) with
+    /// [`QueryOptions::read_only`](crate::QueryOptions::read_only)): the caller's statements,
+    /// without the `BEGIN` and `COMMIT` of the block they ran in; the snapshot the block read
+    /// is kept. A failed `COMMIT` with no failed statement before it is the call's error.
+    pub(crate) fn from_read_only(answer: ReadOnlyAnswer) -> Result<QueryResponse> {
+        let mut response = QueryResponse::from_json(tags::to_json(answer.statements))?;
+        let commit = QueryResponse::from_json(tags::to_json(ciborium::Value::Array(vec![answer.commit])))?;
+        if let Some(Some(Err(e))) = commit.results.into_iter().next() {
+            if !response.results.iter().any(|r| matches!(r, Some(Err(_)))) {
+                return Err(Error::Server(e));
+            }
+        }
+        response.snapshot = Some(answer.snapshot);
+        Ok(response)
+    }
+
+    /// The snapshot a read-only query read, as the server described it (see
+    /// [`Session::query_with`](crate::Session::query_with)); `None` for any other query.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
+    /// use surreal_pool::{QueryOptions, ReadOnly};
+    /// let res = db.query_with("SELECT * FROM person", (), QueryOptions::new().read_only(ReadOnly::current())).await?;
+    /// assert!(res.snapshot().is_some_and(|s| !s.is_stale()));
+    /// # Ok(()) }
+    /// ```
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
     }
 
     /// The number of statement results.
@@ -159,7 +192,6 @@ impl std::error::Error for StatementDecode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::tags;
     use ciborium::Value as Cbor;
 
     fn text(s: &str) -> Cbor {

@@ -4,6 +4,8 @@
 //! * [`TestServer`]: a SurrealDB 3.3.5 process on a free loopback port (root `root`/`root`,
 //!   in-memory storage), built once from the pinned `surrealdb-server` crate into a cache outside
 //!   your repository ([`binary`]; about 20 minutes on two cores the first time), killed on drop.
+//!   `SURREAL_VERSION=4` builds and runs SurrealDB 4.0.0-beta.1 instead, `SURREAL_BIN` a binary
+//!   you have.
 //! * [`Proxy`]: a TCP proxy to put in front of it: cut every connection, stall both directions
 //!   or only the client's (a server that stops reading while it still sends), refuse new
 //!   connections, delay every chunk, or switch the upstream (a failover).
@@ -30,4 +32,4 @@ mod server;
 
 pub use fake::FakeServer;
 pub use proxy::Proxy;
-pub use server::{binary, TestServer, TestServerError};
+pub use server::{binary, binary_version, TestServer, TestServerError};

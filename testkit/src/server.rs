@@ -20,16 +20,43 @@ use std::time::{Duration, Instant};
 #[error("SurrealDB test server: {0}")]
 pub struct TestServerError(String);
 
-/// The recipe of the test server: a cargo project wrapping the pinned `surrealdb-server`
-/// crate with in-memory storage only. Shipped inside this crate, so that it builds anywhere.
-const RECIPE_MANIFEST: &str = include_str!("../recipe/Cargo.toml.txt");
-const RECIPE_LOCK: &str = include_str!("../recipe/Cargo.lock.txt");
-const RECIPE_MAIN: &str = include_str!("../recipe/main.rs.txt");
+/// A recipe of the test server: a cargo project wrapping the pinned `surrealdb-server` crate
+/// with in-memory storage only (manifest, lock file, main). Shipped inside this crate, so that
+/// it builds anywhere.
+struct Recipe {
+    manifest: &'static str,
+    lock: &'static str,
+    main: &'static str,
+}
+
+/// SurrealDB 3.3.5: the default (`SURREAL_VERSION` unset, `3` or `3.3.5`).
+const RECIPE_3: Recipe = Recipe {
+    manifest: include_str!("../recipe/Cargo.toml.txt"),
+    lock: include_str!("../recipe/Cargo.lock.txt"),
+    main: include_str!("../recipe/main.rs.txt"),
+};
+
+/// SurrealDB 4.0.0-beta.1 (`SURREAL_VERSION=4` or `4.0.0-beta.1`).
+const RECIPE_4: Recipe = Recipe {
+    manifest: include_str!("../recipe-4/Cargo.toml.txt"),
+    lock: include_str!("../recipe-4/Cargo.lock.txt"),
+    main: include_str!("../recipe-4/main.rs.txt"),
+};
+
+/// The recipe `SURREAL_VERSION` names, as `scripts/surreal-server.sh` reads it.
+fn recipe() -> Result<&'static Recipe, TestServerError> {
+    match std::env::var("SURREAL_VERSION").as_deref() {
+        Err(_) | Ok("" | "3" | "3.3" | "3.3.5") => Ok(&RECIPE_3),
+        Ok("4" | "4.0" | "4.0.0-beta.1") => Ok(&RECIPE_4),
+        Ok(other) => Err(TestServerError(format!("SURREAL_VERSION={other}: unknown (known: 3.3.5, 4.0.0-beta.1)"))),
+    }
+}
 
 /// The path of the SurrealDB binary, building it on first use (cached on disk, and per process).
 ///
-/// `SURREAL_BIN` names a binary to use instead. Otherwise the binary is
-/// `<cache>/bin/surreal-<version>-<key>`, where `<cache>` is `$SURREAL_POOL_CACHE`, else
+/// `SURREAL_BIN` names a binary to use instead. Otherwise `SURREAL_VERSION` picks the recipe:
+/// unset (or `3`, `3.3.5`) the default SurrealDB 3.3.5, `4` (or `4.0.0-beta.1`) SurrealDB
+/// 4.0.0-beta.1; and the binary is `<cache>/bin/surreal-<version>-<key>`, where `<cache>` is `$SURREAL_POOL_CACHE`, else
 /// `$XDG_CACHE_HOME/surreal-pool`, else `~/.cache/surreal-pool`, and `<key>` hashes the recipe,
 /// so a changed recipe builds anew. A missing binary is built with `cargo build --release
 /// --locked` (about 20 minutes on two cores; progress on stderr) under a file lock, so that
@@ -57,8 +84,10 @@ fn build() -> Result<PathBuf, TestServerError> {
         (None, None, Some(home)) => PathBuf::from(home).join(".cache/surreal-pool"),
         (None, None, None) => return Err(TestServerError("no cache directory: set SURREAL_POOL_CACHE".into())),
     };
-    let key = recipe_key();
-    let version = RECIPE_MANIFEST
+    let recipe = recipe()?;
+    let key = recipe_key(recipe);
+    let version = recipe
+        .manifest
         .lines()
         .find_map(|l| l.strip_prefix("version = \"").and_then(|v| v.strip_suffix('"')))
         .unwrap_or("unknown");
@@ -76,7 +105,7 @@ fn build() -> Result<PathBuf, TestServerError> {
     eprintln!("surreal-pool-testkit: building the SurrealDB {version} test server into {} (about 20 minutes on 2 cores, once)", cache.display());
     let project = cache.join(format!("recipe-{key}"));
     std::fs::create_dir_all(project.join("src")).map_err(|e| fail("could not write the recipe", &e))?;
-    for (name, text) in [("Cargo.toml", RECIPE_MANIFEST), ("Cargo.lock", RECIPE_LOCK), ("src/main.rs", RECIPE_MAIN)] {
+    for (name, text) in [("Cargo.toml", recipe.manifest), ("Cargo.lock", recipe.lock), ("src/main.rs", recipe.main)] {
         std::fs::write(project.join(name), text).map_err(|e| fail("could not write the recipe", &e))?;
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -98,12 +127,34 @@ fn build() -> Result<PathBuf, TestServerError> {
     Ok(bin)
 }
 
+/// The version of the test server's binary ([`binary`]), as `surreal version` prints it:
+/// `3.3.5`, `4.0.0-beta.1` (the server's `version` RPC answers it with a `surrealdb-` prefix).
+///
+/// ```no_run
+/// let version = surreal_pool_testkit::binary_version().expect("SurrealDB binary");
+/// println!("testing against SurrealDB {version}");
+/// ```
+pub fn binary_version() -> Result<String, TestServerError> {
+    let binary = binary()?;
+    let out = Command::new(&binary)
+        .arg("version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| TestServerError(format!("could not run {} version: {e}", binary.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `3.3.5 for linux on x86_64`
+    match text.split_whitespace().next() {
+        Some(version) if out.status.success() => Ok(version.to_owned()),
+        _ => Err(TestServerError(format!("`{} version` printed no version ({}): {text}", binary.display(), out.status))),
+    }
+}
+
 /// The first 16 hex digits of the SHA-256 of the recipe (manifest, lock file, main), as
 /// `scripts/surreal-server.sh` computes it.
-fn recipe_key() -> String {
+fn recipe_key(recipe: &Recipe) -> String {
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
-    for part in [RECIPE_MANIFEST, RECIPE_LOCK, RECIPE_MAIN] {
+    for part in [recipe.manifest, recipe.lock, recipe.main] {
         hash.update(part.as_bytes());
     }
     hash.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
@@ -299,4 +350,22 @@ fn health_ok(port: u16) -> bool {
     }
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CI's server: the default recipe is SurrealDB 3.3.5, and the 4.0 one 4.0.0-beta.1.
+    #[test]
+    fn the_recipes_pin_the_versions_they_are_named_for() {
+        assert!(RECIPE_3.manifest.contains("surrealdb-server = { version = \"=3.3.5\""));
+        assert!(RECIPE_4.manifest.contains("surrealdb-server = { version = \"=4.0.0-beta.1\""));
+        assert!(RECIPE_4.main.contains("#![recursion_limit = \"256\"]"));
+        for (recipe, version) in [(&RECIPE_3, "3.3.5"), (&RECIPE_4, "4.0.0-beta.1")] {
+            assert!(recipe.manifest.contains(&format!("version = \"{version}\"")));
+            assert!(recipe.lock.contains(&format!("name = \"surrealdb-server\"\nversion = \"{version}\"")));
+        }
+        assert_ne!(recipe_key(&RECIPE_3), recipe_key(&RECIPE_4));
+    }
 }
