@@ -33,13 +33,16 @@ async fn a_live_table_streams_typed_changes_and_is_killed_on_drop() {
     let watcher = root(&conn).await;
     let writer = root(&conn).await;
     let mut changes = watcher.live::<Note>("note").await.unwrap();
+    // Each write after the previous one's notification: the server sends the notifications of
+    // separate queries from separate tasks, so their order is not guaranteed (a CI run under
+    // load saw the UPDATE's before the CREATE's).
     writer.query("CREATE note:1 SET text = '2024-01-01'", ()).await.unwrap().check().unwrap();
-    writer.query("UPDATE note:1 SET text = 'Person:John Smith'", ()).await.unwrap().check().unwrap();
-    writer.query("DELETE note:1", ()).await.unwrap().check().unwrap();
     let created = next(&mut changes).await;
     assert_eq!((created.action, created.record.as_str(), created.data.text.as_str()), (Action::Create, "note:1", "2024-01-01"));
+    writer.query("UPDATE note:1 SET text = 'Person:John Smith'", ()).await.unwrap().check().unwrap();
     let updated = next(&mut changes).await;
     assert_eq!((updated.action, updated.data.text.as_str()), (Action::Update, "Person:John Smith"));
+    writer.query("DELETE note:1", ()).await.unwrap().check().unwrap();
     assert_eq!(next(&mut changes).await.action, Action::Delete);
 
     let id = changes.id().unwrap();
