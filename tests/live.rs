@@ -33,9 +33,9 @@ async fn a_live_table_streams_typed_changes_and_is_killed_on_drop() {
     let watcher = root(&conn).await;
     let writer = root(&conn).await;
     let mut changes = watcher.live::<Note>("note").await.unwrap();
-    // Each write after the previous one's notification: the server sends the notifications of
-    // separate queries from separate tasks, so their order is not guaranteed (a CI run under
-    // load saw the UPDATE's before the CREATE's).
+    // Each write after the previous one's notification: the server delivers notifications
+    // concurrently (`rpc::notifications` in 3.3.5 pushes each into a `FuturesUnordered`), so
+    // their order is not guaranteed (a CI run under load saw the UPDATE's before the CREATE's).
     writer.query("CREATE note:1 SET text = '2024-01-01'", ()).await.unwrap().check().unwrap();
     let created = next(&mut changes).await;
     assert_eq!((created.action, created.record.as_str(), created.data.text.as_str()), (Action::Create, "note:1", "2024-01-01"));

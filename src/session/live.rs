@@ -61,7 +61,8 @@ pub struct Notification<T> {
 
 /// A stream of [`Notification`]s for one live query; dropping it kills the live query.
 ///
-/// The stream buffers 1,024 notifications. A consumer that falls further behind loses the
+/// Notifications may arrive in another order than the changes were made: SurrealDB 3.3.5
+/// delivers them concurrently. The stream buffers 1,024 notifications. A consumer that falls further behind loses the
 /// notifications that do not fit (each loss is logged); it never slows the connection down.
 ///
 /// ```no_run
