@@ -526,6 +526,22 @@ macro_rules! session_methods {
             let inner = self.block(|s| s.begin())?;
             Ok(Transaction { inner: Some(inner), rt: &self.rt })
         }
+        /// Begins a transaction with SurrealDB 4.0's options (see
+        /// [`crate::Session::begin_with`]); on 3.x it fails with [`Error::Unsupported`] and
+        /// sends nothing.
+        ///
+        /// ```no_run
+        /// # fn demo(db: &surreal_pool::blocking::Session) -> surreal_pool::Result<()> {
+        /// use surreal_pool::{Isolation, TransactionOptions};
+        /// let tx = db.begin_with(TransactionOptions::new().isolation(Isolation::Serializable))?;
+        /// tx.query("UPDATE account:a SET balance -= 5", ())?.check()?;
+        /// tx.commit()?;
+        /// # Ok(()) }
+        /// ```
+        pub fn begin_with(&self, options: crate::TransactionOptions) -> Result<Transaction<'_>> {
+            let inner = self.block(|s| s.begin_with(options))?;
+            Ok(Transaction { inner: Some(inner), rt: &self.rt })
+        }
         /// Subscribes to every change of a table (see [`crate::Session::live`]): an iterator
         /// of notifications; dropping it kills the live query.
         ///
@@ -694,6 +710,20 @@ macro_rules! session_methods {
         /// ```
         pub fn query<B: Serialize>(&self, sql: &str, bindings: B) -> Result<QueryResponse> {
             self.block(|s| s.query(sql, bindings))
+        }
+        /// Runs SurrealQL with SurrealDB 4.0's query options (see
+        /// [`crate::Session::query_with`]); on 3.x options fail with [`Error::Unsupported`].
+        ///
+        /// ```no_run
+        /// # fn demo(db: &surreal_pool::blocking::Session) -> surreal_pool::Result<()> {
+        /// use std::time::Duration;
+        /// use surreal_pool::{QueryOptions, ReadOnly};
+        /// let options = QueryOptions::new().read_only(ReadOnly::max_staleness(Duration::from_secs(5)));
+        /// let rows: Vec<serde_json::Value> = db.query_with("SELECT * FROM person", (), options)?.take(0)?;
+        /// # Ok(()) }
+        /// ```
+        pub fn query_with<B: Serialize>(&self, sql: &str, bindings: B, options: crate::QueryOptions) -> Result<QueryResponse> {
+            self.block(|s| s.query_with(sql, bindings, options))
         }
         /// See [`crate::Session::select`].
         ///
@@ -923,6 +953,35 @@ impl Transaction<'_> {
     /// ```
     pub fn id(&self) -> uuid::Uuid {
         self.tx().id()
+    }
+
+    /// The isolation the server chose (SurrealDB 4.0 with options; see
+    /// [`crate::Transaction::isolation`]).
+    ///
+    /// ```no_run
+    /// # fn demo(db: &surreal_pool::blocking::Session) -> surreal_pool::Result<()> {
+    /// let tx = db.begin_with(surreal_pool::TransactionOptions::new().isolation(surreal_pool::Isolation::Snapshot))?;
+    /// println!("{:?}", tx.isolation());
+    /// # Ok(()) }
+    /// ```
+    pub fn isolation(&self) -> Option<crate::Isolation> {
+        self.tx().isolation()
+    }
+
+    /// The snapshot a read-only transaction reads (see [`crate::Transaction::snapshot`]).
+    ///
+    /// ```no_run
+    /// # fn demo(db: &surreal_pool::blocking::Session) -> surreal_pool::Result<()> {
+    /// use std::time::Duration;
+    /// use surreal_pool::{ReadOnly, TransactionOptions};
+    /// let tx = db.begin_with(TransactionOptions::new().read_only(ReadOnly::max_staleness(Duration::from_secs(5))))?;
+    /// if let Some(snapshot) = tx.snapshot() {
+    ///     println!("{snapshot:?}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn snapshot(&self) -> Option<&crate::Snapshot> {
+        self.tx().snapshot()
     }
 
     /// Runs SurrealQL inside the transaction (see [`crate::Transaction::query`]).

@@ -278,3 +278,28 @@ fn blocking_session_connection_and_pool_methods() {
     }
     drop(admin);
 }
+
+#[test]
+fn blocking_server_version_and_the_4_0_options_follow_the_server() {
+    let server = TestServer::start().unwrap();
+    let (conn, _admin) = admin(&server);
+    let version = conn.server_version().expect("the test server says its version");
+    let s = conn.attach().unwrap();
+    s.signin(&Root::new("root", "root")).unwrap();
+    s.use_ns_db("app", "main").unwrap();
+    let options = surreal_pool::QueryOptions::new().read_only(surreal_pool::ReadOnly::max_staleness(std::time::Duration::from_secs(5)));
+    let isolation = surreal_pool::TransactionOptions::new().isolation(surreal_pool::Isolation::Serializable);
+    if version.major() >= 4 {
+        let one: i64 = s.query_with("RETURN 1", (), options).unwrap().take(0).unwrap();
+        assert_eq!(one, 1);
+        let tx = s.begin_with(isolation).unwrap();
+        assert_eq!(tx.isolation(), Some(surreal_pool::Isolation::Serializable));
+        tx.commit().unwrap();
+    } else {
+        // 3.x has no such options: refused before anything is sent, the session still usable.
+        assert!(s.query_with("RETURN 1", (), options).unwrap_err().is_unsupported());
+        assert!(s.begin_with(isolation).unwrap_err().is_unsupported());
+        let one: i64 = s.query_with("RETURN 1", (), surreal_pool::QueryOptions::new()).unwrap().take(0).unwrap();
+        assert_eq!(one, 1);
+    }
+}
