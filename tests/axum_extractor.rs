@@ -121,28 +121,14 @@ async fn refused_for_too_many_waiting(layered: bool) {
     let (server, conn) = setup().await;
     let s = conn.attach().await.unwrap();
     let token = s.signup(&record("account", "shed@x.y", "pw")).await.unwrap().access;
-    // One session, one waiter at most; a checkout timeout far beyond the client's patience,
-    // so a 503 that waited for it would not arrive in time.
-    let pool = Pool::builder(server.url())
-        .connections(1)
-        .max_sessions(1)
-        .max_waiting(1)
-        .namespace_database(NS, DB)
-        .checkout_timeout(Duration::from_secs(60))
-        .build()
-        .await
-        .unwrap();
+    let pool = support::one_waiter_pool(server.url()).await;
     let addr = serve(pool.clone(), layered).await;
     let held = pool.get().await.unwrap();
     let waiter = tokio::spawn({
         let pool = pool.clone();
         async move { pool.get().await.map(drop) }
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while pool.status().waiting == 0 {
-        assert!(std::time::Instant::now() < deadline, "the waiter never queued");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    support::until("the waiter queues", || pool.status().waiting > 0).await;
     let (status, head, body) = get_http(addr, "/me", Some(&format!("Bearer {}", token.as_str()))).await;
     assert_eq!(status, 503, "{body}");
     assert!(head.contains("retry-after: 1"), "{head}");

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::{forged, record, setup, DB, NS};
 use surreal_pool::{AccessToken, Connection, Error, Pool, PooledSession};
@@ -22,13 +22,9 @@ async fn tokens(conn: &Connection, prefix: &str, n: usize) -> Vec<AccessToken> {
     out
 }
 
-/// Waits (bounded) until `cond` holds on the pool, yielding to the runtime in between.
+/// Waits (bounded) until `cond` holds on the pool ([`support::until`]).
 async fn until(pool: &Pool, what: &str, cond: impl Fn(&Pool) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond(pool) {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}: {:?}", pool.status());
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    support::until(what, || cond(pool)).await
 }
 
 /// Checks out `token` in a task that sends the session (kept alive) or the error, named.
@@ -280,15 +276,7 @@ async fn a_fresh_token_waiting_for_its_users_turn_does_not_hold_the_lane() {
 async fn tokens_not_yet_accepted_are_bounded_and_counted_like_any_waiting() {
     let (server, conn) = setup().await;
     let t = tokens(&conn, "new", 2).await;
-    let pool = Pool::builder(server.url())
-        .connections(1)
-        .max_sessions(1)
-        .max_waiting(1)
-        .namespace_database(NS, DB)
-        .checkout_timeout(Duration::from_secs(60))
-        .build()
-        .await
-        .unwrap();
+    let pool = support::one_waiter_pool(server.url()).await;
     let _held = pool.get().await.unwrap();
     let (tx, _rx) = mpsc::unbounded_channel();
     checkout(&pool, "first", &t[0], &tx);

@@ -56,9 +56,7 @@ async fn the_pool_records_checkouts_requests_auth_rejections_and_reconnects_for_
         let pool = pool.clone();
         async move { pool.get().await.map(drop) }
     });
-    while pool.status().waiting == 0 {
-        tokio::task::yield_now().await;
-    }
+    support::until("the waiter queues", || pool.status().waiting > 0).await;
     assert!(matches!(pool.get().await, Err(Error::TooManyWaiting { .. })));
     assert!(matches!(waiter.await.unwrap(), Err(Error::Timeout { .. })));
     drop(held);

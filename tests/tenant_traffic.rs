@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use support::faults::server_with;
 use support::proxy::Proxy;
-use support::{forged, record, DB, NS, SCHEMA};
+use support::{forged, record, until, DB, NS, SCHEMA};
 use surreal_pool::{AccessToken, Connection, Error, Pool, Root, Session};
 
 /// [`SCHEMA`] plus a record access whose server sessions end after 1 s while its tokens last
@@ -47,15 +47,6 @@ async fn auth_id(s: &Session) -> Result<String, Error> {
 /// Polls `fut` once (so that its request is queued) and hands it back.
 async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
-}
-
-/// Waits (bounded) until `cond` holds, yielding to the runtime in between.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
 }
 
 /// The server's session clock ticks in whole seconds: 2.1 s after an authenticate, a 1 s

@@ -131,14 +131,6 @@ async fn users(conn: &surreal_pool::Connection, emails: &[&'static str]) -> Vec<
     users
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} within 10 s");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// Every session of the pool is idle.
 fn all_idle(pool: &Pool) -> bool {
     let s = pool.status();
@@ -230,17 +222,7 @@ async fn an_exhausted_refusing_or_closed_pool_is_503_with_retry_after() {
     let users = users(&conn, &["shed@x.y"]).await;
     let token = bearer(&users[0].1);
 
-    // One session, one waiter at most; a checkout timeout far beyond the client's patience, so
-    // a 503 that waited for it would not arrive in time.
-    let pool = Pool::builder(server.url())
-        .connections(1)
-        .max_sessions(1)
-        .max_waiting(1)
-        .namespace_database(NS, DB)
-        .checkout_timeout(Duration::from_secs(60))
-        .build()
-        .await
-        .unwrap();
+    let pool = support::one_waiter_pool(server.url()).await;
     let seen = Seen::default();
     let addr = serve(pool.clone(), seen.clone()).await;
     let held = pool.get().await.unwrap();
@@ -248,7 +230,7 @@ async fn an_exhausted_refusing_or_closed_pool_is_503_with_retry_after() {
         let pool = pool.clone();
         async move { pool.get().await.map(drop) }
     });
-    wait_until("the waiter queues", || pool.status().waiting == 1).await;
+    support::until("the waiter queues", || pool.status().waiting == 1).await;
     let started = Instant::now();
     let (status, head, body) = get_http(addr, "/me", Some(&token)).await;
     assert_eq!(status, 503, "{body}");
@@ -423,9 +405,9 @@ async fn a_client_that_disconnects_mid_checkout_or_mid_query_leaves_the_pool_con
     let held = pool.get().await.unwrap();
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     client.write_all(request("/me", Some(&bearer(&users[0].1))).as_bytes()).await.unwrap();
-    wait_until("the request's checkout queues", || pool.status().waiting == 1).await;
+    support::until("the request's checkout queues", || pool.status().waiting == 1).await;
     drop(client);
-    wait_until("the abandoned checkout leaves the queue", || pool.status().waiting == 0).await;
+    support::until("the abandoned checkout leaves the queue", || pool.status().waiting == 0).await;
     drop(held);
     let (status, _, body) = get_http(addr, "/me", Some(&bearer(&users[1].1))).await;
     assert_eq!((status, serde_json::from_str::<serde_json::Value>(&body).unwrap()["email"].clone()), (200, "b@x.y".into()));
@@ -433,10 +415,10 @@ async fn a_client_that_disconnects_mid_checkout_or_mid_query_leaves_the_pool_con
     // Mid-query: the handler holds the session in a 2 s query when the client goes.
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     client.write_all(request("/slow", Some(&bearer(&users[0].1))).as_bytes()).await.unwrap();
-    wait_until("the handler holds the session", || pool.status().available == 0).await;
+    support::until("the handler holds the session", || pool.status().available == 0).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     drop(client);
-    wait_until("the session comes back", || all_idle(&pool)).await;
+    support::until("the session comes back", || all_idle(&pool)).await;
 
     // Consistent: each user still gets their own identity, and nothing waits.
     for (email, token) in users.iter().chain(users.iter()) {

@@ -51,6 +51,33 @@ impl std::io::Write for Capture {
     }
 }
 
+/// Waits (bounded: 10 s) until `cond` holds, yielding to the runtime in between; fails the
+/// test, naming `what`, if it never does.
+#[allow(dead_code)] // not every test binary waits
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// A pool of one session on one socket that lets one checkout wait, with a checkout timeout
+/// (60 s) far beyond a test's patience: past that one waiter a checkout is refused, and a
+/// refusal that waited for the timeout would not arrive in time.
+#[allow(dead_code)]
+pub async fn one_waiter_pool(url: String) -> surreal_pool::Pool {
+    surreal_pool::Pool::builder(url)
+        .connections(1)
+        .max_sessions(1)
+        .max_waiting(1)
+        .namespace_database(NS, DB)
+        .checkout_timeout(std::time::Duration::from_secs(60))
+        .build()
+        .await
+        .expect("the pool")
+}
+
 /// Starts a server; fails the test loudly with the reason if it cannot.
 pub fn server() -> TestServer {
     TestServer::start().unwrap_or_else(|e| panic!("{e}"))
