@@ -11,18 +11,12 @@ use std::time::Duration;
 use support::bearer::{admin, grant, who};
 use support::proxy::Proxy;
 use support::{setup, Capture, DB, NS};
-use surreal_pool::{BearerKey, Connection, ConnectionEvent, Pool, ReconnectPolicy};
+use surreal_pool::{BearerKey, ConnectionEvent, Pool};
 
 #[tokio::test]
 async fn a_key_never_appears_in_debug_output_or_a_trace_capture() {
     let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = capture.trace_here();
 
     let (server, admin_conn) = setup().await;
     let admin = admin(&admin_conn).await;
@@ -38,12 +32,7 @@ async fn a_key_never_appears_in_debug_output_or_a_trace_capture() {
 
     // Signins at every level, with the key remembered for a reconnect's replay.
     let proxy = Proxy::start(server.port()).await;
-    let conn = Connection::builder(proxy.url())
-        .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(20)))
-        .remember_credentials(true)
-        .connect()
-        .await
-        .unwrap();
+    let conn = support::remembering_connection(proxy.url()).await;
     let user_key = BearerKey::database(NS, DB, "api", key.clone());
     let s = conn.attach().await.unwrap();
     let tokens = s.signin(&user_key).await.unwrap();

@@ -9,18 +9,12 @@ use std::time::Duration;
 
 use support::proxy::Proxy;
 use support::{record, setup, Capture, DB, NS};
-use surreal_pool::{AccessToken, Connection, ConnectionEvent, Database, Namespace, Pool, ReconnectPolicy, Root};
+use surreal_pool::{AccessToken, ConnectionEvent, Database, Namespace, Pool, Root};
 
 #[tokio::test]
 async fn no_secret_is_ever_printed_or_logged() {
     let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = capture.trace_here();
 
     const PASSWORD: &str = "correct-horse-battery-staple";
     let (server, admin_conn) = setup().await;
@@ -30,12 +24,7 @@ async fn no_secret_is_ever_printed_or_logged() {
     admin.query(&format!("USE NS {NS} DB {DB}; DEFINE USER secretive ON DATABASE PASSWORD '{PASSWORD}' ROLES OWNER"), ()).await.unwrap().check().unwrap();
 
     let proxy = Proxy::start(server.port()).await;
-    let conn = Connection::builder(proxy.url())
-        .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(20)))
-        .remember_credentials(true)
-        .connect()
-        .await
-        .unwrap();
+    let conn = support::remembering_connection(proxy.url()).await;
     let mut printed = Vec::<String>::new();
     let mut secrets = vec![PASSWORD.to_string()];
 

@@ -39,6 +39,32 @@ impl Capture {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
+
+    /// Captures every tracing event and span (TRACE, all targets) on this thread until the
+    /// guard drops. A test binary with one test only: a thread-local subscriber misses events
+    /// of tasks that other tests' runtimes poll.
+    #[allow(dead_code)]
+    pub fn trace_here(&self) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+}
+
+/// A connection through `url` (a fault proxy) that reconnects after 20 ms and remembers
+/// credentials, so that a cut replays every identity, passwords and keys included.
+#[allow(dead_code)]
+pub async fn remembering_connection(url: String) -> Connection {
+    Connection::builder(url)
+        .reconnect(surreal_pool::ReconnectPolicy::default().min_delay(std::time::Duration::from_millis(20)))
+        .remember_credentials(true)
+        .connect()
+        .await
+        .expect("connect through the proxy")
 }
 
 impl std::io::Write for Capture {

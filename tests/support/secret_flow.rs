@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use surreal_pool::{Connection, ConnectionEvent, Pool, ReconnectPolicy, Root};
+use surreal_pool::{ConnectionEvent, Pool, Root};
 
 use super::proxy::Proxy;
 use super::{record, setup, DB, NS};
@@ -22,12 +22,7 @@ pub async fn run() -> Vec<String> {
     admin.query(&format!("DEFINE USER tracer ON ROOT PASSWORD '{ROOT_PASSWORD}' ROLES OWNER"), ()).await.unwrap().check().unwrap();
 
     let proxy = Proxy::start(server.port()).await;
-    let conn = Connection::builder(proxy.url())
-        .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(20)))
-        .remember_credentials(true)
-        .connect()
-        .await
-        .unwrap();
+    let conn = super::remembering_connection(proxy.url()).await;
     let root = conn.attach().await.unwrap();
     root.signin(&Root::new("tracer", ROOT_PASSWORD)).await.unwrap();
     root.use_ns_db(NS, DB).await.unwrap();
