@@ -39,3 +39,11 @@ fn readers_agree_on_every_kept_input() {
         assert!(result.is_ok(), "the CBOR readers disagree on {name}");
     }
 }
+
+#[test]
+fn decoders_agree_on_every_kept_input() {
+    for (name, bytes) in inputs("decoders_agree") {
+        let result = std::panic::catch_unwind(|| surreal_pool::fuzzing::decoders_agree(&bytes));
+        assert!(result.is_ok(), "the decoders disagree on {name}");
+    }
+}

@@ -219,7 +219,7 @@ impl Connection {
     /// # Ok(()) }
     /// ```
     pub async fn server_sessions(&self) -> Result<Vec<uuid::Uuid>> {
-        let list = self.request(None, "sessions", vec![], Effect::None).await?.json()?;
+        let list: serde_json::Value = self.request(None, "sessions", vec![], Effect::None).await?.decode()?;
         let ids = list.as_array().ok_or_else(|| Error::Protocol("`sessions` did not return a list".into()))?;
         ids.iter()
             .map(|v| v.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| Error::Protocol("a session id that is not a uuid".into())))

@@ -155,9 +155,9 @@ impl Session {
         let registration = Registration { key, what: what.clone(), sender };
         let reply = self.call_in(None, method, params, Effect::Live(registration)).await?;
         if let LiveWhat::Query(..) = &what {
-            if let json @ serde_json::Value::Array(_) = reply.json()? {
+            if reply.is_array() {
                 // A failed LIVE statement is a statement error.
-                crate::session::query::QueryResponse::from_json(json)?.check()?;
+                crate::session::query::QueryResponse::from_payload(reply)?.check()?;
             }
         }
         if stream.id().is_none() {

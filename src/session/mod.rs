@@ -518,7 +518,7 @@ impl Session {
 
     pub(crate) async fn query_in<B: Serialize>(&self, txn: Option<uuid::Uuid>, sql: &str, bindings: B) -> Result<QueryResponse> {
         let params = query_params(sql, &bindings)?;
-        QueryResponse::from_json(self.call_in(txn, "query", params, Effect::None).await?.json()?)
+        QueryResponse::from_payload(self.call_in(txn, "query", params, Effect::None).await?)
     }
 
     /// Detaches the session on the server and waits for the answer. (Dropping an attached
@@ -598,7 +598,7 @@ fn none() -> Cbor {
     Cbor::Tag(tags::TAG_NONE, Box::new(Cbor::Null))
 }
 
-/// A reply's result as the caller's type (through JSON, SurrealDB's tags mapped).
+/// A reply's result as the caller's type (straight from its CBOR, SurrealDB's tags mapped).
 pub(crate) fn decode<T: DeserializeOwned>(reply: Payload) -> Result<T> {
-    serde_json::from_value(reply.json()?).map_err(|e| Error::Decode(Box::new(e)))
+    reply.decode()
 }

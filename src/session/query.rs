@@ -1,11 +1,18 @@
 //! The results of a `query`: one per statement.
 
+use std::ops::Range;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
 use crate::error::{Error, Result, ServerError};
 use crate::session::options::{ReadOnlyAnswer, Snapshot};
-use crate::wire::tags;
+use crate::wire::envelope::Payload;
+use crate::wire::reader::Reader;
+
+/// How many levels a statement's result is inside its frame: the envelope, the list of
+/// statements, the statement's map.
+const RESULT_DEPTH: usize = 3;
 
 /// The per-statement results of [`Session::query`](crate::Session::query).
 ///
@@ -13,6 +20,9 @@ use crate::wire::tags;
 /// not fail the whole call. Use [`take`](QueryResponse::take) to read one statement's value as
 /// any serde type, or [`check`](QueryResponse::check) to turn the first statement error into an
 /// `Err`.
+///
+/// The values stay encoded, as they came (the bytes are checked when the reply arrives): `take`
+/// decodes one straight into the requested type, with no JSON value in between.
 ///
 /// ```no_run
 /// # async fn demo(db: &surreal_pool::Session) -> surreal_pool::Result<()> {
@@ -22,41 +32,41 @@ use crate::wire::tags;
 /// let people: Vec<Person> = res.take(1)?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct QueryResponse {
-    results: Vec<Option<Result<Json, ServerError>>>,
+    /// The reply's encoded list of statements.
+    payload: Payload,
+    /// Each statement's result: the bytes of its value in `payload` (`None`: the statement
+    /// had no value, read as `null`), or its error. Taken results are `None`.
+    results: Vec<Option<std::result::Result<Option<Range<usize>>, ServerError>>>,
     snapshot: Option<Snapshot>,
 }
 
+/// Shows each statement's value as JSON (decoded for the purpose).
+impl std::fmt::Debug for QueryResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let results: Vec<_> = (0..self.results.len()).map(|i| self.outcome(i)).collect();
+        f.debug_struct("QueryResponse").field("results", &results).field("snapshot", &self.snapshot).finish()
+    }
+}
+
 impl QueryResponse {
-    /// Reads a `query` result (a list of `{status, result, …}`), already mapped to JSON.
-    pub(crate) fn from_json(reply: Json) -> Result<QueryResponse> {
-        let Json::Array(items) = reply else {
+    /// Reads a `query` result: a list of `{status, result, …}` maps. Every value is checked
+    /// (skipped as strictly as it would be decoded) but none is decoded.
+    pub(crate) fn from_payload(payload: Payload) -> Result<QueryResponse> {
+        let invalid = |e: String| Error::Protocol(format!("an invalid result: {e}"));
+        let bytes = payload.bytes();
+        let mut r = Reader::inside(bytes);
+        let Some(len) = r.array_start().map_err(invalid)? else {
             return Err(Error::Protocol("a query result that is not a list".into()));
         };
-        let results = items
-            .into_iter()
-            .map(|item| {
-                let mut item = match item {
-                    Json::Object(map) => map,
-                    _ => return Err(Error::Protocol("a statement result that is not an object".into())),
-                };
-                let result = item.remove("result").unwrap_or(Json::Null);
-                match item.get("status").and_then(Json::as_str) {
-                    Some("OK") => Ok(Some(Ok(result))),
-                    Some("ERR") => {
-                        let message = match result {
-                            Json::String(s) => s,
-                            other => other.to_string(),
-                        };
-                        let kind = item.get("kind").and_then(Json::as_str).unwrap_or("Internal").to_owned();
-                        Ok(Some(Err(ServerError::new(0, kind, message).with_details(item.remove("details")))))
-                    }
-                    _ => Err(Error::Protocol("a statement result without a status".into())),
-                }
-            })
-            .collect::<Result<_>>()?;
-        Ok(QueryResponse { results, snapshot: None })
+        r.enter().map_err(invalid)?;
+        let mut results = Vec::new();
+        let mut read = 0;
+        while r.map_more(len, &mut read).map_err(invalid)? {
+            results.push(Some(statement(&mut r, bytes)?));
+        }
+        Ok(QueryResponse { payload, results, snapshot: None })
     }
 
     /// A read-only query's answer ([`Session::query_with`](crate::Session::query_with) with
@@ -64,8 +74,8 @@ impl QueryResponse {
     /// without the `BEGIN` and `COMMIT` of the block they ran in; the snapshot the block read
     /// is kept. A failed `COMMIT` with no failed statement before it is the call's error.
     pub(crate) fn from_read_only(answer: ReadOnlyAnswer) -> Result<QueryResponse> {
-        let mut response = QueryResponse::from_json(tags::to_json(answer.statements))?;
-        let commit = QueryResponse::from_json(tags::to_json(ciborium::Value::Array(vec![answer.commit])))?;
+        let mut response = QueryResponse::from_payload(Payload::from_value(&answer.statements))?;
+        let commit = QueryResponse::from_payload(Payload::from_value(&ciborium::Value::Array(vec![answer.commit])))?;
         if let Some(Some(Err(e))) = commit.results.into_iter().next() {
             if !response.results.iter().any(|r| matches!(r, Some(Err(_)))) {
                 return Err(Error::Server(e));
@@ -73,6 +83,24 @@ impl QueryResponse {
         }
         response.snapshot = Some(answer.snapshot);
         Ok(response)
+    }
+
+    /// Statement `index`'s value as `T`, from its bytes.
+    fn decode<T: DeserializeOwned>(&self, index: usize, range: Option<Range<usize>>) -> Result<T> {
+        match range {
+            Some(range) => crate::wire::de::from_slice(&self.payload.bytes()[range], RESULT_DEPTH).map_err(|e| e.into_error(Some(index))),
+            None => T::deserialize(Json::Null).map_err(|e| crate::wire::de::DecodeError::Mismatch(e.to_string()).into_error(Some(index))),
+        }
+    }
+
+    /// Statement `index`'s outcome with its value as JSON (`None` once taken).
+    fn outcome(&self, index: usize) -> Option<std::result::Result<Json, ServerError>> {
+        match self.results.get(index)? {
+            None => None,
+            Some(Err(e)) => Some(Err(e.clone())),
+            // Checked when the reply was read, so it decodes.
+            Some(Ok(range)) => Some(Ok(self.decode(index, range.clone()).unwrap_or(Json::Null))),
+        }
     }
 
     /// The snapshot a read-only query read, as the server described it (see
@@ -133,7 +161,7 @@ impl QueryResponse {
         match slot.take() {
             None => Err(Error::InvalidArgument(format!("statement {index}'s result was already taken"))),
             Some(Err(error)) => Err(Error::Query { index, error }),
-            Some(Ok(value)) => serde_json::from_value(value).map_err(|source| Error::Decode(Box::new(StatementDecode { index, source }))),
+            Some(Ok(range)) => self.decode(index, range),
         }
     }
 
@@ -166,26 +194,54 @@ impl QueryResponse {
     /// # Ok(()) }
     /// ```
     pub fn into_results(self) -> Vec<Option<Result<Json, ServerError>>> {
-        self.results
+        (0..self.results.len()).map(|i| self.outcome(i)).collect()
     }
 }
 
-/// A statement's result that did not fit the requested type (keeps serde's error as source).
-#[derive(Debug)]
-struct StatementDecode {
-    index: usize,
-    source: serde_json::Error,
-}
+/// One statement's outcome: the range of its value's bytes (`None`: no value), or its error.
+type Outcome = std::result::Result<Option<Range<usize>>, ServerError>;
 
-impl std::fmt::Display for StatementDecode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "statement {}: {}", self.index, self.source)
+/// Reads one statement's `{status, result, kind?, details?}` map from `r`, which reads `bytes`.
+fn statement(r: &mut Reader<'_>, bytes: &[u8]) -> Result<Outcome> {
+    let invalid = |e: String| Error::Protocol(format!("an invalid result: {e}"));
+    let Some(len) = r.map_start().map_err(invalid)? else {
+        return Err(Error::Protocol("a statement result that is not an object".into()));
+    };
+    r.enter().map_err(invalid)?;
+    let (mut status, mut result, mut kind, mut details) = (None, None, None, None);
+    let mut read = 0;
+    while r.map_more(len, &mut read).map_err(invalid)? {
+        let key = match r.key().map_err(invalid)? {
+            Some(key) => key,
+            None => std::borrow::Cow::Owned(crate::wire::tags::key_text(r.value().map_err(invalid)?)),
+        };
+        // A repeated key counts once, the last one (as in a JSON object).
+        match key.as_ref() {
+            "status" => status = Some(r.json().map_err(invalid)?),
+            "result" => result = Some(r.skip().map_err(invalid)?),
+            "kind" => kind = Some(r.json().map_err(invalid)?),
+            "details" => details = Some(r.json().map_err(invalid)?),
+            _ => {
+                r.skip().map_err(invalid)?;
+            }
+        }
     }
-}
-
-impl std::error::Error for StatementDecode {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+    r.leave();
+    match status.as_ref().and_then(Json::as_str) {
+        Some("OK") => Ok(Ok(result)),
+        Some("ERR") => {
+            let message = match result {
+                Some(range) => Reader::at_depth(&bytes[range], RESULT_DEPTH).json().map_err(invalid)?,
+                None => Json::Null,
+            };
+            let message = match message {
+                Json::String(s) => s,
+                other => other.to_string(),
+            };
+            let kind = kind.as_ref().and_then(Json::as_str).unwrap_or("Internal").to_owned();
+            Ok(Err(ServerError::new(0, kind, message).with_details(details)))
+        }
+        _ => Err(Error::Protocol("a statement result without a status".into())),
     }
 }
 
@@ -206,7 +262,7 @@ mod tests {
             (text("result"), text("boom")),
             (text("kind"), text("Thrown")),
         ]);
-        QueryResponse::from_json(tags::to_json(Cbor::Array(vec![ok, err]))).unwrap()
+        QueryResponse::from_payload(Payload::from_value(&Cbor::Array(vec![ok, err]))).unwrap()
     }
 
     #[test]

@@ -119,9 +119,20 @@ impl Payload {
         Reader::inside(&self.0).value().map_err(|e| Error::Protocol(format!("an invalid result: {e}")))
     }
 
-    /// The result as JSON, SurrealDB's tags mapped (see [`crate::wire::tags`]).
-    pub(crate) fn json(&self) -> Result<serde_json::Value, Error> {
-        Reader::inside(&self.0).json().map_err(|e| Error::Protocol(format!("an invalid result: {e}")))
+    /// The result as the caller's type, decoded straight from its CBOR with SurrealDB's tags
+    /// mapped as [`crate::wire::tags`] maps them to JSON (see [`crate::wire::de`]).
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        crate::wire::de::from_slice(&self.0, 1).map_err(|e| e.into_error(None))
+    }
+
+    /// Whether the result is an array.
+    pub(crate) fn is_array(&self) -> bool {
+        matches!(Reader::inside(&self.0).array_start(), Ok(Some(_)))
+    }
+
+    /// The encoded result.
+    pub(crate) fn bytes(&self) -> &bytes::Bytes {
+        &self.0
     }
 
     /// A payload holding `value` (replies the actor makes up itself, and tests).
@@ -300,7 +311,7 @@ mod tests {
         };
         let ok = decode_response(&nested(reader::MAX_DEPTH - 1)).unwrap();
         let Incoming::Reply { outcome: Ok(payload), .. } = ok else { panic!("{ok:?}") };
-        assert!(payload.cbor().is_ok() && payload.json().is_ok());
+        assert!(payload.cbor().is_ok() && payload.decode::<serde_json::Value>().is_ok());
         assert!(matches!(decode_response(&nested(reader::MAX_DEPTH)), Err(Error::Protocol(_))));
         let whole = nested(reader::MAX_DEPTH);
         assert!(ciborium::from_reader::<Cbor, _>(&whole[..]).is_err(), "as ciborium");

@@ -1,7 +1,8 @@
-//! What goes over the wire, with no I/O: the RPC envelope, the CBOR reader, SurrealDB's CBOR
-//! tags and their JSON mapping, record ids, the server's version, and (feature
-//! `opentelemetry`) the trace context a request carries.
+//! What goes over the wire, with no I/O: the RPC envelope, the CBOR reader and the serde
+//! deserializer over it, SurrealDB's CBOR tags and their JSON mapping, record ids, the
+//! server's version, and (feature `opentelemetry`) the trace context a request carries.
 
+pub(crate) mod de;
 pub(crate) mod envelope;
 pub(crate) mod reader;
 pub(crate) mod record_id;

@@ -32,7 +32,7 @@ type Read<T> = Result<T, ReadError>;
 
 /// The head of one data item: its major type and argument.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Head {
+pub(super) enum Head {
     Unsigned(u64),
     /// The integer `-1 - n`.
     Negative(u64),
@@ -67,13 +67,33 @@ impl<'a> Reader<'a> {
         Reader { bytes, pos: 0, depth: 1 }
     }
 
+    /// A reader for one item found `depth` levels inside others (a statement's result inside
+    /// the list inside the envelope): those levels count towards [`MAX_DEPTH`].
+    pub(crate) fn at_depth(bytes: &'a [u8], depth: usize) -> Self {
+        Reader { bytes, pos: 0, depth }
+    }
+
+    /// Enters an array, map or tag that the caller reads item by item (see [`Reader::leave`]).
+    pub(crate) fn enter(&mut self) -> Read<()> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!("CBOR nested deeper than {MAX_DEPTH}"));
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Leaves what [`Reader::enter`] entered.
+    pub(crate) fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
     fn byte(&mut self) -> Read<u8> {
         let b = *self.bytes.get(self.pos).ok_or("truncated CBOR")?;
         self.pos += 1;
         Ok(b)
     }
 
-    fn take(&mut self, n: u64) -> Read<&'a [u8]> {
+    pub(super) fn take(&mut self, n: u64) -> Read<&'a [u8]> {
         let n = usize::try_from(n).map_err(|_| "a CBOR length beyond memory")?;
         let end = self.pos.checked_add(n).filter(|end| *end <= self.bytes.len()).ok_or("truncated CBOR")?;
         let slice = &self.bytes[self.pos..end];
@@ -85,7 +105,7 @@ impl<'a> Reader<'a> {
         Ok(self.take(n as u64)?.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
     }
 
-    fn head(&mut self) -> Read<Head> {
+    pub(super) fn head(&mut self) -> Read<Head> {
         let initial = self.byte()?;
         let (major, info) = (initial >> 5, initial & 0x1f);
         if major == 7 {
@@ -129,7 +149,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn peek(&mut self) -> Read<Head> {
+    pub(super) fn peek(&mut self) -> Read<Head> {
         let at = self.pos;
         let head = self.head();
         self.pos = at;
@@ -138,17 +158,14 @@ impl<'a> Reader<'a> {
 
     /// Enters an array, map or tag.
     fn nest<T>(&mut self, f: impl FnOnce(&mut Self) -> Read<T>) -> Read<T> {
-        if self.depth >= MAX_DEPTH {
-            return Err(format!("CBOR nested deeper than {MAX_DEPTH}"));
-        }
-        self.depth += 1;
+        self.enter()?;
         let out = f(self);
-        self.depth -= 1;
+        self.leave();
         out
     }
 
     /// Whether a container of `len` items (`None`: until a break) has another item.
-    fn more(&mut self, len: Option<u64>, read: &mut u64) -> Read<bool> {
+    pub(super) fn more(&mut self, len: Option<u64>, read: &mut u64) -> Read<bool> {
         match len {
             Some(n) => {
                 *read += 1;
@@ -187,7 +204,7 @@ impl<'a> Reader<'a> {
         each(self.take(n)?)
     }
 
-    fn bytes(&mut self, len: Option<u64>) -> Read<Vec<u8>> {
+    pub(super) fn bytes(&mut self, len: Option<u64>) -> Read<Vec<u8>> {
         let mut out = Vec::new();
         self.chunks(len, false, |chunk| {
             out.extend_from_slice(chunk);
@@ -196,7 +213,7 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn text(&mut self, len: Option<u64>) -> Read<String> {
+    pub(super) fn text(&mut self, len: Option<u64>) -> Read<String> {
         let mut out = String::new();
         self.chunks(len, true, |chunk| {
             out.push_str(utf8(chunk)?);
@@ -233,7 +250,19 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Whether the map being read (of `len` entries, `read` so far) has another entry.
+    /// Starts reading an array: its length (`None`: until a break), or `None` if the next item
+    /// is not an array (nothing is consumed then).
+    pub(crate) fn array_start(&mut self) -> Read<Option<Option<u64>>> {
+        match self.peek()? {
+            Head::Array(len) => {
+                self.head()?;
+                Ok(Some(len))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether the map or array being read (of `len` entries, `read` so far) has another entry.
     pub(crate) fn map_more(&mut self, len: Option<u64>, read: &mut u64) -> Read<bool> {
         self.more(len, read)
     }
@@ -245,7 +274,7 @@ impl<'a> Reader<'a> {
         Ok(start..self.pos)
     }
 
-    fn skip_item(&mut self) -> Read<()> {
+    pub(super) fn skip_item(&mut self) -> Read<()> {
         match self.head()? {
             Head::Bytes(len) => self.chunks(len, false, |_| Ok(())),
             Head::Text(len) => self.chunks(len, true, |chunk| utf8(chunk).map(|_| ())),
@@ -278,7 +307,7 @@ impl<'a> Reader<'a> {
     /// ciborium reads it: an integer when it fits, else the tag around its bytes without
     /// leading zeros (a negative one beyond `i128` is an error). `None` otherwise (nothing is
     /// consumed then).
-    fn bignum(&mut self, tag: u64) -> Read<Option<Cbor>> {
+    pub(super) fn bignum(&mut self, tag: u64) -> Read<Option<Cbor>> {
         if tag != TAG_BIGPOS && tag != TAG_BIGNEG {
             return Ok(None);
         }
@@ -389,12 +418,12 @@ impl<'a> Reader<'a> {
 }
 
 /// A text chunk's bytes as `str` (each chunk must be valid UTF-8 on its own, as in ciborium).
-fn utf8(chunk: &[u8]) -> Read<&str> {
+pub(super) fn utf8(chunk: &[u8]) -> Read<&str> {
     std::str::from_utf8(chunk).map_err(|_| "CBOR text that is not UTF-8".into())
 }
 
 /// `-1 - n`, always within ciborium's integer range.
-fn negative(n: u64) -> Integer {
+pub(super) fn negative(n: u64) -> Integer {
     Integer::try_from(-1 - i128::from(n)).unwrap_or_else(|_| Integer::from(0u8))
 }
 
