@@ -125,22 +125,36 @@ impl<T: DeserializeOwned> futures_util::Stream for LiveStream<T> {
     }
 }
 
+/// A notification's `{action, record, result}`: the action and record through the JSON
+/// mapping (short texts), the data straight from CBOR into `T` (see [`crate::wire::de`]).
 fn decode_notification<T: DeserializeOwned>(raw: Cbor) -> Result<Notification<T>> {
-    let mut json = tags::to_json(raw);
-    let action = match json.get("action").and_then(|a| a.as_str()) {
+    let Cbor::Map(entries) = raw else {
+        return Err(Error::Protocol("a notification that is not a map".into()));
+    };
+    let (mut action, mut record, mut data) = (None, None, None);
+    // A repeated key counts once, the last one (as in a JSON object).
+    for (key, value) in entries {
+        match key.as_text() {
+            Some("action") => action = Some(tags::to_json(value)),
+            Some("record") => record = Some(tags::to_json(value)),
+            Some("result") => data = Some(value),
+            _ => {}
+        }
+    }
+    let action = match action.as_ref().and_then(|a| a.as_str()) {
         Some("CREATE") => Action::Create,
         Some("UPDATE") => Action::Update,
         Some("DELETE") => Action::Delete,
         Some(other) => Action::Other(other.to_owned()),
         None => return Err(Error::Protocol("a notification without an action".into())),
     };
-    let record = match json.get("record") {
-        Some(serde_json::Value::String(r)) => r.clone(),
+    let record = match record {
+        Some(serde_json::Value::String(r)) => r,
         Some(other) => other.to_string(),
         None => String::new(),
     };
-    let data = json.get_mut("result").map(serde_json::Value::take).unwrap_or_default();
-    let data = serde_json::from_value(data).map_err(|e| Error::Decode(Box::new(e)))?;
+    // The data was read from the frame for routing; written back, it decodes in one pass.
+    let data = crate::wire::envelope::Payload::from_value(&data.unwrap_or(Cbor::Null)).decode()?;
     Ok(Notification { action, record, data })
 }
 
