@@ -179,3 +179,17 @@ mod rows {
         List(Vec<Either>),
     }
 }
+
+/// Takes statement 0 of an encoded `query` result as `T`, straight from the CBOR (what
+/// [`crate::QueryResponse::take`] does). For the decode benchmark.
+pub fn take_direct<T: serde::de::DeserializeOwned>(result: &bytes::Bytes) -> crate::Result<T> {
+    QueryResponse::from_payload(crate::wire::envelope::Payload::from_bytes(result.clone()))?.take(0)
+}
+
+/// The same through the old path: the whole result to JSON, then `serde_json::from_value`.
+/// For the decode benchmark.
+pub fn take_via_json<T: serde::de::DeserializeOwned>(result: &bytes::Bytes) -> crate::Result<T> {
+    let json = crate::wire::reader::Reader::inside(result).json().map_err(crate::Error::Protocol)?;
+    let value = json.get(0).and_then(|s| s.get("result")).cloned().unwrap_or_default();
+    serde_json::from_value(value).map_err(|e| crate::Error::Decode(Box::new(e)))
+}

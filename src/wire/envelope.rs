@@ -135,6 +135,12 @@ impl Payload {
         &self.0
     }
 
+    /// A payload of encoded bytes (the decode benchmark).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn from_bytes(bytes: bytes::Bytes) -> Payload {
+        Payload(bytes)
+    }
+
     /// A payload holding `value` (replies the actor makes up itself, and tests).
     pub(crate) fn from_value(value: &Cbor) -> Payload {
         let mut out = Vec::new();
