@@ -39,7 +39,9 @@
 //! values in results are mapped to JSON as follows: record ids become SurrealQL strings
 //! (`person:⟨John Smith⟩`, parsed back by [`RecordId`]), datetimes RFC 3339 strings, uuids
 //! hyphenated strings, decimals strings with their exact digits, durations SurrealQL duration
-//! strings (`1h30m`), `NONE` becomes `null`, geometries GeoJSON objects, sets arrays.
+//! strings (`1h30m`), `NONE` becomes `null`, geometries GeoJSON objects, sets arrays. A result
+//! is decoded in one pass, straight from the reply's CBOR into your type, as if through that
+//! JSON (no JSON value is built unless you ask for one).
 //!
 //! ## Server versions
 //!
