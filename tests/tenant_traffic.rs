@@ -328,10 +328,13 @@ async fn errors_say_what_happened() {
     s.signin(&Root::new("root", "root")).await.unwrap();
     s.use_ns_db(NS, DB).await.unwrap();
 
-    // A decode failure keeps serde's error as its source.
+    // A decode failure names the statement, and keeps serde's message as its source.
     let err = s.query("RETURN 'text'", ()).await.unwrap().take::<i64>(0).unwrap_err();
+    assert!(matches!(err, Error::Decode(_)), "{err:?}");
     let source = std::error::Error::source(&err).expect("a source");
-    assert!(std::error::Error::source(source).is_some_and(|e| e.is::<serde_json::Error>()), "{err:?}");
+    assert!(source.to_string().starts_with("statement 0: "), "{source}");
+    let serde = std::error::Error::source(source).expect("serde's error").to_string();
+    assert_eq!(serde, "invalid type: string \"text\", expected i64");
 
     // A request in flight when the connection is closed may have run: a signin (~30 ms of
     // argon2 on the server) sent, then the connection closed before its reply.

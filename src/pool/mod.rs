@@ -285,12 +285,18 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub async fn get_with_token(&self, token: impl Into<AccessToken>) -> Result<PooledSession> {
-        let token = token.into();
-        if let Err(e) = token.check() {
-            self.inner.shared.counters.refused_tokens.fetch_add(1, Ordering::Relaxed);
-            return Err(e);
+        // A forwarded token arrives as a new string with every request: if the pool holds a
+        // session for the same token, its copy is used from here on, with its form already
+        // checked and its claims already read (a JWT decoded and parsed twice per request,
+        // otherwise).
+        let want = self.inner.shared.table().intern(Tag::Tenant(token.into()));
+        if let Tag::Tenant(token) = &want {
+            if let Err(e) = token.check() {
+                self.inner.shared.counters.refused_tokens.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
         }
-        self.checkout(Tag::Tenant(token)).await
+        self.checkout(want).await
     }
 
     async fn checkout(&self, mut want: Tag) -> Result<PooledSession> {
