@@ -286,7 +286,6 @@ impl Connection {
     }
 
     /// Requests written and not yet answered, and commands queued for the actor.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn load(&self) -> (usize, usize) {
         let queued = self.inner.tx.max_capacity() - self.inner.tx.capacity();
         (self.inner.shared.in_flight.load(Ordering::Relaxed), queued)

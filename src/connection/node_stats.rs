@@ -7,7 +7,22 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use super::Connection;
 use crate::error::{Error, Result};
+
+impl Connection {
+    /// Every endpoint of this connection with its counters so far.
+    pub(crate) fn node_samples(&self) -> Vec<(String, Sample)> {
+        let stats = &self.shared().stats;
+        self.config().endpoints.iter().enumerate().map(|(i, e)| (e.clone(), stats.sample(i))).collect()
+    }
+
+    /// The recent reply latency on the endpoint in use, in microseconds, if there is one.
+    pub(crate) fn latency_us(&self) -> Option<u64> {
+        let stats = &self.shared().stats;
+        stats.sample(stats.current()).latency_us
+    }
+}
 
 /// How one call's outcome counts for its node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

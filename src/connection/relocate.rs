@@ -27,7 +27,7 @@ use tracing::Instrument;
 
 use super::actor::Actor;
 use super::negotiate::{self, Negotiated};
-use super::node_stats::{Outcome, Sample};
+use super::node_stats::Outcome;
 use super::reconnect::ConnectionEvent;
 use super::{dial, replay, Connection, Socket};
 
@@ -58,12 +58,6 @@ pub(crate) struct Move {
 }
 
 impl Connection {
-    /// Every endpoint of this connection with its counters so far (see `node_stats`).
-    pub(crate) fn node_samples(&self) -> Vec<(String, Sample)> {
-        let stats = &self.shared().stats;
-        self.config().endpoints.iter().enumerate().map(|(i, e)| (e.clone(), stats.sample(i))).collect()
-    }
-
     /// Sets which endpoints to avoid (their node is ejected): reconnects skip them.
     pub(crate) fn avoid(&self, avoided: impl Fn(&str) -> bool) {
         let avoid = self.config().endpoints.iter().map(|e| avoided(e)).collect();
