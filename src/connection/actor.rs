@@ -125,8 +125,16 @@ impl Actor {
     pub(crate) async fn run(mut self, socket: Socket) {
         let mut socket = socket;
         loop {
-            match self.serve(&mut socket).await {
-                Stop::Move(next) => self.finish_move(&mut socket, next).await,
+            let stop = match self.serve(&mut socket).await {
+                // A forced move that cannot switch now gives the socket up, as if it were cut.
+                Stop::Move(next) => match self.finish_move(&mut socket, next).await {
+                    Some(reason) => Stop::Lost(reason),
+                    None => continue,
+                },
+                stop => stop,
+            };
+            match stop {
+                Stop::Move(_) => {} // handled above
                 Stop::Closed => {
                     tracing::debug!("connection closed");
                     self.fail_pending(|| Error::ClosedInFlight);
@@ -206,7 +214,9 @@ impl Actor {
                     }
                     let renewals = self.renewals();
                     self.outbox.extend(renewals);
-                    self.check_move();
+                    if let Some(reason) = self.check_move() {
+                        return Stop::Lost(reason);
+                    }
                 }
             }
         }

@@ -17,6 +17,12 @@
 //! Every step that fails gives the move up ([`ConnectionEvent::MoveAbandoned`]) and leaves the
 //! connection where it was; a pool asks again later. A failed dial or replay counts against
 //! the new endpoint's node ([`super::node_stats`]).
+//!
+//! A *forced* move (off a node the pool ejected) does not stay behind for the old node: past
+//! the drain limit, or with a transaction open, the old socket is given up as if it were cut
+//! (the requests still in flight there fail with `ConnectionLost`, as at any cut) and the
+//! connection reconnects, starting with the new endpoint; and its replay is recorded whatever
+//! it holds, as a reconnect's is (a session that cannot come back is auth-lost, never another).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -40,8 +46,8 @@ pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 pub(crate) struct Route {
     /// Endpoints whose node is ejected: reconnects skip them (unless every one is).
     pub(crate) avoid: Vec<bool>,
-    /// A move asked for and not yet started.
-    pub(crate) move_to: Option<usize>,
+    /// A move asked for and not yet started, and whether it is forced.
+    pub(crate) move_to: Option<(usize, bool)>,
 }
 
 /// A dialed socket, its `version` answer, ready to take the sessions.
@@ -50,6 +56,7 @@ pub(crate) type Ready = (Socket, Negotiated);
 /// A move under way.
 pub(crate) struct Move {
     target: usize,
+    forced: bool,
     started: Instant,
     dialed: oneshot::Receiver<Result<Ready, String>>,
     /// Since when commands are held.
@@ -70,11 +77,12 @@ impl Connection {
         self.shared().route().avoid.get(current).copied().unwrap_or(false)
     }
 
-    /// Asks the connection to move to `endpoint` (one of its own), at its next tick. `false`
-    /// if the endpoint is not one of its own.
-    pub(crate) fn move_to(&self, endpoint: &str) -> bool {
+    /// Asks the connection to move to `endpoint` (one of its own), at its next tick; `forced`
+    /// when its node is ejected (see the module's docs). `false` if the endpoint is not one of
+    /// its own.
+    pub(crate) fn move_to(&self, endpoint: &str, forced: bool) -> bool {
         let Some(index) = self.config().endpoints.iter().position(|e| e == endpoint) else { return false };
-        self.shared().route().move_to = Some(index);
+        self.shared().route().move_to = Some((index, forced));
         true
     }
 
@@ -86,21 +94,26 @@ impl Connection {
 
 impl Actor {
     /// On each tick: starts a move asked for, and follows the one under way (dial done: start
-    /// draining; drained too long: give up).
-    pub(super) fn check_move(&mut self) {
+    /// draining; drained too long: give up, or, forced, give the socket up: the reason is
+    /// returned, and the serve loop ends as if the socket were lost).
+    pub(super) fn check_move(&mut self) -> Option<String> {
         if self.moving.is_none() {
             let asked = self.shared.route().move_to.take();
             match asked {
-                Some(target) if target != self.endpoint && target < self.config.endpoints.len() => self.start_move(target),
-                _ => return,
+                Some((target, forced)) if target != self.endpoint && target < self.config.endpoints.len() => self.start_move(target, forced),
+                _ => return None,
             }
         }
-        let Some(m) = self.moving.as_mut() else { return };
+        let m = self.moving.as_mut()?;
         if let Some(since) = m.draining_since {
             if since.elapsed() > DRAIN_LIMIT {
-                self.abandon(format!("requests were still in flight after {DRAIN_LIMIT:?}"), false);
+                let reason = format!("requests were still in flight after {DRAIN_LIMIT:?}");
+                if m.forced {
+                    return Some(self.give_up_socket(&reason));
+                }
+                self.abandon(reason, false);
             }
-            return;
+            return None;
         }
         match m.dialed.try_recv() {
             Ok(Ok(ready)) => {
@@ -112,9 +125,24 @@ impl Actor {
             Err(oneshot::error::TryRecvError::Empty) => {} // still dialing (bounded by the connect timeout)
             Err(oneshot::error::TryRecvError::Closed) => self.abandon("the dial ended without an answer".into(), true),
         }
+        None
     }
 
-    fn start_move(&mut self, target: usize) {
+    /// A forced move that cannot wait: the move is over, the reconnect that follows starts
+    /// with its endpoint. Returns why the socket is given up.
+    fn give_up_socket(&mut self, why: &str) -> String {
+        self.draining = false;
+        self.shared.moving.store(false, Ordering::SeqCst);
+        match self.moving.take() {
+            Some(m) => {
+                self.endpoint = m.target;
+                format!("leaving an ejected node for {}: {why}", self.config.endpoints[m.target])
+            }
+            None => why.to_owned(),
+        }
+    }
+
+    fn start_move(&mut self, target: usize, forced: bool) {
         let endpoint = self.config.endpoints[target].clone();
         tracing::info!(from = %self.config.endpoints[self.endpoint], to = %endpoint, "moving the connection");
         self.shared.moving.store(true, Ordering::SeqCst);
@@ -129,7 +157,7 @@ impl Actor {
             .await;
             let _ = tx.send(result); // a move given up meanwhile drops the socket here
         });
-        self.moving = Some(Move { target, started: Instant::now(), dialed, draining_since: None, ready: None });
+        self.moving = Some(Move { target, forced, started: Instant::now(), dialed, draining_since: None, ready: None });
     }
 
     /// The dialed socket, once drained (the serve loop then hands it to [`Actor::finish_move`]).
@@ -160,13 +188,19 @@ impl Actor {
     }
 
     /// Steps 3 to 5: checks, replays on `next`, and switches `socket` to it if every session
-    /// came back; otherwise leaves `socket` serving as it was.
-    pub(super) async fn finish_move(&mut self, socket: &mut Socket, next: Ready) {
+    /// came back (or, forced, whatever came back); otherwise leaves `socket` serving as it was.
+    /// Returns why the socket is given up, for a forced move that cannot switch now.
+    pub(super) async fn finish_move(&mut self, socket: &mut Socket, next: Ready) -> Option<String> {
         self.draining = false;
-        let Some(target) = self.moving.as_ref().map(|m| m.target) else { return };
+        let (target, forced) = self.moving.as_ref().map(|m| (m.target, m.forced))?;
         let busy = self.shared.sessions().values().any(|s| s.open_transactions > 0 || s.effects_in_flight > 0);
         if busy || !self.pending.is_empty() {
-            return self.abandon("a transaction was open, or a state change in flight".into(), false);
+            let reason = "a transaction was open, or a state change in flight";
+            if forced {
+                return Some(self.give_up_socket(reason));
+            }
+            self.abandon(reason.into(), false);
+            return None;
         }
         let (mut new, negotiated) = next;
         let (from, to) = (self.config.endpoints[self.endpoint].clone(), self.config.endpoints[target].clone());
@@ -174,11 +208,18 @@ impl Actor {
         // The old socket is not served meanwhile: the whole replay is bounded.
         let bound = self.config.connect_timeout.min(self.config.request_timeout);
         let replay = timeout(bound, replay::run(&mut new, &self.shared, &self.config)).instrument(span.clone()).await;
-        let replayed = match replay {
-            Ok(Ok(replayed)) if replayed.complete() => replayed,
-            Ok(Ok(_)) => return self.abandon("a session would not have come back as it was".into(), true),
-            Ok(Err(reason)) => return self.abandon(format!("the replay failed: {reason}"), true),
-            Err(_) => return self.abandon(format!("the replay took longer than {bound:?}"), true),
+        let failed = match replay {
+            Ok(Ok(replayed)) if forced || replayed.complete() => Ok(replayed),
+            Ok(Ok(_)) => Err("a session would not have come back as it was".to_string()),
+            Ok(Err(reason)) => Err(format!("the replay failed: {reason}")),
+            Err(_) => Err(format!("the replay took longer than {bound:?}")),
+        };
+        let replayed = match failed {
+            Ok(replayed) => replayed,
+            Err(reason) => {
+                self.abandon(reason, true);
+                return None;
+            }
         };
         // From here the new socket is the connection's.
         let (mut report, orphans) = replayed.commit(&self.shared);
@@ -203,5 +244,6 @@ impl Actor {
         tracing::info!(%from, %to, sessions = report.sessions, elapsed_ms = elapsed.as_millis() as u64, "connection moved");
         crate::telemetry::moved(true);
         self.shared.emit(ConnectionEvent::Moved { from, to, sessions: report.sessions, requests: report.requests, elapsed });
+        None
     }
 }

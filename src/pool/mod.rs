@@ -569,63 +569,6 @@ impl Pool {
         }
     }
 
-    /// The pool's nodes (its endpoints, in the order given): each one's state, the sockets and
-    /// sessions on it now, its ejections and latency. With one endpoint, or health off
-    /// ([`HealthPolicy::enabled`]), every node shows as healthy.
-    ///
-    /// ```no_run
-    /// # fn demo(pool: &surreal_pool::Pool) {
-    /// use surreal_pool::NodeState;
-    /// for node in pool.nodes().iter().filter(|n| n.state != NodeState::Healthy) {
-    ///     eprintln!("{} is {:?} (ejected {} times)", node.endpoint, node.state, node.ejections);
-    /// }
-    /// # }
-    /// ```
-    pub fn nodes(&self) -> Vec<NodeStatus> {
-        let shared = &self.inner.shared;
-        let cluster = &shared.cluster;
-        let breakers: Vec<(NodeState, u64)> = cluster.breakers().iter().map(|b| (b.state(), b.ejections)).collect();
-        let latency = cluster.latency_us();
-        let per_connection = shared.table().sessions_by_connection();
-        let mut out: Vec<NodeStatus> = cluster
-            .nodes
-            .iter()
-            .zip(breakers)
-            .zip(latency)
-            .map(|((endpoint, (state, ejections)), latency)| NodeStatus {
-                endpoint: endpoint.clone(),
-                state,
-                sockets: 0,
-                sessions: 0,
-                ejections,
-                latency: latency.map(Duration::from_micros),
-            })
-            .collect();
-        for (i, conn) in shared.connections.iter().enumerate() {
-            if let (true, Some(n)) = (conn.is_up(), cluster.node(&conn.endpoint())) {
-                out[n].sockets += 1;
-                out[n].sessions += per_connection.get(i).map(|c| c.iter().sum::<usize>()).unwrap_or(0);
-            }
-        }
-        out
-    }
-
-    /// Subscribes to the pool's node events: ejections, probes, readmissions and the socket
-    /// moves asked for (see [`HealthPolicy`]). The channel keeps the last 256 events for a slow
-    /// subscriber. A pool with one endpoint sends none.
-    ///
-    /// ```no_run
-    /// # async fn demo(pool: surreal_pool::Pool) {
-    /// let mut events = pool.events();
-    /// while let Ok(event) = events.recv().await {
-    ///     println!("{event:?}");
-    /// }
-    /// # }
-    /// ```
-    pub fn events(&self) -> tokio::sync::broadcast::Receiver<PoolEvent> {
-        self.inner.shared.cluster.events.subscribe()
-    }
-
     /// The pool's connections (for inspection, e.g. [`Connection::server_sessions`]).
     ///
     /// ```no_run

@@ -141,7 +141,7 @@ async fn supervise(weak: &Weak<PoolShared>, last: &mut Vec<Vec<Sample>>) -> bool
     for (i, to, why) in spread::plan(&sockets, &healthy, policy.rebalance) {
         let conn = &shared.connections[i];
         let to = cluster.nodes[to].clone();
-        if conn.move_to(&to) {
+        if conn.move_to(&to, why == Why::Ejected) {
             let reason = match why {
                 Why::Ejected => MoveReason::NodeEjected,
                 Why::Home => MoveReason::Rebalance,
