@@ -386,7 +386,7 @@ impl PoolBuilder {
         // The nodes, in the order given (normalized as the connections hold them).
         let nodes = connections.first().map(|c| c.config().endpoints.clone()).unwrap_or_default();
         let shared = Arc::new(PoolShared {
-            cluster: Cluster::new(nodes, self.health.clone()),
+            cluster: Cluster::new(nodes, self.health.clone(), self.connections),
             table: Mutex::new(Table::new(connections.len())),
             connections,
             max_per_connection: self.max_sessions_per_connection,

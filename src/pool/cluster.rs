@@ -1,6 +1,7 @@
 //! A pool's nodes: the endpoints it was given, each with its breaker (see `health.rs`), the
 //! event channel, and what the pool shows of them ([`Pool::nodes`], [`Pool::events`]).
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -125,14 +126,37 @@ pub(super) struct Cluster {
     /// The latest latency seen per node, in microseconds.
     latency_us: Mutex<Vec<Option<u64>>>,
     pub(super) events: broadcast::Sender<PoolEvent>,
+    /// Sessions each connection should shed as they come back (see `spread::excess`).
+    shed: Vec<AtomicUsize>,
+    /// Whether any connection should (so that a return checks nothing more, usually).
+    shedding: AtomicBool,
 }
 
 impl Cluster {
-    pub(super) fn new(nodes: Vec<String>, policy: HealthPolicy) -> Self {
+    pub(super) fn new(nodes: Vec<String>, policy: HealthPolicy, connections: usize) -> Self {
         let now = Instant::now();
         let breakers = Mutex::new(nodes.iter().map(|_| Breaker::new(now)).collect());
         let latency_us = Mutex::new(vec![None; nodes.len()]);
-        Cluster { nodes, policy, breakers, latency_us, events: broadcast::channel(256).0 }
+        let shed = (0..connections).map(|_| AtomicUsize::new(0)).collect();
+        Cluster { nodes, policy, breakers, latency_us, events: broadcast::channel(256).0, shed, shedding: AtomicBool::new(false) }
+    }
+
+    /// Sets how many sessions each connection should shed.
+    pub(super) fn set_shed(&self, budgets: &[usize]) {
+        for (slot, n) in self.shed.iter().zip(budgets) {
+            slot.store(*n, Ordering::Relaxed);
+        }
+        self.shedding.store(budgets.iter().any(|n| *n > 0), Ordering::Relaxed);
+    }
+
+    /// Whether some connection sheds sessions now.
+    pub(super) fn shedding(&self) -> bool {
+        self.shedding.load(Ordering::Relaxed)
+    }
+
+    /// Whether a session of `connection` coming back should be shed (and counts it if so).
+    pub(super) fn take_shed(&self, connection: usize) -> bool {
+        self.shed.get(connection).is_some_and(|n| n.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok())
     }
 
     /// Whether the supervisor runs: health on, and two endpoints or more.

@@ -33,7 +33,10 @@ pub(crate) const DEFAULT_READMIT_AFTER: u32 = 2;
 ///
 /// With `rebalance`, a socket that is not on its *home* node (socket `i` of a pool starts on
 /// endpoint `i mod n`) while that node is healthy is moved back, so the spread matches the
-/// configuration again once a node returns.
+/// configuration again once a node returns; and sessions created elsewhere meanwhile are
+/// evened out: a socket holding more than its share sheds sessions as they come back from
+/// their checkouts (each is replaced by one created where placement says), so the returned
+/// node carries its share of the sessions, and of the requests, again.
 ///
 /// | setting | default |
 /// |---|---|
@@ -176,8 +179,9 @@ impl HealthPolicy {
         self
     }
 
-    /// Whether sockets move back to their home node once it is healthy (default on). Off,
-    /// only the sockets of an ejected node are moved.
+    /// Whether sockets move back to their home node once it is healthy, and sessions are
+    /// evened out over the sockets again (default on). Off, only the sockets of an ejected node
+    /// are moved.
     ///
     /// ```
     /// let policy = surreal_pool::HealthPolicy::default().rebalance(false);

@@ -2,6 +2,12 @@
 //! (socket `i` of a pool starts on endpoint `i mod n`) once that node is healthy. The
 //! supervisor asks the connections for the moves this plans; each move drains its socket and
 //! replays every session on the new one before it takes another command.
+//!
+//! And how many sessions each socket should shed so that the sessions are even again over the
+//! serving sockets ([`excess`]): sessions created while a node was away went to the others,
+//! and a socket that comes home brings back only the sessions it had. A session is shed when
+//! it comes back from a checkout (it is replaced: detached, and created again where placement
+//! says, on the emptiest serving socket), never while someone holds it.
 
 /// One socket as the plan sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +66,43 @@ pub(super) fn plan(sockets: &[Socket], healthy: &[bool], rebalance: bool) -> Vec
     moves
 }
 
+/// How many sessions each connection should shed, given its `sessions` and whether it is
+/// `serving`: among the serving ones, what a connection holds above an even share (rounded
+/// up), as long as others hold less than an even share (rounded down) — at most what those
+/// lack. Connections that do not serve neither shed nor count.
+pub(super) fn excess(sessions: &[usize], serving: &[bool]) -> Vec<usize> {
+    let serving_at = |i: usize| serving.get(i).copied().unwrap_or(false);
+    let n = (0..sessions.len()).filter(|&i| serving_at(i)).count();
+    let mut out = vec![0; sessions.len()];
+    if n < 2 {
+        return out;
+    }
+    let total: usize = (0..sessions.len()).filter(|&i| serving_at(i)).map(|i| sessions[i]).sum();
+    let (low, high) = (total / n, total.div_ceil(n));
+    let mut lacking: usize = (0..sessions.len()).filter(|&i| serving_at(i)).map(|i| low.saturating_sub(sessions[i])).sum();
+    for i in (0..sessions.len()).filter(|&i| serving_at(i)) {
+        let shed = sessions[i].saturating_sub(high).min(lacking);
+        out[i] = shed;
+        lacking -= shed;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_are_shed_from_full_sockets_only_while_others_lack() {
+        assert_eq!(excess(&[0, 6], &[true, true]), [0, 3], "a socket back home with none");
+        assert_eq!(excess(&[4, 4, 4], &[true; 3]), [0, 0, 0], "even");
+        assert_eq!(excess(&[5, 4, 4], &[true; 3]), [0, 0, 0], "within one of even");
+        assert_eq!(excess(&[5, 4, 3], &[true; 3]), [1, 0, 0], "one above, one below: one moves");
+        assert_eq!(excess(&[2, 10, 6, 6], &[true; 4]), [0, 4, 0, 0], "6 each: 4 lacking, 4 above");
+        assert_eq!(excess(&[9, 9, 0], &[true, true, false]), [0, 0, 0], "the empty one does not serve yet");
+        assert_eq!(excess(&[12], &[true]), [0], "one socket: nowhere to go");
+        assert_eq!(excess(&[1, 8, 8], &[true; 3]), [0, 2, 2], "5 each: 4 lacking, shed by both");
+    }
 
     fn on(home: usize, on: usize) -> Socket {
         Socket { home, on: Some(on), moving: false }

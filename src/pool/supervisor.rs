@@ -7,7 +7,10 @@
 //! 3. probes the nodes that are probing (`connection/probe.rs`), all at once, each bounded;
 //! 4. tells every connection which endpoints to avoid (reconnects skip them; placement does
 //!    not put sessions on them);
-//! 5. asks for the socket moves `spread.rs` plans (off ejected nodes, back home).
+//! 5. asks for the socket moves `spread.rs` plans (off ejected nodes, back home);
+//! 6. sets how many sessions each socket sheds as they come back, so that sessions are even
+//!    over the serving sockets again (`spread::excess`; a shed session is replaced, created
+//!    anew where placement says).
 //!
 //! The task holds the pool weakly and ends with it. It takes the breakers' lock and the
 //! table's, never together, and never across an `.await`.
@@ -138,6 +141,7 @@ async fn supervise(weak: &Weak<PoolShared>, last: &mut Vec<Vec<Sample>>) -> bool
             moving: c.is_moving(),
         })
         .collect();
+    let serving: Vec<bool> = shared.connections.iter().map(|c| c.is_up() && !c.is_moving() && !c.on_avoided()).collect();
     for (i, to, why) in spread::plan(&sockets, &healthy, policy.rebalance) {
         let conn = &shared.connections[i];
         let to = cluster.nodes[to].clone();
@@ -149,6 +153,12 @@ async fn supervise(weak: &Weak<PoolShared>, last: &mut Vec<Vec<Sample>>) -> bool
             tracing::debug!(connection = i, from = %conn.endpoint(), %to, ?reason, "asking a socket to move");
             cluster.emit(PoolEvent::SocketMoving { connection: i, from: conn.endpoint(), to, reason });
         }
+    }
+
+    // 6. Sessions even over the serving sockets again (shed as they come back).
+    if policy.rebalance {
+        let sessions: Vec<usize> = shared.table().sessions_by_connection().iter().map(|c| c.iter().sum()).collect();
+        cluster.set_shed(&spread::excess(&sessions, &serving));
     }
     true
 }
