@@ -162,10 +162,13 @@ fn quick_health() -> HealthPolicy {
         .readmit_after(2)
 }
 
-/// One tenant request: in which phase of the test it started, how long it took, and the
-/// node that answered (or the error).
+/// One tenant request: in which phase of the test it started (and whether it ended in the
+/// same one), how long it took, and the node that answered (or the error).
 struct Answer {
     phase: usize,
+    /// It was still in flight when the next phase (a fault) began.
+    overlapped: bool,
+    started: Instant,
     took: Duration,
     outcome: Result<String, Error>,
 }
@@ -201,7 +204,8 @@ impl Load {
                             assert_eq!(who, id, "tenant {t} got an answer for someone else");
                             node
                         });
-                        answers.lock().unwrap().push(Answer { phase: at, took: started.elapsed(), outcome });
+                        let overlapped = phase.load(Ordering::SeqCst) != at;
+                        answers.lock().unwrap().push(Answer { phase: at, overlapped, started, took: started.elapsed(), outcome });
                         tokio::time::sleep(pause).await;
                     }
                 })
@@ -230,10 +234,19 @@ impl Load {
     }
 }
 
-/// Every answer of a phase in `phases` succeeded.
+/// Every request made and answered within a phase in `phases` succeeded (one still in flight
+/// when the next phase's fault began was in flight at a cut).
 fn assert_none_failed(answers: &[Answer], phases: impl Fn(usize) -> bool) {
-    let failed: Vec<(usize, String)> = answers.iter().filter(|a| phases(a.phase)).filter_map(|a| a.outcome.as_ref().err().map(|e| (a.phase, e.to_string()))).collect();
-    assert!(failed.is_empty(), "requests made with every node serving failed: {failed:?}");
+    let first = answers.iter().map(|a| a.started).min();
+    let failed: Vec<(usize, u128, u128, String)> = answers
+        .iter()
+        .filter(|a| phases(a.phase) && !a.overlapped)
+        .filter_map(|a| {
+            let at = first.map(|f| a.started.duration_since(f).as_millis()).unwrap_or_default();
+            a.outcome.as_ref().err().map(|e| (a.phase, at, a.took.as_millis(), e.to_string()))
+        })
+        .collect();
+    assert!(failed.is_empty(), "requests made with every node serving failed (phase, started ms, took ms, error): {failed:?}");
 }
 
 /// No request waited past its bounds: a checkout and a request, plus scheduling slack.
@@ -474,12 +487,30 @@ async fn three_nodes_killed_restarted_and_stalled_in_turn_under_64_tenants() {
     let pool = c.pool(6, 48, quick_health()).build().await.unwrap();
     assert_eq!(c.spread(&pool), [2, 2, 2]);
     let mut events: Vec<_> = pool.connections().iter().map(|c| c.events()).collect();
+    let t0 = Instant::now();
+    if std::env::var("CLUSTER_TRACE").is_ok() {
+        let mut pe = pool.events();
+        tokio::spawn(async move {
+            while let Ok(e) = pe.recv().await {
+                eprintln!("{:>6} ms pool {e:?}", t0.elapsed().as_millis());
+            }
+        });
+        for (i, conn) in pool.connections().iter().enumerate() {
+            let mut ce = conn.events();
+            tokio::spawn(async move {
+                while let Ok(e) = ce.recv().await {
+                    eprintln!("{:>6} ms conn {i} {e:?}", t0.elapsed().as_millis());
+                }
+            });
+        }
+    }
     let load = Load::start(&pool, &c.tenants, Duration::from_millis(25));
     let healthy = |pool: &Pool| pool.nodes().iter().all(|n| n.state == NodeState::Healthy);
 
     // Faults in odd phases, recoveries in even ones.
     for (n, fault) in [(0, "kill"), (1, "stall"), (2, "kill")] {
-        load.next_phase();
+        let at = load.next_phase();
+        eprintln!("{:>6} ms phase {at}: {fault} node {n}", t0.elapsed().as_millis());
         match fault {
             "kill" => c.nodes[n].server.kill(),
             _ => c.nodes[n].proxy.stall(true),
@@ -491,6 +522,7 @@ async fn three_nodes_killed_restarted_and_stalled_in_turn_under_64_tenants() {
         .await;
         until(&format!("node {n} is ejected"), || pool.nodes()[n].state != NodeState::Healthy).await;
         let back = load.next_phase();
+        eprintln!("{:>6} ms phase {back}: node {n} returns", t0.elapsed().as_millis());
         match fault {
             "kill" => c.restart(n).await,
             _ => c.nodes[n].proxy.stall(false),
