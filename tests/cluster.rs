@@ -302,6 +302,50 @@ async fn a_socket_that_failed_over_moves_back_when_its_node_returns() {
     assert!(pool.nodes().iter().all(|n| n.state == NodeState::Healthy));
 }
 
+/// A planned move waits for the socket to be quiet: with a transaction open on one of its
+/// sessions it is given up (and tried again), the transaction commits where it began, and the
+/// move follows; a live query on another session of the socket keeps its stream across the
+/// move, and each session runs as its tenant on the new node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_waits_for_open_transactions_and_carries_live_queries() {
+    use futures_util::StreamExt;
+    let c = cluster(&["a", "b"], 2).await;
+    let pool = c.pool(2, 4, quick_health()).build().await.unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    // Two sessions of each tenant; find those on socket 0.
+    let mut held = Vec::new();
+    for (t, (id, token)) in c.tenants.iter().enumerate().chain(c.tenants.iter().enumerate()) {
+        held.push((t, id.clone(), pool.get_with_token(token.clone()).await.unwrap()));
+    }
+    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
+    let (mut zero, _rest): (Vec<_>, Vec<_>) = held.into_iter().partition(|(.., s)| s.id().is_some_and(|id| on_zero.contains(&id)));
+    assert_eq!(zero.len(), 2, "two sessions on socket 0");
+    let ((_, tx_tenant, tx_session), (_, live_tenant, live_session)) = (zero.remove(0), zero.remove(0));
+    let tx = tx_session.begin().await.unwrap();
+    tx.query("CREATE note SET owner = $auth.id, n = 1", ()).await.unwrap().check().unwrap();
+    let mut notes = live_session.live::<serde_json::Value>("note").await.unwrap();
+
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    let abandoned = wait_for(&mut events, "a move given up", |e| matches!(e, ConnectionEvent::MoveAbandoned { .. })).await;
+    assert!(matches!(&abandoned, ConnectionEvent::MoveAbandoned { reason, .. } if reason.contains("transaction")), "{abandoned:?}");
+    assert_eq!(pool.connections()[0].endpoint(), c.url(1), "still on b while the transaction is open");
+    tx.commit().await.expect("the transaction commits on the node it began on");
+    wait_for(&mut events, "moved", |e| matches!(e, ConnectionEvent::Moved { .. })).await;
+    assert_eq!(pool.connections()[0].endpoint(), c.url(0));
+
+    for (session, tenant) in [(&tx_session, &tx_tenant), (&live_session, &live_tenant)] {
+        let (who, node): (String, String) = session.query("RETURN [<string> $auth.id, $node]", ()).await.unwrap().take(0).unwrap();
+        assert_eq!((&who, node.as_str()), (tenant, "a"), "each session as its tenant, on the new node");
+    }
+    live_session.query("CREATE note SET owner = $auth.id, n = 2", ()).await.unwrap().check().unwrap();
+    let note = tokio::time::timeout(Duration::from_secs(5), notes.next()).await.expect("a notification within 5 s");
+    let note = note.expect("the stream goes on").unwrap();
+    assert_eq!(note.data["n"], 2, "{note:?}");
+}
+
 /// A node whose calls time out (a slow link: every reply later than the request timeout) is
 /// ejected, its socket moved to the other node with every tenant on it, and it comes back
 /// after passing probes once the link is fast again; its socket then returns.
