@@ -595,3 +595,47 @@ async fn three_nodes_killed_restarted_and_stalled_in_turn_under_64_tenants() {
     let failed = answers.iter().filter(|a| a.outcome.is_err()).count();
     eprintln!("{} requests, {failed} failed (all while a node was down or stalled), {} in the last window", answers.len(), window.len());
 }
+
+/// The server's memory per attached, authenticated session and per idle socket, for the
+/// README's sizing section (RSS deltas of the test server's process; Linux only). Not a check:
+/// `cargo test --test cluster -- --ignored --nocapture server_memory` prints the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for the README, not a check"]
+async fn server_memory_per_session_and_socket() {
+    fn rss_kib(port: u16) -> u64 {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(&format!("127.0.0.1:{port}")) && cmd.contains(" start ") {
+                let status = std::fs::read_to_string(entry.path().join("status")).unwrap();
+                let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+                return line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            }
+        }
+        panic!("no server process on port {port}")
+    }
+    let (server, conn) = support::setup().await;
+    let token = conn.attach().await.unwrap().signup(&record("account", "memory@x.y", "pw")).await.unwrap().access;
+    let before = rss_kib(server.port());
+    let mut sockets = Vec::new();
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        let socket = Connection::connect(server.url()).await.unwrap();
+        for _ in 0..255 {
+            let s = socket.attach().await.unwrap();
+            s.authenticate(token.clone()).await.unwrap();
+            sessions.push(s);
+        }
+        sockets.push(socket);
+    }
+    let after = rss_kib(server.port());
+    eprintln!("{} authenticated sessions on {} sockets: {:.1} KiB each", sessions.len(), sockets.len(), (after as f64 - before as f64) / sessions.len() as f64);
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        let socket = Connection::connect(server.url()).await.unwrap();
+        socket.session().ping().await.unwrap();
+        idle.push(socket);
+    }
+    let sockets_after = rss_kib(server.port());
+    eprintln!("100 idle sockets: {:.1} KiB each", (sockets_after as f64 - after as f64) / 100.0);
+}

@@ -25,7 +25,8 @@ pub(crate) const DEFAULT_CONNECTIONS: usize = 4;
 /// socket, and the server spends more CPU per request on a shallow pipeline (BENCHMARKS.md:
 /// 64 sessions cost the server 12 % more per request than 128 at 256 callers).
 pub(crate) const DEFAULT_MAX_SESSIONS: usize = 128;
-/// Default cap of sessions per connection (the server allows 256).
+/// Default cap of sessions per connection (the server attaches 255 besides the socket's own:
+/// `SURREAL_WEBSOCKET_MAX_ATTACHED_SESSIONS`, 256 by default, counts that one too).
 pub(crate) const DEFAULT_MAX_SESSIONS_PER_CONNECTION: usize = 128;
 /// Default longest wait for a free session.
 pub(crate) const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,7 +44,7 @@ pub(crate) const DEFAULT_MAX_WAITING_PER_TENANT: usize = 256;
 /// |---|---|
 /// | [`connections`](Self::connections) | 4 sockets |
 /// | [`max_sessions`](Self::max_sessions) | 128 server sessions (about 7 KiB each here) |
-/// | [`max_sessions_per_connection`](Self::max_sessions_per_connection) | 128 (the server allows 256) |
+/// | [`max_sessions_per_connection`](Self::max_sessions_per_connection) | 128 (the server attaches at most 255) |
 /// | [`warm_sessions`](Self::warm_sessions) | all of `max_sessions` |
 /// | [`checkout_timeout`](Self::checkout_timeout) | 10 s |
 /// | [`affinity_wait`](Self::affinity_wait) | 20 ms |
@@ -206,7 +207,8 @@ impl PoolBuilder {
         self
     }
 
-    /// Cap of sessions on one connection (default 128; the server refuses more than 256).
+    /// Cap of sessions on one connection (default 128; at most 255: a SurrealDB socket holds 256
+    /// sessions by default, its own default session included, and refuses the next `attach`).
     ///
     /// ```
     /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_sessions_per_connection(64);
@@ -362,8 +364,8 @@ impl PoolBuilder {
         if self.connections == 0 || self.max_sessions == 0 {
             return Err(Error::InvalidArgument("a pool needs at least one connection and one session".into()));
         }
-        if self.max_sessions_per_connection == 0 || self.max_sessions_per_connection > 256 {
-            return Err(Error::InvalidArgument("max_sessions_per_connection must be 1..=256 (the server's cap)".into()));
+        if self.max_sessions_per_connection == 0 || self.max_sessions_per_connection > 255 {
+            return Err(Error::InvalidArgument("max_sessions_per_connection must be 1..=255 (the server attaches 255 besides a socket's own session)".into()));
         }
         if self.max_sessions > self.connections * self.max_sessions_per_connection {
             return Err(Error::InvalidArgument(format!(
