@@ -548,8 +548,21 @@ async fn three_nodes_killed_restarted_and_stalled_in_turn_under_64_tenants() {
             });
         }
     }
+    // How long each move held commands (for the README's figures).
+    let paused = Arc::new(Mutex::new(Vec::new()));
+    for conn in pool.connections() {
+        let (mut rx, paused) = (conn.events(), paused.clone());
+        tokio::spawn(async move {
+            while let Ok(e) = rx.recv().await {
+                if let ConnectionEvent::Moved { paused: p, .. } = e {
+                    paused.lock().unwrap().push(p);
+                }
+            }
+        });
+    }
     let load = Load::start(&pool, &c.tenants, Duration::from_millis(25));
     let healthy = |pool: &Pool| pool.nodes().iter().all(|n| n.state == NodeState::Healthy);
+    let mut recoveries = Vec::new();
 
     // Faults in odd phases, recoveries in even ones.
     for (n, fault) in [(0, "kill"), (1, "stall"), (2, "kill")] {
@@ -567,12 +580,14 @@ async fn three_nodes_killed_restarted_and_stalled_in_turn_under_64_tenants() {
         until(&format!("node {n} is ejected"), || pool.nodes()[n].state != NodeState::Healthy).await;
         let back = load.next_phase();
         eprintln!("{:>6} ms phase {back}: node {n} returns", t0.elapsed().as_millis());
+        let returned = Instant::now();
         match fault {
             "kill" => c.restart(n).await,
             _ => c.nodes[n].proxy.stall(false),
         }
         any_event(&mut events, "a move home", |e| matches!(e, ConnectionEvent::Moved { to, .. } if c.node_of(to) == Some(n))).await;
         until(&format!("node {n} is back with its share"), || c.spread(&pool) == [2, 2, 2] && healthy(&pool)).await;
+        recoveries.push(returned.elapsed());
         until(&format!("node {n} answers again"), || load.answered(back, &c.nodes[n].name) >= 20).await;
     }
 
@@ -594,6 +609,8 @@ async fn three_nodes_killed_restarted_and_stalled_in_turn_under_64_tenants() {
     assert_eq!(pool.status().connections_up, 6);
     let failed = answers.iter().filter(|a| a.outcome.is_err()).count();
     eprintln!("{} requests, {failed} failed (all while a node was down or stalled), {} in the last window", answers.len(), window.len());
+    let paused = paused.lock().unwrap().clone();
+    eprintln!("from each node's return to the configured spread: {recoveries:?}; {} moves held commands for at most {:?}", paused.len(), paused.iter().max());
 }
 
 /// The server's memory per attached, authenticated session and per idle socket, for the

@@ -225,8 +225,10 @@ pub enum ConnectionEvent {
         sessions: usize,
         /// Requests the replay sent.
         requests: usize,
-        /// From the request to move to the switch (most of it spent dialing, not waiting).
+        /// From the request to move to the switch (most of it spent dialing, while serving).
         elapsed: Duration,
+        /// How long commands were held: the drain and the replay, the only wait a move adds.
+        paused: Duration,
     },
     /// A planned move was given up: the connection stays where it is, its sessions as they
     /// were (the new node could not be reached, requests stayed in flight too long, a

@@ -239,11 +239,12 @@ impl Actor {
         tokio::spawn(async move {
             let _ = timeout(Duration::from_secs(1), futures_util::SinkExt::close(&mut old)).await;
         });
-        let elapsed = self.moving.take().map(|m| m.started.elapsed()).unwrap_or_default();
+        let (elapsed, paused) = self.moving.take().map(|m| (m.started.elapsed(), m.draining_since.map(|d| d.elapsed()).unwrap_or_default())).unwrap_or_default();
         self.shared.moving.store(false, Ordering::SeqCst);
-        tracing::info!(%from, %to, sessions = report.sessions, elapsed_ms = elapsed.as_millis() as u64, "connection moved");
+        let paused_ms = paused.as_millis() as u64;
+        tracing::info!(%from, %to, sessions = report.sessions, elapsed_ms = elapsed.as_millis() as u64, paused_ms, "connection moved");
         crate::telemetry::moved(true);
-        self.shared.emit(ConnectionEvent::Moved { from, to, sessions: report.sessions, requests: report.requests, elapsed });
+        self.shared.emit(ConnectionEvent::Moved { from, to, sessions: report.sessions, requests: report.requests, elapsed, paused });
         None
     }
 }
