@@ -100,7 +100,7 @@ enum Stop {
     /// The socket failed.
     Lost(String),
     /// Drained for a move: the socket to move to.
-    Move(super::relocate::Ready),
+    Move(Box<super::relocate::Ready>),
 }
 
 impl Actor {
@@ -127,7 +127,7 @@ impl Actor {
         loop {
             let stop = match self.serve(&mut socket).await {
                 // A forced move that cannot switch now gives the socket up, as if it were cut.
-                Stop::Move(next) => match self.finish_move(&mut socket, next).await {
+                Stop::Move(next) => match self.finish_move(&mut socket, *next).await {
                     Some(reason) => Stop::Lost(reason),
                     None => continue,
                 },
@@ -195,7 +195,7 @@ impl Actor {
                 Wake::Lost(reason) => return Stop::Lost(reason),
                 Wake::Drained => {
                     if let Some(next) = self.take_ready() {
-                        return Stop::Move(next);
+                        return Stop::Move(Box::new(next));
                     }
                 }
                 Wake::Tick => {
