@@ -193,11 +193,10 @@ impl Actor {
                     return Stop::Closed;
                 }
                 Wake::Lost(reason) => return Stop::Lost(reason),
-                Wake::Drained => {
-                    if let Some(next) = self.take_ready() {
-                        return Stop::Move(Box::new(next));
-                    }
-                }
+                Wake::Drained => match self.take_ready() {
+                    Some(next) => return Stop::Move(Box::new(next)),
+                    None => self.draining = false, // nothing to move to: serve on
+                },
                 Wake::Tick => {
                     if last_rx.elapsed() > watchdog {
                         return Stop::Lost(format!("no frame from the server for {watchdog:?}"));

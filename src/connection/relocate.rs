@@ -38,7 +38,8 @@ use super::reconnect::ConnectionEvent;
 use super::{dial, replay, Connection, Socket};
 
 /// The longest a move waits for the requests in flight to be answered before it gives up
-/// (commands made meanwhile wait that long at most, on top of their own time).
+/// (checked on the connection's tick, so up to a tick more; commands made meanwhile wait that
+/// long at most).
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 /// Where a connection is asked to be, by index into its endpoints.
