@@ -454,6 +454,14 @@ impl ServerError {
     pub fn is_session_not_found(&self) -> bool {
         self.kind == "NotFound" && self.has_detail_kind("Session")
     }
+
+    /// The node refused the call before running it because of its own state: its memory
+    /// guard is engaged ("The server is unable to handle the request") or it is shutting down
+    /// (SurrealDB 3.3 and 4.0 send these as internal errors with fixed messages). A pool counts
+    /// these against the node's health.
+    pub(crate) fn is_node_refusal(&self) -> bool {
+        matches!(self.message.as_str(), "The server is unable to handle the request" | "The server is gracefully shutting down")
+    }
 }
 
 impl fmt::Display for ServerError {

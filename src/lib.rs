@@ -99,7 +99,7 @@ pub use auth::{AccessToken, BearerKey, Credentials, Database, Namespace, Record,
 pub use connection::{Connection, ConnectionBuilder};
 pub use connection::reconnect::{ConnectionEvent, ReconnectPolicy};
 pub use error::{Error, Result, ServerError};
-pub use pool::{Pool, PoolBuilder, PoolStatus, PooledSession, TenantLoad};
+pub use pool::{HealthPolicy, MoveReason, NodeState, NodeStatus, Pool, PoolBuilder, PoolEvent, PoolStatus, PooledSession, TenantLoad};
 pub use session::query::QueryResponse;
 pub use session::data::Transaction;
 pub use session::options::{Isolation, QueryOptions, ReadOnly, Snapshot, TransactionOptions};

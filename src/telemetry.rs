@@ -17,6 +17,10 @@
 //! | `surreal_pool_sessions` | gauge | `connection` (index), `state`: `idle`, `busy`, `dirty` |
 //! | `surreal_pool_requests_in_flight`, `surreal_pool_requests_queued` | gauge | `connection` |
 //! | `surreal_pool_checkouts_waiting`, `surreal_pool_connections_up` | gauge | |
+//! | `surreal_pool_socket_moves_total` | counter | `outcome`: `moved`, `abandoned` |
+//! | `surreal_pool_node_ejections_total` | counter | `endpoint` |
+//! | `surreal_pool_node_probes_total` | counter | `endpoint`, `outcome`: `ok`, `failed` |
+//! | `surreal_pool_node_healthy`, `surreal_pool_node_sockets` | gauge | `endpoint` |
 //!
 //! Gauges are set by `Pool::record_metrics`, to be called before each scrape; counters and
 //! histograms are recorded as things happen. No label carries a token, a tenant or a query.
@@ -61,6 +65,24 @@ mod imp {
         metrics::gauge!("surreal_pool_checkouts_waiting").set(waiting as f64);
         metrics::gauge!("surreal_pool_connections_up").set(connections_up as f64);
     }
+
+    pub(crate) fn moved(done: bool) {
+        metrics::counter!("surreal_pool_socket_moves_total", "outcome" => if done { "moved" } else { "abandoned" }).increment(1);
+    }
+
+    pub(crate) fn node_ejected(endpoint: &str) {
+        metrics::counter!("surreal_pool_node_ejections_total", "endpoint" => endpoint.to_owned()).increment(1);
+    }
+
+    pub(crate) fn node_probed(endpoint: &str, ok: bool) {
+        let outcome = if ok { "ok" } else { "failed" };
+        metrics::counter!("surreal_pool_node_probes_total", "endpoint" => endpoint.to_owned(), "outcome" => outcome).increment(1);
+    }
+
+    pub(crate) fn node_gauges(endpoint: &str, healthy: bool, sockets: usize) {
+        metrics::gauge!("surreal_pool_node_healthy", "endpoint" => endpoint.to_owned()).set(if healthy { 1.0 } else { 0.0 });
+        metrics::gauge!("surreal_pool_node_sockets", "endpoint" => endpoint.to_owned()).set(sockets as f64);
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -78,6 +100,12 @@ mod imp {
     pub(crate) fn rejected(_: bool) {}
     #[inline(always)]
     pub(crate) fn reconnected(_: Duration) {}
+    #[inline(always)]
+    pub(crate) fn moved(_: bool) {}
+    #[inline(always)]
+    pub(crate) fn node_ejected(_: &str) {}
+    #[inline(always)]
+    pub(crate) fn node_probed(_: &str, _: bool) {}
 }
 
 pub(crate) use imp::*;

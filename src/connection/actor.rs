@@ -4,7 +4,9 @@
 //! session state, keeps the socket alive (RPC pings; a watchdog for stalls), renews tokens before
 //! they expire, and when the socket fails, reconnects with backoff, learns the server's version
 //! again (see [`crate::connection::negotiate`]) and replays every session's state before it
-//! takes the next command (see [`crate::connection::replay`]).
+//! takes the next command (see [`crate::connection::replay`]; the loop is in
+//! [`crate::connection::reconnect`]). Asked to, it moves its sessions to another endpoint
+//! without failing a request (see [`crate::connection::relocate`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -21,7 +23,7 @@ use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_websockets::Message;
 
-use crate::connection::{dial, Config, Shared, Socket};
+use crate::connection::{Config, Shared, Socket};
 use crate::error::{Error, Result};
 use crate::wire::envelope::{self, Incoming, Payload};
 use crate::connection::reconnect::ConnectionEvent;
@@ -43,7 +45,7 @@ pub(crate) struct Command {
 }
 
 /// A request written to the socket and not yet answered.
-struct Pending {
+pub(super) struct Pending {
     session: Option<uuid::Uuid>,
     effect: Effect,
     reply: Option<oneshot::Sender<Result<Payload>>>,
@@ -54,7 +56,7 @@ pub(crate) struct Actor {
     pub(crate) shared: Arc<Shared>,
     pub(crate) config: Arc<Config>,
     pub(crate) close: CancellationToken,
-    pending: HashMap<u64, Pending>,
+    pub(super) pending: HashMap<u64, Pending>,
     renewing: HashSet<Option<uuid::Uuid>>,
     /// Requests the actor itself must send (kills of orphaned live queries, keepalive pings,
     /// renewals), written before the next caller's command.
@@ -71,9 +73,13 @@ pub(crate) struct Actor {
     /// watchdog).
     writing_since: Option<Instant>,
     /// Index into `config.endpoints` of the endpoint in use.
-    endpoint: usize,
+    pub(super) endpoint: usize,
     /// Set when the socket can no longer be trusted (the serve loop then replaces it).
     broken: Option<String>,
+    /// A planned move to another endpoint, under way.
+    pub(super) moving: Option<super::relocate::Move>,
+    /// No command is written (a move waits for the requests in flight to be answered).
+    pub(super) draining: bool,
 }
 
 /// A request the actor sends on its own behalf: session, method, params, effect.
@@ -89,6 +95,8 @@ enum Wake {
     Closed,
     /// The socket failed.
     Lost(String),
+    /// Draining for a move, and nothing is in flight any more.
+    Drained,
 }
 
 /// Why the serve loop ended.
@@ -97,6 +105,8 @@ enum Stop {
     Closed,
     /// The socket failed.
     Lost(String),
+    /// Drained for a move: the socket to move to.
+    Move(Box<super::relocate::Ready>),
 }
 
 impl Actor {
@@ -116,13 +126,24 @@ impl Actor {
             writing_since: None,
             endpoint: 0,
             broken: None,
+            moving: None,
+            draining: false,
         }
     }
 
     pub(crate) async fn run(mut self, socket: Socket) {
         let mut socket = socket;
         loop {
-            match self.serve(socket).await {
+            let stop = match self.serve(&mut socket).await {
+                // A forced move that cannot switch now gives the socket up, as if it were cut.
+                Stop::Move(next) => match self.finish_move(&mut socket, *next).await {
+                    Some(reason) => Stop::Lost(reason),
+                    None => continue,
+                },
+                stop => stop,
+            };
+            match stop {
+                Stop::Move(_) => {} // handled above
                 Stop::Closed => {
                     tracing::debug!("connection closed");
                     self.fail_pending(|| Error::ClosedInFlight);
@@ -130,6 +151,7 @@ impl Actor {
                 }
                 Stop::Lost(reason) => {
                     tracing::warn!(%reason, "connection lost");
+                    self.forget_move("the socket was lost");
                     self.fail_pending(|| Error::ConnectionLost);
                     self.shared.emit(ConnectionEvent::Disconnected { reason });
                     match self.reconnect().await {
@@ -154,7 +176,7 @@ impl Actor {
     /// frames and the in-flight limit allows); the flush; the tick; reads (up to
     /// [`READ_BATCH`] frames). So a write blocked by a peer that does not read never stops the
     /// reading, and a flood of incoming frames never keeps commands from being written.
-    async fn serve(&mut self, mut socket: Socket) -> Stop {
+    async fn serve(&mut self, socket: &mut Socket) -> Stop {
         let watchdog = self.config.watchdog_timeout;
         let mut tick = tokio::time::interval(self.config.keepalive_interval.min(Duration::from_secs(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -167,7 +189,7 @@ impl Actor {
         self.writing_since = None;
         loop {
             let wake = std::future::poll_fn(|cx| {
-                let wake = self.poll_socket(cx, &mut socket, closing.as_mut(), &mut tick, &mut last_rx);
+                let wake = self.poll_socket(cx, socket, closing.as_mut(), &mut tick, &mut last_rx);
                 self.shared.in_flight.store(self.pending.len(), Ordering::Relaxed);
                 wake
             })
@@ -181,6 +203,10 @@ impl Actor {
                     return Stop::Closed;
                 }
                 Wake::Lost(reason) => return Stop::Lost(reason),
+                Wake::Drained => match self.take_ready() {
+                    Some(next) => return Stop::Move(Box::new(next)),
+                    None => self.draining = false, // nothing to move to: serve on
+                },
                 Wake::Tick => {
                     if last_rx.elapsed() > watchdog {
                         return Stop::Lost(format!("no frame from the server for {watchdog:?}"));
@@ -197,6 +223,9 @@ impl Actor {
                     }
                     let renewals = self.renewals();
                     self.outbox.extend(renewals);
+                    if let Some(reason) = self.check_move() {
+                        return Stop::Lost(reason);
+                    }
                 }
             }
         }
@@ -219,11 +248,15 @@ impl Actor {
             if closing.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::Closed);
             }
+            if self.draining && self.pending.is_empty() && !self.unflushed {
+                return Poll::Ready(Wake::Drained);
+            }
             let mut progress = false;
             // Write a batch, then flush it before the next one: the write-stall watchdog
-            // measures one batch's flush, as the time the socket takes to accept it.
+            // measures one batch's flush, as the time the socket takes to accept it. Nothing
+            // is written while draining for a move (commands wait in the channel).
             let mut drained = false;
-            if !self.unflushed || self.held {
+            if (!self.unflushed || self.held) && !self.draining {
                 let mut budget = WRITE_BATCH;
                 loop {
                     if self.outbox.is_empty() && self.pending.len() >= self.config.max_in_flight {
@@ -545,7 +578,7 @@ impl Actor {
         }
     }
 
-    fn fail_pending(&mut self, error: fn() -> Error) {
+    pub(super) fn fail_pending(&mut self, error: fn() -> Error) {
         let mut sessions = self.shared.sessions();
         for (_, pending) in self.pending.drain() {
             if matches!(pending.effect, Effect::Detach) {
@@ -558,98 +591,17 @@ impl Actor {
                 let _ = reply.send(Err(error()));
             }
         }
-        self.renewing.clear();
-        // Kills, pings and renewals for the old socket: its live queries and tokens are
-        // restored by the replay.
-        self.outbox.clear();
+        drop(sessions);
+        self.clear_internal();
         self.shared.in_flight.store(0, Ordering::Relaxed);
     }
 
-    /// Reconnects with backoff and replays every session. `None` if the connection was closed
-    /// (or every handle dropped) meanwhile.
-    async fn reconnect(&mut self) -> Option<Socket> {
-        self.shared.up.store(false, Ordering::SeqCst);
-        let started = Instant::now();
-        let policy = self.config.reconnect.clone();
-        let endpoints = self.config.endpoints.len();
-        let mut attempt: u32 = 0;
-        let mut on_endpoint: u32 = 0;
-        let mut down = false;
-        loop {
-            if self.rx.is_closed() && self.rx.is_empty() {
-                return None;
-            }
-            attempt += 1;
-            if on_endpoint >= policy.failover_after_value() && endpoints > 1 {
-                self.endpoint = (self.endpoint + 1) % endpoints;
-                on_endpoint = 0;
-            }
-            on_endpoint += 1;
-            let endpoint = self.config.endpoints[self.endpoint].clone();
-            self.shared.emit(ConnectionEvent::Reconnecting { attempt, endpoint: endpoint.clone() });
-            let span = tracing::info_span!("surreal_pool.reconnect", attempt, endpoint = %endpoint);
-            let close = self.close.clone();
-            let result = tokio::select! {
-                _ = close.cancelled() => return None,
-                r = tracing::Instrument::instrument(connect_and_replay(&endpoint, &self.shared, &self.config), span) => r,
-            };
-            match result {
-                Ok((socket, sessions, requests)) => {
-                    self.shared.set_endpoint(&endpoint);
-                    self.shared.down.store(false, Ordering::SeqCst);
-                    self.shared.up.store(true, Ordering::SeqCst);
-                    let elapsed = started.elapsed();
-                    tracing::info!(attempt, sessions, elapsed_ms = elapsed.as_millis() as u64, "connection restored");
-                    crate::telemetry::reconnected(elapsed);
-                    self.shared.emit(ConnectionEvent::Restored { endpoint, sessions, requests, elapsed });
-                    return Some(socket);
-                }
-                Err(reason) => tracing::debug!(attempt, %reason, "reconnect attempt failed"),
-            }
-            let max = policy.max_attempts_value();
-            if !down && max != 0 && attempt >= max {
-                down = true;
-                self.shared.down.store(true, Ordering::SeqCst);
-                tracing::warn!(attempt, "connection down");
-                self.shared.emit(ConnectionEvent::Down { attempts: attempt });
-            }
-            let delay = if down { policy.max_delay_value() } else { policy.delay(attempt) };
-            let sleep = tokio::time::sleep(delay);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    _ = self.close.cancelled() => return None,
-                    _ = &mut sleep => break,
-                    // While down, fail commands at once instead of letting them wait.
-                    command = self.rx.recv(), if down => match command {
-                        None => return None,
-                        Some(command) => {
-                            if matches!(command.effect, Effect::Detach) {
-                                // Nothing to detach on a dead socket; just don't replay it.
-                                self.shared.sessions().remove(&command.session);
-                                let _ = command.reply.send(Ok(Payload::from_value(&Cbor::Null)));
-                            } else {
-                                let _ = command.reply.send(Err(Error::ConnectionDown));
-                            }
-                        }
-                    },
-                }
-            }
-        }
+    /// Forgets the actor's own requests for the socket being left (kills, pings, renewals):
+    /// the replay restores live queries and tokens on the next one.
+    pub(super) fn clear_internal(&mut self) {
+        self.renewing.clear();
+        self.outbox.clear();
     }
-
-}
-
-async fn connect_and_replay(endpoint: &str, shared: &Shared, config: &Config) -> std::result::Result<(Socket, usize, usize), String> {
-    let mut socket = dial(endpoint, config).await.map_err(|e| e.to_string())?;
-    // The server may be another node, or the same one upgraded: its version is learnt again
-    // before anything else is sent, so that no request is encoded for the old one's.
-    crate::connection::negotiate::negotiate(&mut socket, shared, config).await?;
-    let report = crate::connection::replay::replay(&mut socket, shared, config).await?;
-    for session in report.auth_lost {
-        shared.emit(ConnectionEvent::SessionAuthLost { session });
-    }
-    Ok((socket, report.sessions, report.requests))
 }
 
 /// Requests the actor writes before flushing the socket.
@@ -662,8 +614,9 @@ const READ_BATCH: usize = 32;
 const READ_BUDGET_FRAMES: usize = 128;
 const READ_BUDGET_BYTES: usize = 1 << 20;
 
-pub(crate) fn spawn(rx: mpsc::Receiver<Command>, shared: Arc<Shared>, config: Arc<Config>, close: CancellationToken, socket: Socket) {
-    let actor = Actor::new(rx, shared, config.clone(), close);
+pub(crate) fn spawn(rx: mpsc::Receiver<Command>, shared: Arc<Shared>, config: Arc<Config>, close: CancellationToken, socket: Socket, endpoint: usize) {
+    let mut actor = Actor::new(rx, shared, config.clone(), close);
+    actor.endpoint = endpoint;
     let span = tracing::info_span!("surreal_pool.connection", endpoint = %config.endpoints[0]);
     tokio::spawn(tracing::Instrument::instrument(actor.run(socket), span));
 }

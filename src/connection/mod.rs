@@ -22,7 +22,10 @@ pub(crate) mod actor;
 mod builder;
 pub(crate) mod live_registry;
 pub(crate) mod negotiate;
+pub(crate) mod node_stats;
+pub(crate) mod probe;
 pub(crate) mod reconnect;
+pub(crate) mod relocate;
 pub(crate) mod replay;
 mod shared;
 pub(crate) mod state;
@@ -127,6 +130,9 @@ impl Connection {
             events: broadcast::channel(256).0,
             live: Mutex::new(crate::connection::live_registry::LiveRegistry::default()),
             server_version: Mutex::new(None),
+            stats: node_stats::NodeStats::new(config.endpoints.len()),
+            route: Mutex::new(relocate::Route::default()),
+            moving: AtomicBool::new(false),
         });
         // The first endpoint that answers, and says its version (or does not: see `negotiate`).
         let mut first_error = None;
@@ -153,10 +159,12 @@ impl Connection {
             return Err(first_error.unwrap_or_else(|| Error::InvalidUrl("no endpoint given".into())));
         };
         shared.set_endpoint(&endpoint);
+        let index = config.endpoints.iter().position(|e| *e == endpoint).unwrap_or(0);
+        shared.stats.set_current(index);
         let config = Arc::new(config);
         let (tx, rx) = mpsc::channel(config.channel_capacity);
         let close = CancellationToken::new();
-        actor::spawn(rx, shared.clone(), config.clone(), close.clone(), socket);
+        actor::spawn(rx, shared.clone(), config.clone(), close.clone(), socket, index);
         tracing::debug!(endpoint = %endpoint, "connected");
         Ok(Connection { inner: Arc::new(Inner { config, tx, shared, close }) })
     }
@@ -278,7 +286,6 @@ impl Connection {
     }
 
     /// Requests written and not yet answered, and commands queued for the actor.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn load(&self) -> (usize, usize) {
         let queued = self.inner.tx.max_capacity() - self.inner.tx.capacity();
         (self.inner.shared.in_flight.load(Ordering::Relaxed), queued)
@@ -330,6 +337,7 @@ impl Connection {
         let span = tracing::debug_span!("surreal_pool.request", method, id, session = ?session);
         async move {
             let started = Instant::now();
+            let node = self.inner.shared.stats.current();
             let deadline = started + self.inner.config.request_timeout;
             let (reply, rx) = oneshot::channel();
             // A detach is sent even if its caller stops waiting, so that no session leaks.
@@ -362,6 +370,7 @@ impl Connection {
             };
             tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, ok = result.is_ok(), "reply");
             crate::telemetry::request(method, started.elapsed(), result.is_ok());
+            self.inner.shared.stats.record(node, node_stats::judge(&result), started.elapsed());
             result
         }
         .instrument(span)

@@ -80,7 +80,9 @@ pub(crate) async fn negotiate(socket: &mut Socket, shared: &Shared, config: &Con
     Ok(negotiated)
 }
 
-async fn exchange(socket: &mut Socket, shared: &Shared, config: &Config) -> Result<Negotiated, String> {
+/// The `version` exchange alone: nothing is stored (a planned move stores the version once it
+/// switches to the socket).
+pub(crate) async fn exchange(socket: &mut Socket, shared: &Shared, config: &Config) -> Result<Negotiated, String> {
     let bound = config.connect_timeout.min(config.request_timeout);
     let deadline = Instant::now() + bound;
     let id = shared.next_id();

@@ -1,6 +1,17 @@
-//! Reconnect policy and connection events.
+//! Reconnect policy, connection events, and the actor's reconnect loop.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use ciborium::Value as Cbor;
+use tokio::time::Instant;
+
+use super::actor::Actor;
+use super::node_stats::Outcome;
+use super::state::Effect;
+use super::{dial, Config, Shared, Socket};
+use crate::error::Error;
+use crate::wire::envelope::Payload;
 
 /// How a connection retries after its socket fails: exponential backoff with jitter.
 ///
@@ -200,6 +211,139 @@ pub enum ConnectionEvent {
         /// The session.
         session: Option<uuid::Uuid>,
     },
+    /// The connection moved to another endpoint on purpose (a pool brings a socket back to its
+    /// node, or takes it off an ejected one): it drained the requests in flight, replayed every
+    /// session on the new socket, then switched. No request failed; commands made meanwhile
+    /// waited and went to the new node.
+    #[non_exhaustive]
+    Moved {
+        /// The endpoint it left.
+        from: String,
+        /// The endpoint now in use.
+        to: String,
+        /// Sessions replayed there.
+        sessions: usize,
+        /// Requests the replay sent.
+        requests: usize,
+        /// From the request to move to the switch (most of it spent dialing, while serving).
+        elapsed: Duration,
+        /// How long commands were held: the drain and the replay, the only wait a move adds.
+        paused: Duration,
+    },
+    /// A planned move was given up: the connection stays where it is, its sessions as they
+    /// were (the new node could not be reached, requests stayed in flight too long, a
+    /// transaction was open, or a session would not have come back with its identity).
+    #[non_exhaustive]
+    MoveAbandoned {
+        /// The endpoint it was to move to.
+        to: String,
+        /// Why (no secrets).
+        reason: String,
+    },
+}
+
+impl Actor {
+    /// Reconnects with backoff and replays every session. `None` if the connection was closed
+    /// (or every handle dropped) meanwhile.
+    pub(super) async fn reconnect(&mut self) -> Option<Socket> {
+        self.shared.up.store(false, Ordering::SeqCst);
+        let started = Instant::now();
+        let policy = self.config.reconnect.clone();
+        let endpoints = self.config.endpoints.len();
+        let mut attempt: u32 = 0;
+        let mut on_endpoint: u32 = 0;
+        let mut down = false;
+        loop {
+            if self.rx.is_closed() && self.rx.is_empty() {
+                return None;
+            }
+            attempt += 1;
+            // Move on after `failover_after` attempts, or at once from an endpoint whose node
+            // is ejected (unless every one is).
+            let avoided = self.shared.avoided();
+            let avoid_here = avoided.get(self.endpoint).copied().unwrap_or(false) && !avoided.iter().all(|a| *a);
+            if endpoints > 1 && (on_endpoint >= policy.failover_after_value() || avoid_here) {
+                self.endpoint = next_endpoint(self.endpoint, &avoided, endpoints);
+                on_endpoint = 0;
+            }
+            on_endpoint += 1;
+            let endpoint = self.config.endpoints[self.endpoint].clone();
+            self.shared.emit(ConnectionEvent::Reconnecting { attempt, endpoint: endpoint.clone() });
+            let span = tracing::info_span!("surreal_pool.reconnect", attempt, endpoint = %endpoint);
+            let close = self.close.clone();
+            let result = tokio::select! {
+                _ = close.cancelled() => return None,
+                r = tracing::Instrument::instrument(connect_and_replay(&endpoint, &self.shared, &self.config), span) => r,
+            };
+            match result {
+                Ok((socket, sessions, requests)) => {
+                    self.shared.set_endpoint(&endpoint);
+                    self.shared.stats.set_current(self.endpoint);
+                    self.shared.down.store(false, Ordering::SeqCst);
+                    self.shared.up.store(true, Ordering::SeqCst);
+                    let elapsed = started.elapsed();
+                    tracing::info!(attempt, sessions, elapsed_ms = elapsed.as_millis() as u64, "connection restored");
+                    crate::telemetry::reconnected(elapsed);
+                    self.shared.emit(ConnectionEvent::Restored { endpoint, sessions, requests, elapsed });
+                    return Some(socket);
+                }
+                Err(reason) => {
+                    tracing::debug!(attempt, %reason, "reconnect attempt failed");
+                    self.shared.stats.record(self.endpoint, Outcome::Failed, Duration::ZERO);
+                }
+            }
+            let max = policy.max_attempts_value();
+            if !down && max != 0 && attempt >= max {
+                down = true;
+                self.shared.down.store(true, Ordering::SeqCst);
+                tracing::warn!(attempt, "connection down");
+                self.shared.emit(ConnectionEvent::Down { attempts: attempt });
+            }
+            let delay = if down { policy.max_delay_value() } else { policy.delay(attempt) };
+            let sleep = tokio::time::sleep(delay);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = self.close.cancelled() => return None,
+                    _ = &mut sleep => break,
+                    // While down, fail commands at once instead of letting them wait.
+                    command = self.rx.recv(), if down => match command {
+                        None => return None,
+                        Some(command) => {
+                            if matches!(command.effect, Effect::Detach) {
+                                // Nothing to detach on a dead socket; just don't replay it.
+                                self.shared.sessions().remove(&command.session);
+                                let _ = command.reply.send(Ok(Payload::from_value(&Cbor::Null)));
+                            } else {
+                                let _ = command.reply.send(Err(Error::ConnectionDown));
+                            }
+                        }
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// The next endpoint after `current` (in order, wrapping) that is not avoided; the next one
+/// in order if every endpoint is.
+fn next_endpoint(current: usize, avoided: &[bool], endpoints: usize) -> usize {
+    (1..=endpoints)
+        .map(|k| (current + k) % endpoints)
+        .find(|i| !avoided.get(*i).copied().unwrap_or(false))
+        .unwrap_or((current + 1) % endpoints)
+}
+
+async fn connect_and_replay(endpoint: &str, shared: &Shared, config: &Config) -> std::result::Result<(Socket, usize, usize), String> {
+    let mut socket = dial(endpoint, config).await.map_err(|e| e.to_string())?;
+    // The server may be another node, or the same one upgraded: its version is learnt again
+    // before anything else is sent, so that no request is encoded for the old one's.
+    crate::connection::negotiate::negotiate(&mut socket, shared, config).await?;
+    let report = crate::connection::replay::replay(&mut socket, shared, config).await?;
+    for session in report.auth_lost {
+        shared.emit(ConnectionEvent::SessionAuthLost { session });
+    }
+    Ok((socket, report.sessions, report.requests))
 }
 
 #[cfg(test)]
@@ -218,5 +362,15 @@ mod tests {
             }
         }
         assert_eq!(p.base_delay(4), Duration::from_millis(800));
+    }
+
+    #[test]
+    fn reconnects_skip_avoided_endpoints_unless_every_one_is() {
+        assert_eq!(next_endpoint(0, &[false, false, false], 3), 1);
+        assert_eq!(next_endpoint(0, &[false, true, false], 3), 2);
+        assert_eq!(next_endpoint(2, &[false, true, false], 3), 0);
+        assert_eq!(next_endpoint(0, &[false, true, true], 3), 0, "back to the only one left");
+        assert_eq!(next_endpoint(1, &[true, true, true], 3), 2, "all avoided: plain order");
+        assert_eq!(next_endpoint(0, &[], 2), 1, "nothing known: plain order");
     }
 }

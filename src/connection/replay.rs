@@ -42,6 +42,22 @@ pub(crate) struct Report {
     pub(crate) auth_lost: Vec<Option<uuid::Uuid>>,
 }
 
+/// A replay sent and answered on a fresh socket, not yet recorded in the shared state (only
+/// refreshed token pairs are, at once: refresh tokens are single-use). A reconnect records it
+/// whatever it holds; a planned move records it only if it is [`complete`](Self::complete),
+/// and otherwise keeps the old socket, whose sessions are still as they were.
+pub(crate) struct Replayed {
+    plans: Vec<(Option<uuid::Uuid>, SessionState)>,
+    alive: Vec<bool>,
+    attach_failed: Vec<bool>,
+    auth: Vec<Auth>,
+    /// Live queries registered again: (key, session, new id if the server gave one).
+    live: Vec<(u64, Option<uuid::Uuid>, Option<uuid::Uuid>)>,
+    /// Live queries of sessions whose identity did not come back.
+    live_dropped: Vec<u64>,
+    requests: usize,
+}
+
 /// One request of a replay step.
 struct Step {
     session: Option<uuid::Uuid>,
@@ -133,11 +149,32 @@ enum Auth {
     Lost,
 }
 
+/// Replays every session on `socket` and records the outcome (a reconnect).
 pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config) -> Result<Report, String> {
+    let replayed = run(socket, shared, config).await?;
+    let (mut report, orphans) = replayed.commit(shared);
+    kill_orphans(socket, shared, config, &mut report.requests, orphans).await?;
+    Ok(report)
+}
+
+/// Kills live queries registered again whose stream was dropped meanwhile.
+pub(crate) async fn kill_orphans(
+    socket: &mut Socket,
+    shared: &Shared,
+    config: &Config,
+    requests: &mut usize,
+    orphans: Vec<(Option<uuid::Uuid>, uuid::Uuid)>,
+) -> Result<(), String> {
+    let kills = orphans.into_iter().map(|(session, id)| Step { session, method: "kill", params: vec![tags::uuid(&id)] }).collect();
+    exchange(socket, shared, config, requests, kills).await.map(drop)
+}
+
+/// Sends every step of the replay on `socket` and checks every reply; records nothing but
+/// refreshed token pairs (see [`Replayed`]).
+pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -> Result<Replayed, String> {
     let mut plans: Vec<(Option<uuid::Uuid>, SessionState)> =
         shared.sessions().iter().map(|(id, s)| (*id, s.clone())).collect();
     plans.sort_by_key(|(id, _)| *id);
-    let sessions = plans.len();
     let mut requests = 0;
     let mut alive = vec![true; plans.len()];
     let mut attach_failed = vec![false; plans.len()];
@@ -315,51 +352,82 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
         })
         .collect();
     let results = exchange(socket, shared, config, &mut requests, steps).await?;
-    let mut orphans = Vec::new();
-    {
-        let mut registry = shared.live();
-        for ((key, session, what), result) in keep.into_iter().zip(results) {
-            match result.ok().and_then(|r| what.id_from(r)) {
-                Some(id) => {
-                    if !registry.rebind(key, id) {
-                        orphans.push((session, id)); // its stream was dropped meanwhile
+    let live = keep.into_iter().zip(results).map(|((key, session, what), result)| (key, session, result.ok().and_then(|r| what.id_from(r)))).collect();
+    let live_dropped = drop_now.into_iter().map(|(key, ..)| key).collect();
+    Ok(Replayed { plans, alive, attach_failed, auth, live, live_dropped, requests })
+}
+
+impl Replayed {
+    /// Whether every session came back as it was: attached, its namespace, database and
+    /// variables set, its identity restored (a session whose identity rested only on a token
+    /// that has expired counts as back: it would be lost at any reconnect too, and no caller
+    /// can use that token), and each of its live queries registered again.
+    pub(crate) fn complete(&self) -> bool {
+        let sessions = (0..self.plans.len()).all(|i| {
+            !self.attach_failed[i]
+                && self.alive[i]
+                && match (&self.auth[i], &self.plans[i].1.auth) {
+                    (Auth::Nothing | Auth::Restored(_), _) => true,
+                    (_, AuthState::Unknown) => true,
+                    (_, AuthState::Token(t)) => expired(t),
+                    (_, AuthState::Anonymous) => false,
+                }
+        });
+        sessions && self.live.iter().all(|(_, _, id)| id.is_some()) && self.live_dropped.is_empty()
+    }
+
+    /// Records the outcome in the shared state: each session's identity (or its loss), live
+    /// queries pointed at their new ids, sessions that could not be attached forgotten.
+    /// Returns the report and the live queries to kill (their stream was dropped meanwhile).
+    pub(crate) fn commit(self, shared: &Shared) -> (Report, Vec<(Option<uuid::Uuid>, uuid::Uuid)>) {
+        let Replayed { plans, attach_failed, auth, live, live_dropped, requests, .. } = self;
+        let mut orphans = Vec::new();
+        {
+            let mut registry = shared.live();
+            for (key, session, id) in live {
+                match id {
+                    Some(id) => {
+                        if !registry.rebind(key, id) {
+                            orphans.push((session, id)); // its stream was dropped meanwhile
+                        }
+                    }
+                    None => {
+                        registry.remove(key);
                     }
                 }
-                None => {
-                    registry.remove(key);
-                }
+            }
+            for key in live_dropped {
+                registry.remove(key); // its session lost its identity: the stream ends
             }
         }
-        for (key, ..) in drop_now {
-            registry.remove(key); // its session lost its identity: the stream ends
-        }
+        (Self::record(shared, &plans, &attach_failed, &auth, requests), orphans)
     }
-    let kills = orphans.into_iter().map(|(session, id)| Step { session, method: "kill", params: vec![tags::uuid(&id)] }).collect();
-    exchange(socket, shared, config, &mut requests, kills).await?;
 
-    // Record the outcome.
-    let mut auth_lost = Vec::new();
-    let mut states = shared.sessions();
-    for (i, (id, _)) in plans.iter().enumerate() {
-        if attach_failed[i] {
-            // The server has no such session on this socket: it is gone, not replayed again,
-            // and its commands fail with `Detached` (a pool replaces it).
-            states.remove(id);
-            auth_lost.push(*id);
-            continue;
-        }
-        let Some(state) = states.get_mut(id) else { continue };
-        state.open_transactions = 0; // transactions die with their socket
-        match &auth[i] {
-            Auth::Nothing => {}
-            Auth::Restored(tokens) => state.auth = AuthState::Token(tokens.clone()),
-            Auth::Todo(_) | Auth::Lost => {
-                if state.auth != AuthState::Unknown {
-                    auth_lost.push(*id);
+    fn record(shared: &Shared, plans: &[(Option<uuid::Uuid>, SessionState)], attach_failed: &[bool], auth: &[Auth], requests: usize) -> Report {
+        let sessions = plans.len();
+        let mut auth_lost = Vec::new();
+        let mut states = shared.sessions();
+        for (i, (id, _)) in plans.iter().enumerate() {
+            if attach_failed[i] {
+                // The server has no such session on this socket: it is gone, not replayed again,
+                // and its commands fail with `Detached` (a pool replaces it).
+                states.remove(id);
+                auth_lost.push(*id);
+                continue;
+            }
+            let Some(state) = states.get_mut(id) else { continue };
+            state.open_transactions = 0; // transactions die with their socket
+            match &auth[i] {
+                Auth::Nothing => {}
+                Auth::Restored(tokens) => state.auth = AuthState::Token(tokens.clone()),
+                Auth::Todo(_) | Auth::Lost => {
+                    if state.auth != AuthState::Unknown {
+                        auth_lost.push(*id);
+                    }
+                    state.auth = AuthState::Unknown;
                 }
-                state.auth = AuthState::Unknown;
             }
         }
+        Report { sessions, requests, auth_lost }
     }
-    Ok(Report { sessions, requests, auth_lost })
 }

@@ -1,5 +1,6 @@
 //! State shared by a connection's handles and its actor: the server sessions on the socket,
-//! request ids, up/down flags, events, the live-query registry, the server's version.
+//! request ids, up/down flags, events, the live-query registry, the server's version, what its
+//! calls tell of each node, and where it is asked to be (endpoints to avoid, a move).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -7,7 +8,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
+use super::node_stats::NodeStats;
 use super::reconnect::ConnectionEvent;
+use super::relocate::Route;
 use super::state::SessionState;
 use crate::wire::version::ServerVersion;
 
@@ -30,6 +33,12 @@ pub(crate) struct Shared {
     /// The version the server reported on the current socket (see `negotiate`); `None` when
     /// it did not say.
     pub(super) server_version: Mutex<Option<ServerVersion>>,
+    /// Calls answered and failed, and latency, per endpoint.
+    pub(crate) stats: NodeStats,
+    /// Endpoints to avoid and a requested move (set by a pool's health supervisor).
+    pub(super) route: Mutex<Route>,
+    /// A planned move is under way (dialing, draining or replaying).
+    pub(crate) moving: AtomicBool,
 }
 
 impl Shared {
@@ -60,5 +69,14 @@ impl Shared {
 
     pub(crate) fn set_server_version(&self, version: Option<ServerVersion>) {
         *self.server_version.lock().unwrap_or_else(|e| e.into_inner()) = version;
+    }
+
+    pub(crate) fn route(&self) -> MutexGuard<'_, Route> {
+        self.route.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Which endpoints (by index) to avoid now.
+    pub(crate) fn avoided(&self) -> Vec<bool> {
+        self.route().avoid.clone()
     }
 }

@@ -8,7 +8,7 @@ use super::builder::Config;
 use crate::error::{Error, Result};
 
 /// A rustls connector trusting the public web roots plus the configured ones.
-fn tls_connector(config: &Config) -> Result<tokio_rustls::TlsConnector> {
+pub(super) fn tls_connector(config: &Config) -> Result<tokio_rustls::TlsConnector> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for der in &config.root_certificates {

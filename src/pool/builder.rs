@@ -9,7 +9,9 @@ use super::identity::{Identity, IdentityTokens};
 use super::manager::SessionManager;
 use super::table::Table;
 use super::busiest::Busiest;
+use super::cluster::Cluster;
 use super::fair::{FairQueue, Limits};
+use super::health::HealthPolicy;
 use super::{Counters, Pool, PoolInner, PoolShared, Sharing, BUSIEST};
 use crate::auth::{AccessToken, Credentials};
 use crate::connection::ConnectionBuilder;
@@ -23,7 +25,8 @@ pub(crate) const DEFAULT_CONNECTIONS: usize = 4;
 /// socket, and the server spends more CPU per request on a shallow pipeline (BENCHMARKS.md:
 /// 64 sessions cost the server 12 % more per request than 128 at 256 callers).
 pub(crate) const DEFAULT_MAX_SESSIONS: usize = 128;
-/// Default cap of sessions per connection (the server allows 256).
+/// Default cap of sessions per connection (the server attaches 255 besides the socket's own:
+/// `SURREAL_WEBSOCKET_MAX_ATTACHED_SESSIONS`, 256 by default, counts that one too).
 pub(crate) const DEFAULT_MAX_SESSIONS_PER_CONNECTION: usize = 128;
 /// Default longest wait for a free session.
 pub(crate) const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,7 +44,7 @@ pub(crate) const DEFAULT_MAX_WAITING_PER_TENANT: usize = 256;
 /// |---|---|
 /// | [`connections`](Self::connections) | 4 sockets |
 /// | [`max_sessions`](Self::max_sessions) | 128 server sessions (about 7 KiB each here) |
-/// | [`max_sessions_per_connection`](Self::max_sessions_per_connection) | 128 (the server allows 256) |
+/// | [`max_sessions_per_connection`](Self::max_sessions_per_connection) | 128 (the server attaches at most 255) |
 /// | [`warm_sessions`](Self::warm_sessions) | all of `max_sessions` |
 /// | [`checkout_timeout`](Self::checkout_timeout) | 10 s |
 /// | [`affinity_wait`](Self::affinity_wait) | 20 ms |
@@ -50,6 +53,8 @@ pub(crate) const DEFAULT_MAX_WAITING_PER_TENANT: usize = 256;
 /// | [`max_waiting_per_tenant`](Self::max_waiting_per_tenant) | 256 checkouts |
 /// | [`namespace_database`](Self::namespace_database) | none |
 /// | [`identity_token`](Self::identity_token) / [`identity_credentials`](Self::identity_credentials) | anonymous |
+/// | [`endpoint`](Self::endpoint) | none besides the first |
+/// | [`health`](Self::health) | [`HealthPolicy::default`] (acts with two endpoints or more) |
 /// | [`request_timeout`](Self::request_timeout), [`connect_timeout`](Self::connect_timeout), [`reconnect`](Self::reconnect) | as on [`ConnectionBuilder`] |
 ///
 /// ```no_run
@@ -81,6 +86,7 @@ pub struct PoolBuilder {
     max_waiting: usize,
     max_waiting_per_tenant: usize,
     extra_endpoints: Vec<String>,
+    health: HealthPolicy,
 }
 
 impl PoolBuilder {
@@ -101,6 +107,7 @@ impl PoolBuilder {
             max_waiting: DEFAULT_MAX_WAITING,
             max_waiting_per_tenant: DEFAULT_MAX_WAITING_PER_TENANT,
             extra_endpoints: Vec::new(),
+            health: HealthPolicy::default(),
         }
     }
 
@@ -200,7 +207,8 @@ impl PoolBuilder {
         self
     }
 
-    /// Cap of sessions on one connection (default 128; the server refuses more than 256).
+    /// Cap of sessions on one connection (default 128; at most 255: a SurrealDB socket holds 256
+    /// sessions by default, its own default session included, and refuses the next `attach`).
     ///
     /// ```
     /// let builder = surreal_pool::Pool::builder("ws://127.0.0.1:8000").max_sessions_per_connection(64);
@@ -299,6 +307,24 @@ impl PoolBuilder {
         self
     }
 
+    /// How the pool judges its nodes when it has several endpoints: ejecting a node whose
+    /// calls fail, probing it, moving sockets off it and back home (default
+    /// [`HealthPolicy::default`]; it acts only with two endpoints or more). New sessions are
+    /// placed on a serving connection that is not slow, with the fewest requests in flight,
+    /// then the fewest sessions, whatever this setting.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use surreal_pool::{HealthPolicy, Pool};
+    /// let builder = Pool::builder("ws://10.0.0.1:8000")
+    ///     .endpoint("ws://10.0.0.2:8000")
+    ///     .health(HealthPolicy::default().interval(Duration::from_millis(500)));
+    /// ```
+    pub fn health(mut self, policy: HealthPolicy) -> Self {
+        self.health = policy;
+        self
+    }
+
     /// Applies any other connection setting (keepalive, watchdog, remembered credentials,
     /// renewal margin, message size, …) to every connection of the pool.
     ///
@@ -338,8 +364,8 @@ impl PoolBuilder {
         if self.connections == 0 || self.max_sessions == 0 {
             return Err(Error::InvalidArgument("a pool needs at least one connection and one session".into()));
         }
-        if self.max_sessions_per_connection == 0 || self.max_sessions_per_connection > 256 {
-            return Err(Error::InvalidArgument("max_sessions_per_connection must be 1..=256 (the server's cap)".into()));
+        if self.max_sessions_per_connection == 0 || self.max_sessions_per_connection > 255 {
+            return Err(Error::InvalidArgument("max_sessions_per_connection must be 1..=255 (the server attaches 255 besides a socket's own session)".into()));
         }
         if self.max_sessions > self.connections * self.max_sessions_per_connection {
             return Err(Error::InvalidArgument(format!(
@@ -359,7 +385,10 @@ impl PoolBuilder {
             }
             connections.push(builder.connect().await?);
         }
+        // The nodes, in the order given (normalized as the connections hold them).
+        let nodes = connections.first().map(|c| c.config().endpoints.clone()).unwrap_or_default();
         let shared = Arc::new(PoolShared {
+            cluster: Cluster::new(nodes, self.health.clone(), self.connections),
             table: Mutex::new(Table::new(connections.len())),
             connections,
             max_per_connection: self.max_sessions_per_connection,
@@ -404,6 +433,7 @@ impl PoolBuilder {
             let object = object.map_err(|e| pool.pool_error(e))?;
             pool.inner.shared.table().idle_new(object.id);
         }
+        super::supervisor::spawn(&pool.inner.shared);
         tracing::debug!(endpoint = %self.endpoint, sessions = warm, "pool ready");
         Ok(pool)
     }
@@ -427,5 +457,7 @@ mod tests {
         assert_eq!((b.max_waiting, b.max_waiting_per_tenant), (1024, 256));
         assert!(b.namespace.is_none() && b.database.is_none());
         assert!(matches!(b.identity, Identity::Anonymous));
+        assert!(b.extra_endpoints.is_empty());
+        assert_eq!(b.health, HealthPolicy::default());
     }
 }

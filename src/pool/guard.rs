@@ -82,10 +82,20 @@ impl Drop for PooledSession {
             }),
             None => (Tag::Dirty, true),
         };
-        if replace {
+        // A socket holding more than its share of sessions while another lacks sheds this one
+        // (it is created anew where placement says: see `spread::excess`).
+        let shed = !replace && self.shared.cluster.shedding() && {
+            let connection = self.shared.table().entry(object.id).map(|e| e.connection);
+            connection.is_some_and(|c| self.shared.cluster.take_shed(c))
+        };
+        if replace || shed {
             self.shared.table().busy_add(&self.want, -1);
             self.shared.counters.replaced();
-            tracing::debug!("a session came back with a state change in flight (or gone): replacing it");
+            if shed {
+                tracing::debug!("a session came back to a socket holding more than its share: replacing it");
+            } else {
+                tracing::debug!("a session came back with a state change in flight (or gone): replacing it");
+            }
             // Dropping the session detaches it on the server; taking the slot out of deadpool
             // drops it (its entry leaves the table) and lets deadpool create a fresh one.
             drop(session);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
 
+use super::placement::Load;
 use super::table::{Entry, Tag};
 use super::PoolShared;
 use crate::error::{Error, Result};
@@ -54,8 +55,21 @@ impl managed::Manager for SessionManager {
 
     async fn create(&self) -> Result<Slot> {
         let shared = &self.shared;
-        // Reserve room on the least-loaded connection.
-        let connection = shared.table().reserve(|i| !shared.connections[i].is_closed(), shared.max_per_connection)?;
+        // Reserve room where placement says (its loads read before the table is locked).
+        let loads: Vec<Load> = shared
+            .connections
+            .iter()
+            .map(|c| {
+                let (in_flight, queued) = c.load();
+                Load {
+                    open: !c.is_closed(),
+                    serving: c.is_up() && !c.is_moving() && !c.on_avoided(),
+                    in_flight: in_flight + queued,
+                    latency_us: c.latency_us(),
+                }
+            })
+            .collect();
+        let connection = shared.table().reserve(|i| loads.get(i).copied().unwrap_or_default(), shared.max_per_connection)?;
         // Released on error *and* on cancellation (deadpool's create timeout, or a hand-over
         // winning the race in `object_or_handoff`), unless the slot is created.
         let reservation = Reservation { shared, connection, kept: false };

@@ -28,11 +28,16 @@
 
 mod builder;
 mod busiest;
+mod cluster;
 mod fair;
 mod guard;
+mod health;
 mod identity;
 mod manager;
+mod placement;
+mod spread;
 mod status;
+mod supervisor;
 mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +50,8 @@ use deadpool::managed::{self, Object, PoolError};
 use tracing::Instrument;
 
 pub use builder::PoolBuilder;
+pub use cluster::{MoveReason, NodeStatus, PoolEvent};
+pub use health::{HealthPolicy, NodeState};
 use busiest::Busiest;
 use fair::{Admission, FairQueue, TenantKey};
 pub use guard::PooledSession;
@@ -107,6 +114,8 @@ struct PoolShared {
     /// busiest tenants. Never locked together with the table.
     sharing: Mutex<Sharing>,
     counters: Counters,
+    /// The nodes (endpoints), their breakers and the pool's events.
+    cluster: cluster::Cluster,
 }
 
 struct Sharing {
@@ -559,6 +568,11 @@ impl Pool {
         }
         let waiting = self.inner.sessions.status().waiting + shared.sharing().queue.waiting();
         telemetry::pool_gauges(waiting, shared.connections.iter().filter(|c| c.is_up()).count());
+        if shared.cluster.supervised() {
+            for node in self.nodes() {
+                telemetry::node_gauges(&node.endpoint, node.state == NodeState::Healthy, node.sockets);
+            }
+        }
     }
 
     /// The pool's connections (for inspection, e.g. [`Connection::server_sessions`]).

@@ -41,7 +41,9 @@ pub struct PoolStatus {
     pub resets: u64,
     /// Sessions detached and replaced by fresh ones instead of being reset, because they came
     /// back with a state change still in flight (its outcome could land after a reset), or
-    /// their connection could not re-attach them after a reconnect.
+    /// their connection could not re-attach them after a reconnect, or (over several nodes)
+    /// their socket held more than its share of sessions while another lacked (see
+    /// [`HealthPolicy::rebalance`](crate::HealthPolicy::rebalance)).
     pub replaced: u64,
     /// Tokens refused before any round trip (malformed, or past their `exp`).
     pub refused_tokens: u64,

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use tokio::sync::oneshot;
 
+use super::placement::Load;
 use crate::auth::AccessToken;
 use crate::error::Error;
 
@@ -136,20 +137,12 @@ impl<S, W> Table<S, W> {
         self.entries.get(&slot)
     }
 
-    /// Reserves room for one session on the usable connection with the fewest, if it is under
-    /// `cap`. Released with [`release`](Self::release) unless [`insert`](Self::insert)ed.
-    pub(super) fn reserve(&mut self, usable: impl Fn(usize) -> bool, cap: usize) -> Result<usize, Error> {
-        let (index, count) = self
-            .per_connection
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| usable(*i))
-            .min_by_key(|(_, n)| **n)
-            .map(|(i, n)| (i, *n))
-            .ok_or(Error::Closed)?;
-        if count >= cap {
-            return Err(Error::SessionLimit { per_connection: cap });
-        }
+    /// Reserves room for one session, under `cap`, on the connection placement picks from
+    /// each one's `load` (see `placement::choose`: serving, not slow, fewest requests in flight,
+    /// fewest sessions). Released with [`release`](Self::release) unless
+    /// [`insert`](Self::insert)ed.
+    pub(super) fn reserve(&mut self, load: impl Fn(usize) -> Load, cap: usize) -> Result<usize, Error> {
+        let index = super::placement::choose(self.per_connection.iter().enumerate().map(|(i, n)| (i, *n, load(i))), cap)?;
         self.per_connection[index] += 1;
         Ok(index)
     }
@@ -208,7 +201,6 @@ impl<S, W> Table<S, W> {
 
     /// Sessions on each connection: `[idle, busy, dirty]` (idle = clean and not checked out;
     /// dirty = not checked out and to be reset).
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(super) fn sessions_by_connection(&self) -> Vec<[usize; 3]> {
         let mut out = vec![[0; 3]; self.per_connection.len()];
         for e in self.entries.values() {
@@ -399,7 +391,7 @@ mod tests {
         let slots = sessions
             .iter()
             .map(|s| {
-                t.reserve(|_| true, 256).unwrap();
+                t.reserve(|_| Load::idle(), 256).unwrap();
                 let slot = t.insert(*s, 0, (None, None));
                 t.idle_new(slot);
                 slot
@@ -551,14 +543,15 @@ mod tests {
     #[test]
     fn rooms_go_to_the_emptiest_usable_connection_up_to_the_cap() {
         let mut t: T = Table::new(3);
-        assert_eq!(t.reserve(|_| true, 2).unwrap(), 0);
-        assert_eq!(t.reserve(|_| true, 2).unwrap(), 1);
-        assert_eq!(t.reserve(|i| i != 2, 2).unwrap(), 0, "connection 2 is closed");
-        assert_eq!(t.reserve(|i| i != 2, 2).unwrap(), 1);
-        assert!(matches!(t.reserve(|i| i != 2, 2), Err(Error::SessionLimit { per_connection: 2 })));
-        assert!(matches!(t.reserve(|_| false, 2), Err(Error::Closed)));
+        let open = |usable: bool| Load { open: usable, ..Load::idle() };
+        assert_eq!(t.reserve(|_| open(true), 2).unwrap(), 0);
+        assert_eq!(t.reserve(|_| open(true), 2).unwrap(), 1);
+        assert_eq!(t.reserve(|i| open(i != 2), 2).unwrap(), 0, "connection 2 is closed");
+        assert_eq!(t.reserve(|i| open(i != 2), 2).unwrap(), 1);
+        assert!(matches!(t.reserve(|i| open(i != 2), 2), Err(Error::SessionLimit { per_connection: 2 })));
+        assert!(matches!(t.reserve(|_| open(false), 2), Err(Error::Closed)));
         t.release(0);
-        assert_eq!(t.reserve(|i| i != 2, 2).unwrap(), 0, "released room is reused");
+        assert_eq!(t.reserve(|i| open(i != 2), 2).unwrap(), 0, "released room is reused");
         let slot = t.insert("s", 0, (None, None));
         t.remove(slot);
         assert_eq!(t.per_connection, vec![1, 2, 0], "removing a slot frees its room");

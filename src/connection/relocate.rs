@@ -1,0 +1,251 @@
+//! Moving a connection to another endpoint of the cluster on purpose, without failing a
+//! request: what a pool asks for to take a socket off an ejected node or back to its own.
+//!
+//! 1. **Dial** the new endpoint and ask its `version`, in a task of its own, while the actor
+//!    goes on serving the old socket (a node that does not answer costs nothing but the dial).
+//! 2. **Drain**: the actor stops writing commands (they wait in the channel, bounded by their
+//!    own timeouts) until every request in flight is answered, at most [`DRAIN_LIMIT`].
+//! 3. **Check**: nothing in flight, no transaction open (a transaction lives on its socket);
+//!    otherwise the move is given up.
+//! 4. **Replay** every session on the new socket ([`replay::run`]: attach, `use`, `let`, its
+//!    own identity, live queries) — the same requests a reconnect sends, before any command;
+//!    the whole replay bounded by the connect timeout (the old socket is not served meanwhile).
+//! 5. **Switch** if the replay is complete (every session back as it was): the outcome is
+//!    recorded, the new socket serves, the old one is closed. Otherwise nothing is recorded,
+//!    the new socket is dropped and the old one serves on, its sessions as they were.
+//!
+//! Every step that fails gives the move up ([`ConnectionEvent::MoveAbandoned`]) and leaves the
+//! connection where it was; a pool asks again later. A failed dial or replay counts against
+//! the new endpoint's node ([`super::node_stats`]).
+//!
+//! A *forced* move (off a node the pool ejected) does not stay behind for the old node: past
+//! the drain limit, or with a transaction open, the old socket is given up as if it were cut
+//! (the requests still in flight there fail with `ConnectionLost`, as at any cut) and the
+//! connection reconnects, starting with the new endpoint; and its replay is recorded whatever
+//! it holds, as a reconnect's is (a session that cannot come back is auth-lost, never another).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::{timeout, Instant};
+use tracing::Instrument;
+
+use super::actor::Actor;
+use super::negotiate::{self, Negotiated};
+use super::node_stats::Outcome;
+use super::reconnect::ConnectionEvent;
+use super::{dial, replay, Connection, Socket};
+
+/// The longest a move waits for the requests in flight to be answered before it gives up
+/// (checked on the connection's tick, so up to a tick more; commands made meanwhile wait that
+/// long at most).
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+
+/// Where a connection is asked to be, by index into its endpoints.
+#[derive(Debug, Default)]
+pub(crate) struct Route {
+    /// Endpoints whose node is ejected: reconnects skip them (unless every one is).
+    pub(crate) avoid: Vec<bool>,
+    /// A move asked for and not yet started, and whether it is forced.
+    pub(crate) move_to: Option<(usize, bool)>,
+}
+
+/// A dialed socket, its `version` answer, ready to take the sessions.
+pub(crate) type Ready = (Socket, Negotiated);
+
+/// A move under way.
+pub(crate) struct Move {
+    target: usize,
+    forced: bool,
+    started: Instant,
+    dialed: oneshot::Receiver<Result<Ready, String>>,
+    /// Since when commands are held.
+    draining_since: Option<Instant>,
+    ready: Option<Ready>,
+}
+
+impl Connection {
+    /// Sets which endpoints to avoid (their node is ejected): reconnects skip them.
+    pub(crate) fn avoid(&self, avoided: impl Fn(&str) -> bool) {
+        let avoid = self.config().endpoints.iter().map(|e| avoided(e)).collect();
+        self.shared().route().avoid = avoid;
+    }
+
+    /// Whether the endpoint in use is one to avoid.
+    pub(crate) fn on_avoided(&self) -> bool {
+        let current = self.shared().stats.current();
+        self.shared().route().avoid.get(current).copied().unwrap_or(false)
+    }
+
+    /// Asks the connection to move to `endpoint` (one of its own), at its next tick; `forced`
+    /// when its node is ejected (see the module's docs). `false` if the endpoint is not one of
+    /// its own.
+    pub(crate) fn move_to(&self, endpoint: &str, forced: bool) -> bool {
+        let Some(index) = self.config().endpoints.iter().position(|e| e == endpoint) else { return false };
+        self.shared().route().move_to = Some((index, forced));
+        true
+    }
+
+    /// Whether a move is under way or asked for.
+    pub(crate) fn is_moving(&self) -> bool {
+        self.shared().moving.load(Ordering::SeqCst) || self.shared().route().move_to.is_some()
+    }
+}
+
+impl Actor {
+    /// On each tick: starts a move asked for, and follows the one under way (dial done: start
+    /// draining; drained too long: give up, or, forced, give the socket up: the reason is
+    /// returned, and the serve loop ends as if the socket were lost).
+    pub(super) fn check_move(&mut self) -> Option<String> {
+        if self.moving.is_none() {
+            let asked = self.shared.route().move_to.take();
+            match asked {
+                Some((target, forced)) if target != self.endpoint && target < self.config.endpoints.len() => self.start_move(target, forced),
+                _ => return None,
+            }
+        }
+        let m = self.moving.as_mut()?;
+        if let Some(since) = m.draining_since {
+            if since.elapsed() > DRAIN_LIMIT {
+                let reason = format!("requests were still in flight after {DRAIN_LIMIT:?}");
+                if m.forced {
+                    return Some(self.give_up_socket(&reason));
+                }
+                self.abandon(reason, false);
+            }
+            return None;
+        }
+        match m.dialed.try_recv() {
+            Ok(Ok(ready)) => {
+                m.ready = Some(ready);
+                m.draining_since = Some(Instant::now());
+                self.draining = true;
+            }
+            Ok(Err(reason)) => self.abandon(reason, true),
+            Err(oneshot::error::TryRecvError::Empty) => {} // still dialing (bounded by the connect timeout)
+            Err(oneshot::error::TryRecvError::Closed) => self.abandon("the dial ended without an answer".into(), true),
+        }
+        None
+    }
+
+    /// A forced move that cannot wait: the move is over, the reconnect that follows starts
+    /// with its endpoint. Returns why the socket is given up.
+    fn give_up_socket(&mut self, why: &str) -> String {
+        self.draining = false;
+        self.shared.moving.store(false, Ordering::SeqCst);
+        match self.moving.take() {
+            Some(m) => {
+                self.endpoint = m.target;
+                format!("leaving an ejected node for {}: {why}", self.config.endpoints[m.target])
+            }
+            None => why.to_owned(),
+        }
+    }
+
+    fn start_move(&mut self, target: usize, forced: bool) {
+        let endpoint = self.config.endpoints[target].clone();
+        tracing::info!(from = %self.config.endpoints[self.endpoint], to = %endpoint, "moving the connection");
+        self.shared.moving.store(true, Ordering::SeqCst);
+        let (tx, dialed) = oneshot::channel();
+        let (shared, config) = (self.shared.clone(), self.config.clone());
+        tokio::spawn(async move {
+            let result = async {
+                let mut socket = dial(&endpoint, &config).await.map_err(|e| e.to_string())?;
+                let negotiated = negotiate::exchange(&mut socket, &shared, &config).await?;
+                Ok((socket, negotiated))
+            }
+            .await;
+            let _ = tx.send(result); // a move given up meanwhile drops the socket here
+        });
+        self.moving = Some(Move { target, forced, started: Instant::now(), dialed, draining_since: None, ready: None });
+    }
+
+    /// The dialed socket, once drained (the serve loop then hands it to [`Actor::finish_move`]).
+    pub(super) fn take_ready(&mut self) -> Option<Ready> {
+        self.moving.as_mut().and_then(|m| m.ready.take())
+    }
+
+    /// Gives the move up: the connection stays where it is. `node`: the new endpoint's node is
+    /// to blame (it could not be dialed, or did not take the sessions).
+    fn abandon(&mut self, reason: String, node: bool) {
+        self.draining = false;
+        self.shared.moving.store(false, Ordering::SeqCst);
+        let Some(m) = self.moving.take() else { return };
+        if node {
+            self.shared.stats.record(m.target, Outcome::Failed, Duration::ZERO);
+        }
+        let to = self.config.endpoints[m.target].clone();
+        tracing::info!(%to, %reason, "move given up; the connection stays");
+        crate::telemetry::moved(false);
+        self.shared.emit(ConnectionEvent::MoveAbandoned { to, reason });
+    }
+
+    /// The socket was lost or the connection closed while moving: the move is over.
+    pub(super) fn forget_move(&mut self, reason: &str) {
+        if self.moving.is_some() {
+            self.abandon(reason.to_owned(), false);
+        }
+    }
+
+    /// Steps 3 to 5: checks, replays on `next`, and switches `socket` to it if every session
+    /// came back (or, forced, whatever came back); otherwise leaves `socket` serving as it was.
+    /// Returns why the socket is given up, for a forced move that cannot switch now.
+    pub(super) async fn finish_move(&mut self, socket: &mut Socket, next: Ready) -> Option<String> {
+        self.draining = false;
+        let (target, forced) = self.moving.as_ref().map(|m| (m.target, m.forced))?;
+        let busy = self.shared.sessions().values().any(|s| s.open_transactions > 0 || s.effects_in_flight > 0);
+        if busy || !self.pending.is_empty() {
+            let reason = "a transaction was open, or a state change in flight";
+            if forced {
+                return Some(self.give_up_socket(reason));
+            }
+            self.abandon(reason.into(), false);
+            return None;
+        }
+        let (mut new, negotiated) = next;
+        let (from, to) = (self.config.endpoints[self.endpoint].clone(), self.config.endpoints[target].clone());
+        let span = tracing::info_span!("surreal_pool.move", %from, %to);
+        // The old socket is not served meanwhile: the whole replay is bounded.
+        let bound = self.config.connect_timeout.min(self.config.request_timeout);
+        let replay = timeout(bound, replay::run(&mut new, &self.shared, &self.config)).instrument(span.clone()).await;
+        let failed = match replay {
+            Ok(Ok(replayed)) if forced || replayed.complete() => Ok(replayed),
+            Ok(Ok(_)) => Err("a session would not have come back as it was".to_string()),
+            Ok(Err(reason)) => Err(format!("the replay failed: {reason}")),
+            Err(_) => Err(format!("the replay took longer than {bound:?}")),
+        };
+        let replayed = match failed {
+            Ok(replayed) => replayed,
+            Err(reason) => {
+                self.abandon(reason, true);
+                return None;
+            }
+        };
+        // From here the new socket is the connection's.
+        let (mut report, orphans) = replayed.commit(&self.shared);
+        let killed = replay::kill_orphans(&mut new, &self.shared, &self.config, &mut report.requests, orphans).instrument(span).await;
+        if let Err(reason) = killed {
+            tracing::debug!(%reason, "a kill after the move failed; the serve loop will see the socket fail");
+        }
+        for session in report.auth_lost {
+            self.shared.emit(ConnectionEvent::SessionAuthLost { session });
+        }
+        self.clear_internal();
+        self.shared.set_server_version(negotiated.version().cloned());
+        self.shared.set_endpoint(&to);
+        self.shared.stats.set_current(target);
+        self.endpoint = target;
+        let mut old = std::mem::replace(socket, new);
+        tokio::spawn(async move {
+            let _ = timeout(Duration::from_secs(1), futures_util::SinkExt::close(&mut old)).await;
+        });
+        let (elapsed, paused) = self.moving.take().map(|m| (m.started.elapsed(), m.draining_since.map(|d| d.elapsed()).unwrap_or_default())).unwrap_or_default();
+        self.shared.moving.store(false, Ordering::SeqCst);
+        let paused_ms = paused.as_millis() as u64;
+        tracing::info!(%from, %to, sessions = report.sessions, elapsed_ms = elapsed.as_millis() as u64, paused_ms, "connection moved");
+        crate::telemetry::moved(true);
+        self.shared.emit(ConnectionEvent::Moved { from, to, sessions: report.sessions, requests: report.requests, elapsed, paused });
+        None
+    }
+}

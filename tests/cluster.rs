@@ -1,0 +1,658 @@
+//! Clusters: a pool over several real servers that share the JWT key and the user rows (each in
+//! memory, set up as `tests/reconnect.rs`'s two-node test does), each behind a fault proxy.
+//! Rebalancing when a node returns, ejecting a node whose calls time out or are refused,
+//! placing new sessions by load, and three nodes killed, restarted and stalled in turn under
+//! 64 tenants. Every wait is bounded (`support::until`, `wait_for`); nothing sleeps to let
+//! things settle.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::faults::{server_with, wait_for};
+use support::proxy::Proxy;
+use support::{record, until, DB, NS, SCHEMA};
+use surreal_pool::{AccessToken, Connection, ConnectionEvent, Error, HealthPolicy, NodeState, Pool, PoolBuilder, PoolEvent, ReconnectPolicy, Root};
+use surreal_pool_testkit::TestServer;
+
+/// Every node's access method signs with the same key, so a token from one is good on all.
+const SHARED_KEY: &str = "DEFINE ACCESS OVERWRITE account ON DATABASE TYPE RECORD
+    SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
+    SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
+    WITH JWT ALGORITHM HS512 KEY 'a-shared-secret-key-for-every-node-of-the-test-cluster'
+    DURATION FOR TOKEN 15m, FOR SESSION 12h;";
+
+/// A request's timeout and a checkout's, in the pools here.
+const REQUEST: Duration = Duration::from_secs(2);
+const CHECKOUT: Duration = Duration::from_secs(3);
+
+/// The schema of node `name`: the shared one, the shared key, and `$node` naming the node (so
+/// an answer says which node gave it).
+fn schema(name: &str) -> String {
+    format!("{SCHEMA}\n{SHARED_KEY}\nDEFINE PARAM OVERWRITE $node VALUE '{name}' PERMISSIONS FULL;")
+}
+
+struct Node {
+    name: String,
+    server: TestServer,
+    proxy: Proxy,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    /// Each tenant's record id and token.
+    tenants: Vec<(String, AccessToken)>,
+    /// The `user` rows every node holds.
+    rows: serde_json::Value,
+}
+
+/// As root on `url`, in the test namespace and database.
+async fn root_on(url: String) -> Connection {
+    let conn = Connection::connect(url).await.unwrap();
+    let s = conn.session();
+    s.signin(&Root::new("root", "root")).await.unwrap();
+    s.use_ns_db(NS, DB).await.unwrap();
+    conn
+}
+
+/// Copies the user rows onto a node (ids, emails and password hashes as they are).
+async fn copy_rows(url: String, rows: &serde_json::Value) {
+    let conn = root_on(url).await;
+    conn.session()
+        .query("FOR $r IN $rows { CREATE type::record($r.id) CONTENT { email: $r.email, pass: $r.pass }; };", serde_json::json!({ "rows": rows }))
+        .await
+        .unwrap()
+        .check()
+        .unwrap();
+}
+
+/// Nodes named `names`, `users` record users signed up on the first and copied to the others.
+async fn cluster(names: &[&str], users: usize) -> Cluster {
+    let mut nodes = Vec::new();
+    for name in names {
+        let server = server_with(&schema(name)).await;
+        let proxy = Proxy::start(server.port()).await;
+        nodes.push(Node { name: name.to_string(), server, proxy });
+    }
+    let first = Connection::connect(nodes[0].server.url()).await.unwrap();
+    let signups = (0..users).map(|i| {
+        let first = first.clone();
+        async move {
+            let s = first.attach().await.unwrap();
+            let token = s.signup(&record("account", &format!("tenant{i}@x.y"), "pw")).await.unwrap().access;
+            let id: String = s.query("RETURN <string> $auth.id", ()).await.unwrap().take(0).unwrap();
+            (id, token)
+        }
+    });
+    let tenants = futures_util::future::join_all(signups).await;
+    let admin = root_on(nodes[0].server.url()).await;
+    let rows: serde_json::Value = admin.session().query("SELECT id, email, pass FROM user", ()).await.unwrap().take(0).unwrap();
+    for node in &nodes[1..] {
+        copy_rows(node.server.url(), &rows).await;
+    }
+    Cluster { nodes, tenants, rows }
+}
+
+impl Cluster {
+    fn url(&self, node: usize) -> String {
+        format!("{}/rpc", self.nodes[node].proxy.url())
+    }
+
+    /// The node (index) a connection's endpoint is.
+    fn node_of(&self, endpoint: &str) -> Option<usize> {
+        (0..self.nodes.len()).find(|&n| self.url(n) == endpoint)
+    }
+
+    /// Sockets up per node now.
+    fn spread(&self, pool: &Pool) -> Vec<usize> {
+        let mut count = vec![0; self.nodes.len()];
+        for c in pool.connections().iter().filter(|c| c.is_up()) {
+            if let Some(n) = self.node_of(&c.endpoint()) {
+                count[n] += 1;
+            }
+        }
+        count
+    }
+
+    /// A pool over every node's proxy, fast to notice faults.
+    fn pool(&self, connections: usize, max_sessions: usize, health: HealthPolicy) -> PoolBuilder {
+        let mut builder = Pool::builder(self.nodes[0].proxy.url());
+        for node in &self.nodes[1..] {
+            builder = builder.endpoint(node.proxy.url());
+        }
+        builder
+            .connections(connections)
+            .max_sessions(max_sessions)
+            .namespace_database(NS, DB)
+            .checkout_timeout(CHECKOUT)
+            .reconnect(ReconnectPolicy::default().min_delay(Duration::from_millis(50)).max_delay(Duration::from_millis(400)).failover_after(1))
+            .configure_connections(|c| {
+                c.keepalive_interval(Duration::from_millis(200))
+                    .watchdog_timeout(Duration::from_secs(1))
+                    .connect_timeout(Duration::from_secs(1))
+                    .request_timeout(REQUEST)
+            })
+            .health(health)
+    }
+
+    /// Kills node `n` and starts it again, empty (in memory), behind its proxy refusing
+    /// connections until it has the schema and the rows again: a node that comes back with
+    /// its data, as one over shared storage does.
+    async fn restart(&mut self, n: usize) {
+        self.nodes[n].proxy.refuse(true);
+        tokio::task::block_in_place(|| self.nodes[n].server.restart()).unwrap();
+        let conn = Connection::connect(self.nodes[n].server.url()).await.unwrap();
+        conn.session().signin(&Root::new("root", "root")).await.unwrap();
+        conn.session().query(&schema(&self.nodes[n].name), ()).await.unwrap().check().unwrap();
+        copy_rows(self.nodes[n].server.url(), &self.rows).await;
+        self.nodes[n].proxy.refuse(false);
+    }
+}
+
+/// A breaker quick enough for a test: looks every 100 ms, ejects after 3 failures for 300 ms
+/// (doubling up to 2 s), readmits after 2 passing probes of at most 1 s.
+fn quick_health() -> HealthPolicy {
+    HealthPolicy::default()
+        .interval(Duration::from_millis(100))
+        .eject_after(3)
+        .ejection(Duration::from_millis(300), Duration::from_secs(2))
+        .probe_timeout(Duration::from_secs(1))
+        .readmit_after(2)
+}
+
+/// One tenant request: in which phase of the test it started (and whether it ended in the
+/// same one), how long it took, and the node that answered (or the error).
+struct Answer {
+    phase: usize,
+    /// It was still in flight when the next phase (a fault) began.
+    overlapped: bool,
+    started: Instant,
+    took: Duration,
+    outcome: Result<String, Error>,
+}
+
+/// Tenants forwarding their tokens: each asks `RETURN [$auth.id, $node]` in a loop, `pause`
+/// between requests, and panics (failing the test) if an answer names anyone else.
+struct Load {
+    phase: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    answers: Arc<Mutex<Vec<Answer>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(pool: &Pool, tenants: &[(String, AccessToken)], pause: Duration) -> Load {
+        let (phase, stop, answers) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+        let tasks = tenants
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(t, (id, token))| {
+                let (pool, phase, stop, answers) = (pool.clone(), phase.clone(), stop.clone(), answers.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::SeqCst) {
+                        let (at, started) = (phase.load(Ordering::SeqCst), Instant::now());
+                        let outcome = async {
+                            let db = pool.get_with_token(token.clone()).await?;
+                            let mut r = db.query("RETURN [<string> $auth.id, $node]", ()).await?;
+                            r.take::<(String, String)>(0)
+                        }
+                        .await;
+                        let outcome = outcome.map(|(who, node)| {
+                            assert_eq!(who, id, "tenant {t} got an answer for someone else");
+                            node
+                        });
+                        let overlapped = phase.load(Ordering::SeqCst) != at;
+                        answers.lock().unwrap().push(Answer { phase: at, overlapped, started, took: started.elapsed(), outcome });
+                        tokio::time::sleep(pause).await;
+                    }
+                })
+            })
+            .collect();
+        Load { phase, stop, answers, tasks }
+    }
+
+    /// Starts the next phase; returns its number.
+    fn next_phase(&self) -> usize {
+        self.phase.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Answers of `phase` so far that `node` gave.
+    fn answered(&self, phase: usize, node: &str) -> usize {
+        self.answers.lock().unwrap().iter().filter(|a| a.phase == phase && a.outcome.as_deref().is_ok_and(|n| n == node)).count()
+    }
+
+    /// Stops the tenants (a task that panicked fails the test here) and returns every answer.
+    async fn stop(self) -> Vec<Answer> {
+        self.stop.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.expect("a tenant task failed: see its panic");
+        }
+        std::mem::take(&mut *self.answers.lock().unwrap())
+    }
+}
+
+/// Every request made and answered within a phase in `phases` succeeded (one still in flight
+/// when the next phase's fault began was in flight at a cut).
+fn assert_none_failed(answers: &[Answer], phases: impl Fn(usize) -> bool) {
+    let first = answers.iter().map(|a| a.started).min();
+    let failed: Vec<(usize, u128, u128, String)> = answers
+        .iter()
+        .filter(|a| phases(a.phase) && !a.overlapped)
+        .filter_map(|a| {
+            let at = first.map(|f| a.started.duration_since(f).as_millis()).unwrap_or_default();
+            a.outcome.as_ref().err().map(|e| (a.phase, at, a.took.as_millis(), e.to_string()))
+        })
+        .collect();
+    assert!(failed.is_empty(), "requests made with every node serving failed (phase, started ms, took ms, error): {failed:?}");
+}
+
+/// No request waited past its bounds: a checkout and a request, plus scheduling slack.
+fn assert_bounded(answers: &[Answer]) {
+    let bound = CHECKOUT + REQUEST + Duration::from_millis(750);
+    let slowest = answers.iter().map(|a| a.took).max().unwrap_or_default();
+    assert!(slowest <= bound, "a request took {slowest:?}, past {bound:?}");
+}
+
+/// Waits (bounded) for a connection event matching `pred` on any of `events`.
+async fn any_event(events: &mut [tokio::sync::broadcast::Receiver<ConnectionEvent>], what: &str, pred: impl Fn(&ConnectionEvent) -> bool) -> ConnectionEvent {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        for rx in events.iter_mut() {
+            while let Ok(e) = rx.try_recv() {
+                if pred(&e) {
+                    return e;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no {what} event within 15 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Two nodes; the first refuses connections and its socket fails over to the second. When it
+/// accepts again the socket moves back, and no request started after it returned fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_failed_over_moves_back_when_its_node_returns() {
+    let c = cluster(&["a", "b"], 8).await;
+    let pool = c.pool(2, 8, quick_health()).build().await.unwrap();
+    assert_eq!(c.spread(&pool), [1, 1]);
+    let load = Load::start(&pool, &c.tenants, Duration::from_millis(10));
+    let mut events = pool.connections()[0].events();
+
+    load.next_phase();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+
+    let back = load.next_phase();
+    c.nodes[0].proxy.refuse(false);
+    let moved = wait_for(&mut events, "moved", |e| matches!(e, ConnectionEvent::Moved { .. })).await;
+    let ConnectionEvent::Moved { from, to, sessions, .. } = moved else { unreachable!() };
+    assert_eq!((from, to), (c.url(1), c.url(0)), "back home");
+    assert!(sessions >= 1, "its sessions came along");
+    until("the spread is the configured one", || c.spread(&pool) == [1, 1]).await;
+    until("a answers its share again", || load.answered(back, "a") >= 20).await;
+
+    let answers = load.stop().await;
+    assert_bounded(&answers);
+    assert_none_failed(&answers, |p| p == back);
+    assert!(pool.nodes().iter().all(|n| n.state == NodeState::Healthy));
+}
+
+/// A planned move waits for the socket to be quiet: with a transaction open on one of its
+/// sessions it is given up (and tried again), the transaction commits where it began, and the
+/// move follows; a live query on another session of the socket keeps its stream across the
+/// move, and each session runs as its tenant on the new node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_waits_for_open_transactions_and_carries_live_queries() {
+    use futures_util::StreamExt;
+    let c = cluster(&["a", "b"], 2).await;
+    let pool = c.pool(2, 4, quick_health()).build().await.unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    // Two sessions of each tenant; find those on socket 0.
+    let mut held = Vec::new();
+    for (t, (id, token)) in c.tenants.iter().enumerate().chain(c.tenants.iter().enumerate()) {
+        held.push((t, id.clone(), pool.get_with_token(token.clone()).await.unwrap()));
+    }
+    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
+    let (mut zero, _rest): (Vec<_>, Vec<_>) = held.into_iter().partition(|(.., s)| s.id().is_some_and(|id| on_zero.contains(&id)));
+    assert_eq!(zero.len(), 2, "two sessions on socket 0");
+    let ((_, tx_tenant, tx_session), (_, live_tenant, live_session)) = (zero.remove(0), zero.remove(0));
+    let tx = tx_session.begin().await.unwrap();
+    tx.query("CREATE note SET owner = $auth.id, n = 1", ()).await.unwrap().check().unwrap();
+    let mut notes = live_session.live::<serde_json::Value>("note").await.unwrap();
+
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    let abandoned = wait_for(&mut events, "a move given up", |e| matches!(e, ConnectionEvent::MoveAbandoned { .. })).await;
+    assert!(matches!(&abandoned, ConnectionEvent::MoveAbandoned { reason, .. } if reason.contains("transaction")), "{abandoned:?}");
+    assert_eq!(pool.connections()[0].endpoint(), c.url(1), "still on b while the transaction is open");
+    tx.commit().await.expect("the transaction commits on the node it began on");
+    wait_for(&mut events, "moved", |e| matches!(e, ConnectionEvent::Moved { .. })).await;
+    assert_eq!(pool.connections()[0].endpoint(), c.url(0));
+
+    for (session, tenant) in [(&tx_session, &tx_tenant), (&live_session, &live_tenant)] {
+        let (who, node): (String, String) = session.query("RETURN [<string> $auth.id, $node]", ()).await.unwrap().take(0).unwrap();
+        assert_eq!((&who, node.as_str()), (tenant, "a"), "each session as its tenant, on the new node");
+    }
+    live_session.query("CREATE note SET owner = $auth.id, n = 2", ()).await.unwrap().check().unwrap();
+    let note = tokio::time::timeout(Duration::from_secs(5), notes.next()).await.expect("a notification within 5 s");
+    let note = note.expect("the stream goes on").unwrap();
+    assert_eq!(note.data["n"], 2, "{note:?}");
+}
+
+/// A node whose calls time out (a slow link: every reply later than the request timeout) is
+/// ejected, its socket moved to the other node with every tenant on it, and it comes back
+/// after passing probes once the link is fast again; its socket then returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_calls_time_out_is_ejected_and_comes_back_after_passing_probes() {
+    let c = cluster(&["a", "b"], 6).await;
+    let health = quick_health().ejection(Duration::from_millis(500), Duration::from_secs(2));
+    let pool = c
+        .pool(2, 6, health)
+        .configure_connections(|b| b.request_timeout(Duration::from_millis(400)).watchdog_timeout(Duration::from_secs(5)).keepalive_interval(Duration::from_millis(200)))
+        .build()
+        .await
+        .unwrap();
+    let mut pool_events = pool.events();
+    let load = Load::start(&pool, &c.tenants, Duration::from_millis(10));
+
+    // Replies from a now take 1.2 s (600 ms each way), past the 400 ms request timeout.
+    load.next_phase();
+    c.nodes[0].proxy.delay(Duration::from_millis(600));
+    let ejected = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let Ok(PoolEvent::NodeEjected { endpoint, failures, .. }) = pool_events.recv().await {
+                return (endpoint, failures);
+            }
+        }
+    })
+    .await
+    .expect("a is ejected within 15 s");
+    assert_eq!(ejected.0, c.url(0));
+    assert!(ejected.1 >= 3, "{ejected:?}");
+    until("a's socket is on b", || c.spread(&pool) == [0, 2]).await;
+    assert_ne!(pool.nodes()[0].state, NodeState::Healthy, "ejected, or probed and failing");
+
+    // Every tenant is served by b meanwhile, as itself.
+    let on_b = load.next_phase();
+    until("b answers", || load.answered(on_b, "b") >= 20).await;
+
+    // The link is fast again: probes pass, a is readmitted, its socket comes home.
+    load.next_phase();
+    c.nodes[0].proxy.delay(Duration::ZERO);
+    until("a is readmitted and its socket home", || c.spread(&pool) == [1, 1] && pool.nodes()[0].state == NodeState::Healthy).await;
+    let back = load.next_phase();
+    until("a answers again", || load.answered(back, "a") >= 20).await;
+
+    let answers = load.stop().await;
+    assert_bounded(&answers);
+    assert_none_failed(&answers, |p| p == on_b || p == back);
+    assert!(pool.nodes()[0].ejections >= 1);
+}
+
+/// A node that accepts connections but refuses every call (as SurrealDB's memory guard does:
+/// "The server is unable to handle the request") is ejected and its socket moved to the other
+/// node; every tenant is then served, as itself; a probe (an RPC `ping`) fails while it
+/// refuses; the ejection shows in the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_refuses_every_call_is_ejected_and_its_socket_moves_with_every_identity() {
+    use support::fake::{self, FakeServer};
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().expect("the only recorder in this binary");
+    let c = cluster(&["b"], 4).await;
+    let refusing = FakeServer::start(true, |request| {
+        let text = |s: &str| ciborium::Value::Text(s.into());
+        match request.method.as_str() {
+            "version" => vec![fake::reply(request.id, text("surrealdb-3.3.5"), None)],
+            "attach" | "detach" | "use" | "let" | "unset" | "reset" | "invalidate" => vec![fake::reply(request.id, ciborium::Value::Null, None)],
+            _ => {
+                let error = ciborium::Value::Map(vec![
+                    (text("code"), ciborium::Value::Integer((-32000).into())),
+                    (text("message"), text("The server is unable to handle the request")),
+                ]);
+                let frame = ciborium::Value::Map(vec![(text("id"), ciborium::Value::Integer(request.id.into())), (text("error"), error)]);
+                let mut out = Vec::new();
+                ciborium::into_writer(&frame, &mut out).unwrap();
+                vec![tokio_tungstenite::tungstenite::Message::Binary(out.into())]
+            }
+        }
+    })
+    .await;
+    let refusing_url = format!("{}/rpc", refusing.url());
+    let pool = Pool::builder(refusing.url())
+        .endpoint(c.nodes[0].proxy.url())
+        .connections(2)
+        .max_sessions(4)
+        .namespace_database(NS, DB)
+        .checkout_timeout(CHECKOUT)
+        .request_timeout(REQUEST)
+        .health(quick_health().ready_check(false).ejection(Duration::from_secs(30), Duration::from_secs(30)))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(pool.connections()[0].endpoint(), refusing_url);
+    let mut moved = pool.connections()[0].events();
+
+    // Checkouts of every session at once: those on the refusing node fail, until it is
+    // ejected and its socket moved.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while pool.connections()[0].endpoint() == refusing_url {
+        assert!(Instant::now() < deadline, "the refusing node's socket never moved");
+        let held = futures_util::future::join_all((0..4).map(|_| pool.get())).await;
+        for db in held.into_iter().flatten() {
+            let _ = db.query("RETURN 1", ()).await;
+        }
+    }
+    let moved = wait_for(&mut moved, "moved", |e| matches!(e, ConnectionEvent::Moved { .. })).await;
+    assert!(matches!(&moved, ConnectionEvent::Moved { from, .. } if *from == refusing_url), "{moved:?}");
+    assert_eq!(pool.nodes()[0].state, NodeState::Ejected);
+
+    // Every tenant now runs as itself on the healthy node.
+    for (id, token) in &c.tenants {
+        let db = pool.get_with_token(token.clone()).await.unwrap();
+        let (who, node): (String, String) = db.query("RETURN [<string> $auth.id, $node]", ()).await.unwrap().take(0).unwrap();
+        assert_eq!((&who, node.as_str()), (id, "b"));
+    }
+    // A probe of the refusing node would fail: its `ping` is refused like every call.
+    let direct = Connection::connect(refusing.url()).await.unwrap();
+    let refused = direct.session().ping().await;
+    assert!(matches!(refused, Err(Error::Server(_))), "{refused:?}");
+
+    pool.record_metrics();
+    let text = handle.render();
+    let ejections = format!("surreal_pool_node_ejections_total{{endpoint=\"{refusing_url}\"}} 1");
+    assert!(text.contains(&ejections), "{ejections} in:\n{text}");
+    assert!(text.contains(&format!("surreal_pool_node_healthy{{endpoint=\"{refusing_url}\"}} 0")));
+    assert!(text.contains("surreal_pool_socket_moves_total{outcome=\"moved\"}"));
+}
+
+/// New sessions go to the node that answers fast, not only to the connection with the fewest
+/// sessions: with one node behind a slow link, every session created under load lands on the
+/// other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_sessions_go_where_replies_are_fast() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = c.pool(2, 12, quick_health()).warm_sessions(2).build().await.unwrap();
+    assert_eq!(pool.nodes().iter().map(|n| n.sessions).collect::<Vec<_>>(), [1, 1]);
+    // a's link is slow (60 ms a round trip); its socket learns it from a few pings.
+    c.nodes[0].proxy.delay(Duration::from_millis(30));
+    for conn in pool.connections() {
+        for _ in 0..8 {
+            conn.session().ping().await.unwrap();
+        }
+    }
+    until("the latencies are known", || pool.nodes().iter().all(|n| n.latency.is_some())).await;
+    // Ten checkouts at once: eight new sessions.
+    let held = futures_util::future::join_all((0..10).map(|_| pool.get())).await;
+    let held: Vec<_> = held.into_iter().map(Result::unwrap).collect();
+    let sessions: Vec<usize> = pool.nodes().iter().map(|n| n.sessions).collect();
+    assert_eq!(sessions, [1, 9], "every new session on the fast node");
+    drop(held);
+}
+
+/// The server caps that the README's sizing section rests on, measured on the test server:
+/// a socket holds 255 attached sessions besides its default one (the 256th is refused), and
+/// a session 64 open transactions.
+#[tokio::test]
+async fn the_servers_caps_are_255_attached_sessions_per_socket_and_64_transactions_per_session() {
+    let server = support::server();
+    let conn = Connection::connect(server.url()).await.unwrap();
+    let mut sessions = Vec::new();
+    for _ in 0..255 {
+        sessions.push(conn.attach().await.expect("255 attached sessions fit"));
+    }
+    let refused = conn.attach().await;
+    assert!(matches!(refused, Err(Error::Server(_) | Error::NotAllowed(_))), "the 256th attach: {refused:?}");
+    let s = &sessions[0];
+    s.signin(&Root::new("root", "root")).await.unwrap();
+    s.use_ns_db("caps", "caps").await.unwrap();
+    let mut open = Vec::new();
+    for _ in 0..64 {
+        open.push(s.begin().await.expect("64 transactions fit"));
+    }
+    assert!(s.begin().await.is_err(), "the 65th transaction is refused");
+    for tx in open {
+        tx.cancel().await.unwrap();
+    }
+}
+
+/// Three nodes under 64 tenants forwarding tokens: node a is killed and restarted, b stalled
+/// and resumed, c killed and restarted, in turn. Every answer names its requester, no request
+/// waits past its timeout, nothing fails once a node is back, and after the last restart each
+/// node carries its share of sockets, sessions and answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_killed_restarted_and_stalled_in_turn_under_64_tenants() {
+    let mut c = cluster(&["a", "b", "c"], 64).await;
+    let pool = c.pool(6, 48, quick_health()).build().await.unwrap();
+    assert_eq!(c.spread(&pool), [2, 2, 2]);
+    let mut events: Vec<_> = pool.connections().iter().map(|c| c.events()).collect();
+    let t0 = Instant::now();
+    if std::env::var("CLUSTER_TRACE").is_ok() {
+        let mut pe = pool.events();
+        tokio::spawn(async move {
+            while let Ok(e) = pe.recv().await {
+                eprintln!("{:>6} ms pool {e:?}", t0.elapsed().as_millis());
+            }
+        });
+        for (i, conn) in pool.connections().iter().enumerate() {
+            let mut ce = conn.events();
+            tokio::spawn(async move {
+                while let Ok(e) = ce.recv().await {
+                    eprintln!("{:>6} ms conn {i} {e:?}", t0.elapsed().as_millis());
+                }
+            });
+        }
+    }
+    // How long each move held commands (for the README's figures).
+    let paused = Arc::new(Mutex::new(Vec::new()));
+    for conn in pool.connections() {
+        let (mut rx, paused) = (conn.events(), paused.clone());
+        tokio::spawn(async move {
+            while let Ok(e) = rx.recv().await {
+                if let ConnectionEvent::Moved { paused: p, .. } = e {
+                    paused.lock().unwrap().push(p);
+                }
+            }
+        });
+    }
+    let load = Load::start(&pool, &c.tenants, Duration::from_millis(25));
+    let healthy = |pool: &Pool| pool.nodes().iter().all(|n| n.state == NodeState::Healthy);
+    let mut recoveries = Vec::new();
+
+    // Faults in odd phases, recoveries in even ones.
+    for (n, fault) in [(0, "kill"), (1, "stall"), (2, "kill")] {
+        let at = load.next_phase();
+        eprintln!("{:>6} ms phase {at}: {fault} node {n}", t0.elapsed().as_millis());
+        match fault {
+            "kill" => c.nodes[n].server.kill(),
+            _ => c.nodes[n].proxy.stall(true),
+        }
+        until(&format!("node {n}'s sockets are up elsewhere"), || {
+            let spread = c.spread(&pool);
+            spread[n] == 0 && spread.iter().sum::<usize>() == 6
+        })
+        .await;
+        until(&format!("node {n} is ejected"), || pool.nodes()[n].state != NodeState::Healthy).await;
+        let back = load.next_phase();
+        eprintln!("{:>6} ms phase {back}: node {n} returns", t0.elapsed().as_millis());
+        let returned = Instant::now();
+        match fault {
+            "kill" => c.restart(n).await,
+            _ => c.nodes[n].proxy.stall(false),
+        }
+        any_event(&mut events, "a move home", |e| matches!(e, ConnectionEvent::Moved { to, .. } if c.node_of(to) == Some(n))).await;
+        until(&format!("node {n} is back with its share"), || c.spread(&pool) == [2, 2, 2] && healthy(&pool)).await;
+        recoveries.push(returned.elapsed());
+        until(&format!("node {n} answers again"), || load.answered(back, &c.nodes[n].name) >= 20).await;
+    }
+
+    // The last window: each node answers its share.
+    let last = load.next_phase();
+    until("600 answers in the last window", || ["a", "b", "c"].iter().map(|n| load.answered(last, n)).sum::<usize>() >= 600).await;
+    let answers = load.stop().await;
+    assert_bounded(&answers);
+    assert_none_failed(&answers, |p| p > 0 && p % 2 == 0);
+    let window: Vec<&str> = answers.iter().filter(|a| a.phase == last).filter_map(|a| a.outcome.as_deref().ok()).collect();
+    for name in ["a", "b", "c"] {
+        let share = window.iter().filter(|n| **n == name).count();
+        assert!(share * 6 >= window.len(), "node {name} answered {share} of {} in the last window", window.len());
+    }
+    for node in pool.nodes() {
+        assert_eq!(node.sockets, 2, "{node:?}");
+        assert!(node.sessions >= 4, "{node:?}");
+    }
+    assert_eq!(pool.status().connections_up, 6);
+    let failed = answers.iter().filter(|a| a.outcome.is_err()).count();
+    eprintln!("{} requests, {failed} failed (all while a node was down or stalled), {} in the last window", answers.len(), window.len());
+    let paused = paused.lock().unwrap().clone();
+    eprintln!("from each node's return to the configured spread: {recoveries:?}; {} moves held commands for at most {:?}", paused.len(), paused.iter().max());
+}
+
+/// The server's memory per attached, authenticated session and per idle socket, for the
+/// README's sizing section (RSS deltas of the test server's process; Linux only). Not a check:
+/// `cargo test --test cluster -- --ignored --nocapture server_memory` prints the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for the README, not a check"]
+async fn server_memory_per_session_and_socket() {
+    fn rss_kib(port: u16) -> u64 {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(&format!("127.0.0.1:{port}")) && cmd.contains(" start ") {
+                let status = std::fs::read_to_string(entry.path().join("status")).unwrap();
+                let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+                return line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            }
+        }
+        panic!("no server process on port {port}")
+    }
+    let (server, conn) = support::setup().await;
+    let token = conn.attach().await.unwrap().signup(&record("account", "memory@x.y", "pw")).await.unwrap().access;
+    let before = rss_kib(server.port());
+    let mut sockets = Vec::new();
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        let socket = Connection::connect(server.url()).await.unwrap();
+        for _ in 0..255 {
+            let s = socket.attach().await.unwrap();
+            s.authenticate(token.clone()).await.unwrap();
+            sessions.push(s);
+        }
+        sockets.push(socket);
+    }
+    let after = rss_kib(server.port());
+    eprintln!("{} authenticated sessions on {} sockets: {:.1} KiB each", sessions.len(), sockets.len(), (after as f64 - before as f64) / sessions.len() as f64);
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        let socket = Connection::connect(server.url()).await.unwrap();
+        socket.session().ping().await.unwrap();
+        idle.push(socket);
+    }
+    let sockets_after = rss_kib(server.port());
+    eprintln!("100 idle sockets: {:.1} KiB each", (sockets_after as f64 - after as f64) / 100.0);
+}
