@@ -613,11 +613,12 @@ async fn three_nodes_killed_restarted_and_stalled_in_turn_under_64_tenants() {
     eprintln!("from each node's return to the configured spread: {recoveries:?}; {} moves held commands for at most {:?}", paused.len(), paused.iter().max());
 }
 
-/// The server's memory per attached, authenticated session and per idle socket, for the
-/// README's sizing section (RSS deltas of the test server's process; Linux only). Not a check:
-/// `cargo test --test cluster -- --ignored --nocapture server_memory` prints the figures.
+/// The server's memory per attached, authenticated session and per idle socket, as the
+/// README's sizing section uses them (RSS deltas of the test server's process; Linux only):
+/// `cargo test --test cluster -- --nocapture server_memory` prints the figures. The check is
+/// an order of magnitude (the README says 2.5–2.9 KiB and about 100 KiB), so that the sizing
+/// arithmetic cannot silently go stale by a factor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement for the README, not a check"]
 async fn server_memory_per_session_and_socket() {
     fn rss_kib(port: u16) -> u64 {
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -646,7 +647,9 @@ async fn server_memory_per_session_and_socket() {
         sockets.push(socket);
     }
     let after = rss_kib(server.port());
-    eprintln!("{} authenticated sessions on {} sockets: {:.1} KiB each", sessions.len(), sockets.len(), (after as f64 - before as f64) / sessions.len() as f64);
+    let per_session = (after as f64 - before as f64) / sessions.len() as f64;
+    eprintln!("{} authenticated sessions on {} sockets: {per_session:.1} KiB each", sessions.len(), sockets.len());
+    assert!(per_session < 30.0, "{per_session:.1} KiB per session: the README's sizing is out of date");
     let mut idle = Vec::new();
     for _ in 0..100 {
         let socket = Connection::connect(server.url()).await.unwrap();
@@ -654,5 +657,7 @@ async fn server_memory_per_session_and_socket() {
         idle.push(socket);
     }
     let sockets_after = rss_kib(server.port());
-    eprintln!("100 idle sockets: {:.1} KiB each", (sockets_after as f64 - after as f64) / 100.0);
+    let per_socket = (sockets_after as f64 - after as f64) / 100.0;
+    eprintln!("100 idle sockets: {per_socket:.1} KiB each");
+    assert!(per_socket < 1024.0, "{per_socket:.1} KiB per socket: the README's sizing is out of date");
 }
