@@ -2,10 +2,11 @@
 //! surreal-pool, the official `surrealdb` SDK (WebSocket), and a raw pipelined client (CBOR, and
 //! JSON as a reference). Workloads A–E of the benchmark issue; see BENCHMARKS.md.
 //!
-//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G,T,K,N]`
-//! Not part of a full run: G (the gaps to the floor, interleaved), T (more tenants than
-//! sessions: the curve) and K (hostile tokens among hot tenants), both in `tenants.rs`, and N
-//! (quiet tenants beside a noisy one), in `noisy.rs`.
+//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G,H,T,K,N]`
+//! Not part of a full run: G (the gaps to the floor, interleaved), H (big results: rows decoded
+//! per client), in `rows.rs`, T (more tenants than sessions: the curve) and K (hostile tokens
+//! among hot tenants), both in `tenants.rs`, and N (quiet tenants beside a noisy one), in
+//! `noisy.rs`.
 //!
 //! Everything printed is also written to `bench-harness/results/latest.txt`.
 
@@ -48,12 +49,13 @@ macro_rules! say {
 
 mod tenants;
 mod noisy;
+mod rows;
 
 struct Args {
     secs: f64,
     reps: usize,
     only: String,
-    /// Workload A: run only the clients whose label contains one of these (comma
+    /// Workloads A and H: run only the clients whose label contains one of these (comma
     /// separated), e.g. to profile one of them.
     clients: Option<String>,
 }
@@ -617,6 +619,10 @@ async fn main() {
             say!("C {sockets} socket(s) x {sessions} sessions: {} | auth/checkout {:.4}", gap(pv, rv), st.auth_round_trips as f64 / st.checkouts as f64);
             p.close();
         }
+    }
+
+    if args.only.contains('H') {
+        rows::big_results(&url, &args).await;
     }
 
     if args.only.contains('T') {
