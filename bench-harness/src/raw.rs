@@ -208,6 +208,9 @@ impl Raw {
 
     /// One request on the next socket (round robin), or on socket `pin` if given: its reply,
     /// or the error the reply carries.
+    ///
+    /// Not cancel-safe: a call dropped while it writes or reads for the others would leave the
+    /// socket with no writer or reader (the harness never drops one).
     pub async fn send(&self, pin: Option<usize>, request: &Request) -> Result<Reply, String> {
         let index = pin.unwrap_or_else(|| self.next_socket.fetch_add(1, Ordering::Relaxed)) % self.sockets.len();
         let socket = &self.sockets[index];
