@@ -2,10 +2,11 @@
 //! surreal-pool, the official `surrealdb` SDK (WebSocket), and a raw pipelined client (CBOR, and
 //! JSON as a reference). Workloads A–E of the benchmark issue; see BENCHMARKS.md.
 //!
-//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G,T,K,N]`
-//! Not part of a full run: G (the gaps to the floor, interleaved), T (more tenants than
-//! sessions: the curve) and K (hostile tokens among hot tenants), both in `tenants.rs`, and N
-//! (quiet tenants beside a noisy one), in `noisy.rs`.
+//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G,H,T,K,N]`
+//! Not part of a full run: G (the gaps to the floor, interleaved), H (big results: rows decoded
+//! per client), in `rows.rs`, T (more tenants than sessions: the curve) and K (hostile tokens
+//! among hot tenants), both in `tenants.rs`, and N (quiet tenants beside a noisy one), in
+//! `noisy.rs`.
 //!
 //! Everything printed is also written to `bench-harness/results/latest.txt`.
 
@@ -48,11 +49,15 @@ macro_rules! say {
 
 mod tenants;
 mod noisy;
+mod rows;
 
 struct Args {
     secs: f64,
     reps: usize,
     only: String,
+    /// Workloads A and H: run only the clients whose label contains one of these (comma
+    /// separated), e.g. to profile one of them.
+    clients: Option<String>,
 }
 
 fn args() -> Args {
@@ -63,6 +68,7 @@ fn args() -> Args {
         secs: get("--secs").and_then(|v| v.parse().ok()).unwrap_or(if quick { 0.5 } else { 2.0 }),
         reps: get("--reps").and_then(|v| v.parse().ok()).unwrap_or(if quick { 1 } else { 3 }),
         only: get("--only").unwrap_or_else(|| "A,B,C,D,E".into()),
+        clients: get("--clients"),
     }
 }
 
@@ -125,6 +131,11 @@ async fn tenant_sessions(rc: &raw::Raw, tokens: &[AccessToken]) -> Arc<Vec<uuid:
     Arc::new(ids)
 }
 
+/// `RETURN 1` on each of `sessions`, encoded once (the floor's request per session).
+fn queries_on(rc: &raw::Raw, sessions: &[uuid::Uuid]) -> Arc<Vec<raw::Request>> {
+    Arc::new(sessions.iter().map(|s| rc.request("query", serde_json::json!([RETURN_1]), Some(*s))).collect())
+}
+
 /// Workload B's `RETURN 1` through `pool` and the floor `raw`, interleaved rep by rep.
 async fn b_gap(server: u32, args: &Args, callers: usize, pool: &Pool, raw: &Arc<raw::Raw>) -> String {
     let (mut pv, mut rv) = (Vec::new(), Vec::new());
@@ -137,11 +148,11 @@ async fn b_gap(server: u32, args: &Args, callers: usize, pool: &Pool, raw: &Arc<
             }))
             .await,
         );
-        let r = raw.clone();
+        let (r, q) = (raw.clone(), Arc::new(raw.request("query", serde_json::json!([RETURN_1]), None)));
         rv.push(
             costed(server, args.secs, throughput(args.secs, callers, move |_| {
-                let r = r.clone();
-                async move { r.call(None, "query", serde_json::json!([RETURN_1]), None).await.unwrap(); }
+                let (r, q) = (r.clone(), q.clone());
+                async move { r.send(None, &q).await.unwrap(); }
             }))
             .await,
         );
@@ -249,22 +260,78 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e6
 }
 
-async fn latency<F, Fut>(n: usize, mut op: F) -> (f64, f64)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    for _ in 0..200 {
-        op().await;
+/// CPU time (user + system) of this process so far, in µs (`getrusage`: µs resolution, where
+/// `/proc`'s ticks are 10 ms).
+fn self_cpu_us() -> f64 {
+    let usage = self_usage();
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    us(usage.ru_utime) + us(usage.ru_stime)
+}
+
+fn self_usage() -> libc::rusage {
+    // SAFETY: `getrusage` only writes the struct it is given.
+    unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
     }
-    let mut samples = Vec::with_capacity(n);
-    for _ in 0..n {
-        let t = Instant::now();
-        op().await;
-        samples.push(t.elapsed());
+}
+
+/// What one sequential request cost the client, on average: CPU µs, voluntary context switches
+/// (a thread parking: waiting for a wake-up), write system calls.
+struct PerRequest {
+    cpu: f64,
+    switches: f64,
+    writes: f64,
+}
+
+impl PerRequest {
+    fn columns(&self) -> String {
+        format!("{:>9.1} {:>9.2} {:>9.2}", self.cpu, self.switches, self.writes)
     }
-    samples.sort();
-    (percentile(&samples, 0.5), percentile(&samples, 0.99))
+}
+
+/// One client's request for [`latencies`].
+type LatencyOp = Box<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = ()>>>>;
+
+/// Requests per client per turn in [`latencies`].
+const ROUND: usize = 100;
+
+/// Each client's p50 and p99 over `n` sequential requests, in µs, and its costs per request.
+/// The clients take turns of [`ROUND`] requests (after 200 each to warm up), so that the
+/// machine's drift over the run hits them all alike.
+async fn latencies(n: usize, clients: &[(&str, LatencyOp)]) -> Vec<(f64, f64, PerRequest)> {
+    for (_, op) in clients {
+        for _ in 0..200 {
+            op().await;
+        }
+    }
+    let mut samples: Vec<Vec<Duration>> = clients.iter().map(|_| Vec::with_capacity(n)).collect();
+    let mut costs: Vec<[f64; 3]> = vec![[0.0; 3]; clients.len()];
+    for _ in 0..n.div_ceil(ROUND) {
+        for (i, (_, op)) in clients.iter().enumerate() {
+            let (cpu, usage, writes) = (self_cpu_us(), self_usage(), write_syscalls());
+            for _ in 0..ROUND {
+                let t = Instant::now();
+                op().await;
+                samples[i].push(t.elapsed());
+            }
+            let (cpu1, usage1, writes1) = (self_cpu_us(), self_usage(), write_syscalls());
+            costs[i][0] += cpu1 - cpu;
+            costs[i][1] += (usage1.ru_nvcsw - usage.ru_nvcsw) as f64;
+            costs[i][2] += (writes1 - writes) as f64;
+        }
+    }
+    samples
+        .into_iter()
+        .zip(costs)
+        .map(|(mut s, c)| {
+            let per = |x: f64| x / s.len() as f64;
+            let cost = PerRequest { cpu: per(c[0]), switches: per(c[1]), writes: per(c[2]) };
+            s.sort();
+            (percentile(&s, 0.5), percentile(&s, 0.99), cost)
+        })
+        .collect()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -283,23 +350,50 @@ async fn main() {
 
     if args.only.contains('A') {
         say!("\n## A. Latency: one caller, sequential `{RETURN_1}` (µs)");
-        say!("{:<44} {:>9} {:>9}", "client", "p50", "p99");
         let n = if args.reps == 1 { 1000 } else { 5000 };
-        let p = pool(&url, 1, 1).await;
-        let (p50, p99) = latency(n, || async { p.get().await.unwrap().query(RETURN_1, ()).await.unwrap(); }).await;
-        say!("{:<44} {p50:>9.0} {p99:>9.0}", "surreal-pool (checkout + query)");
-        let conn = Connection::connect(&url).await.unwrap();
-        let s = conn.session();
-        s.signin(&Root::new("root", "root")).await.unwrap();
-        let (p50, p99) = latency(n, || async { s.query(RETURN_1, ()).await.unwrap(); }).await;
-        say!("{:<44} {p50:>9.0} {p99:>9.0}", "surreal-pool (one session, no checkout)");
-        let db = sdk(&url).await;
-        let (p50, p99) = latency(n, || async { db.query(RETURN_1).await.unwrap().check().unwrap(); }).await;
-        say!("{:<44} {p50:>9.0} {p99:>9.0}", "official SDK");
-        for json in [false, true] {
-            let r = raw(&url, 1, json).await;
-            let (p50, p99) = latency(n, || async { r.call(None, "query", serde_json::json!([RETURN_1]), None).await.unwrap(); }).await;
-            say!("{:<44} {p50:>9.0} {p99:>9.0}", if json { "raw floor, JSON" } else { "raw floor, CBOR" });
+        say!("# the clients take turns, {ROUND} requests each, until each has made {n} (drift hits all alike)");
+        say!("# client costs per request: CPU µs (getrusage), voluntary context switches (a thread parks), write syscalls (socket writes and thread wake-ups; send/recv are not counted)");
+        say!("{:<44} {:>9} {:>9} {:>9} {:>9} {:>9}", "client", "p50", "p99", "CPU µs", "switches", "writes");
+        let want = |label: &str| args.clients.as_ref().is_none_or(|only| only.split(',').any(|w| label.contains(w)));
+        let mut clients: Vec<(&str, LatencyOp)> = Vec::new();
+        let label = "surreal-pool (checkout + query)";
+        if want(label) {
+            let p = pool(&url, 1, 1).await;
+            clients.push((label, Box::new(move || {
+                let p = p.clone();
+                Box::pin(async move { p.get().await.unwrap().query(RETURN_1, ()).await.unwrap(); })
+            })));
+        }
+        let label = "surreal-pool (one session, no checkout)";
+        if want(label) {
+            let conn = Connection::connect(&url).await.unwrap();
+            let s = Arc::new(conn.session());
+            s.signin(&Root::new("root", "root")).await.unwrap();
+            clients.push((label, Box::new(move || {
+                let s = s.clone();
+                Box::pin(async move { s.query(RETURN_1, ()).await.unwrap(); })
+            })));
+        }
+        let label = "official SDK";
+        if want(label) {
+            let db = Arc::new(sdk(&url).await);
+            clients.push((label, Box::new(move || {
+                let db = db.clone();
+                Box::pin(async move { db.query(RETURN_1).await.unwrap().check().unwrap(); })
+            })));
+        }
+        for (json, label) in [(false, "raw floor, CBOR"), (true, "raw floor, JSON")] {
+            if want(label) {
+                let r = raw(&url, 1, json).await;
+                let q = Arc::new(r.request("query", serde_json::json!([RETURN_1]), None));
+                clients.push((label, Box::new(move || {
+                    let (r, q) = (r.clone(), q.clone());
+                    Box::pin(async move { r.send(None, &q).await.unwrap(); })
+                })));
+            }
+        }
+        for ((label, _), (p50, p99, cost)) in clients.iter().zip(latencies(n, &clients).await) {
+            say!("{label:<44} {p50:>9.0} {p99:>9.0} {}", cost.columns());
         }
     }
 
@@ -334,10 +428,10 @@ async fn main() {
                     for r in [&rc, &rj] {
                         rr.push(
                             repeated(args.reps, || {
-                                let r = r.clone();
+                                let (r, req) = (r.clone(), Arc::new(r.request("query", serde_json::json!([q]), None)));
                                 throughput(args.secs, callers, move |_| {
-                                    let r = r.clone();
-                                    async move { r.call(None, "query", serde_json::json!([q]), None).await.unwrap(); }
+                                    let (r, req) = (r.clone(), req.clone());
+                                    async move { r.send(None, &req).await.unwrap(); }
                                 })
                             })
                             .await,
@@ -430,14 +524,14 @@ async fn main() {
         // the floor: 64 raw sessions kept authenticated on one socket, callers share them
         for sockets in [1usize, 2] {
             let rc = raw(&url, sockets, false).await;
-            let sessions = tenant_sessions(&rc, &tokens).await;
+            let sessions = queries_on(&rc, &tenant_sessions(&rc, &tokens).await);
             let r = repeated(args.reps, || {
                 let (rc, s) = (rc.clone(), sessions.clone());
                 throughput(args.secs, callers, move |c| {
                     let (rc, s) = (rc.clone(), s.clone());
                     async move {
                         let i = c % s.len();
-                        rc.call(Some(i), "query", serde_json::json!([RETURN_1]), Some(s[i])).await.unwrap();
+                        rc.send(Some(i), &s[i]).await.unwrap();
                     }
                 })
             })
@@ -468,20 +562,21 @@ async fn main() {
                 rc.call(Some(i), "use", serde_json::json!([NS, DB]), Some(id)).await.unwrap();
                 ids.push(id);
             }
-            let ids = Arc::new(ids);
+            let ids = queries_on(&rc, &ids);
+            let plain_query = Arc::new(rc.request("query", serde_json::json!([RETURN_1]), None));
             let (mut plain, mut attached) = (Vec::new(), Vec::new());
             for _ in 0..args.reps {
-                let r = rc.clone();
+                let (r, q) = (rc.clone(), plain_query.clone());
                 plain.push(costed(spid, args.secs, throughput(args.secs, callers, move |_| {
-                    let r = r.clone();
-                    async move { r.call(None, "query", serde_json::json!([RETURN_1]), None).await.unwrap(); }
+                    let (r, q) = (r.clone(), q.clone());
+                    async move { r.send(None, &q).await.unwrap(); }
                 })).await);
                 let (r, s) = (rc.clone(), ids.clone());
                 attached.push(costed(spid, args.secs, throughput(args.secs, callers, move |c| {
                     let (r, s) = (r.clone(), s.clone());
                     async move {
                         let i = c % s.len();
-                        r.call(Some(i), "query", serde_json::json!([RETURN_1]), Some(s[i])).await.unwrap();
+                        r.send(Some(i), &s[i]).await.unwrap();
                     }
                 })).await);
             }
@@ -500,7 +595,7 @@ async fn main() {
         for (sockets, sessions) in [(1usize, 128usize), (2, 128)] {
             let p = Pool::builder(&url).connections(sockets).max_sessions(sessions).namespace_database(NS, DB).build().await.unwrap();
             let rc = raw(&url, sockets, false).await;
-            let ids = tenant_sessions(&rc, &tokens).await;
+            let ids = queries_on(&rc, &tenant_sessions(&rc, &tokens).await);
             let (mut pv, mut rv) = (Vec::new(), Vec::new());
             for _ in 0..args.reps {
                 let (p2, t2) = (p.clone(), tokens.clone());
@@ -516,7 +611,7 @@ async fn main() {
                     let (rc, s) = (r2.clone(), s2.clone());
                     async move {
                         let i = c % s.len();
-                        rc.call(Some(i), "query", serde_json::json!([RETURN_1]), Some(s[i])).await.unwrap();
+                        rc.send(Some(i), &s[i]).await.unwrap();
                     }
                 })).await);
             }
@@ -524,6 +619,10 @@ async fn main() {
             say!("C {sockets} socket(s) x {sessions} sessions: {} | auth/checkout {:.4}", gap(pv, rv), st.auth_round_trips as f64 / st.checkouts as f64);
             p.close();
         }
+    }
+
+    if args.only.contains('H') {
+        rows::big_results(&url, &args).await;
     }
 
     if args.only.contains('T') {
@@ -617,5 +716,7 @@ async fn main() {
     let _ = std::fs::create_dir_all(&dir);
     // A full run is `latest.txt`; a partial one (`--only`) is named after its workloads.
     let name = if args.only == "A,B,C,D,E" { "latest.txt".to_string() } else { format!("only-{}.txt", args.only.replace(',', "")) };
+    // A subset of the clients (profiling) does not replace a whole run's output.
+    let name = if args.clients.is_some() { name.replace(".txt", "-subset.txt") } else { name };
     let _ = std::fs::write(dir.join(name), OUT.lock().unwrap().as_str());
 }
