@@ -962,4 +962,62 @@ mod tests {
         }
         assert!(hits > 300 && victims > 1_000, "both paths taken often: {hits} hits, {victims} re-purposed");
     }
+
+    /// What a checkout costs the table, by pool size: a take and a put-back of the slot
+    /// deadpool hands out (first in, first out), in ns, the best of 3 runs. The pool's own
+    /// identity (the slot's own session is a hit), a tenant whose idle session is in another
+    /// slot (a swap), and a proven tenant with no idle session (the victim: more tenants than
+    /// sessions, round robin). Timed, so not run by default:
+    /// `cargo test --release --lib checkout_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn the_checkout_cost_does_not_grow_with_the_pool() {
+        use std::collections::VecDeque;
+        use std::time::Instant;
+        let build = |n: usize| {
+            let mut t: Table<u64, ()> = Table::new(16);
+            let mut fifo = VecDeque::new();
+            for i in 0..n {
+                let c = t.reserve(|_| true, usize::MAX).unwrap();
+                let slot = t.insert(i as u64, c, (None, None));
+                t.idle_new(slot);
+                fifo.push_back(slot);
+            }
+            (t, fifo)
+        };
+        let run = |t: &mut Table<u64, ()>, fifo: &mut VecDeque<u64>, wants: &[Tag], iters: usize| {
+            let started = Instant::now();
+            for i in 0..iters {
+                let slot = fifo.pop_front().unwrap();
+                let want = &wants[i % wants.len()];
+                let got = t.take(slot, want).unwrap();
+                t.put_back(slot, Some(got.session), want.clone(), (None, None));
+                fifo.push_back(slot);
+            }
+            started.elapsed().as_nanos() as f64 / iters as f64
+        };
+        let best = |f: &mut dyn FnMut() -> f64| (0..3).map(|_| f()).fold(f64::MAX, f64::min);
+        let mut costs = Vec::new();
+        for n in [128usize, 1024, 4096] {
+            let (mut t, mut fifo) = build(n);
+            let default = best(&mut || run(&mut t, &mut fifo, &[Tag::Default], 100_000));
+            let tenants: Vec<Tag> = (0..64).map(|i| tenant(&format!("t{i}.a.b"))).collect();
+            let (mut t, mut fifo) = build(n);
+            run(&mut t, &mut fifo, &tenants, tenants.len()); // each holds a session now
+            let hit = best(&mut || run(&mut t, &mut fifo, &tenants, 100_000));
+            let many: Vec<Tag> = (0..n + 64).map(|i| tenant(&format!("m{i}.a.b"))).collect();
+            let (mut t, mut fifo) = build(n);
+            for token in many.iter().filter_map(Tag::forwarded) {
+                t.accepted.remember(&token);
+            }
+            run(&mut t, &mut fifo, &many, many.len());
+            let miss = best(&mut || run(&mut t, &mut fifo, &many, 20_000));
+            println!("{n:>5} sessions: default {default:>6.0} ns, tenant hit {hit:>6.0} ns, victim {miss:>6.0} ns");
+            costs.push([default, hit, miss]);
+        }
+        for (kind, name) in ["default", "tenant hit", "victim"].iter().enumerate() {
+            let (small, large) = (costs[0][kind], costs[2][kind]);
+            assert!(large < 3.0 * small, "{name}: {large:.0} ns at 4,096 sessions, {small:.0} ns at 128");
+        }
+    }
 }
