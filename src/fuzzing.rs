@@ -193,3 +193,9 @@ pub fn take_via_json<T: serde::de::DeserializeOwned>(result: &bytes::Bytes) -> c
     let value = json.get(0).and_then(|s| s.get("result")).cloned().unwrap_or_default();
     serde_json::from_value(value).map_err(|e| crate::Error::Decode(Box::new(e)))
 }
+
+/// What a checkout costs the session table alone, by pool size, in ns: `[the pool's own
+/// identity, a tenant's hit, a tenant re-purposing a session]`. For `benches/table.rs`.
+pub fn table_checkout_cost(sizes: &[usize]) -> Vec<(usize, [f64; 3])> {
+    crate::pool::table::cost::checkout_cost(sizes)
+}

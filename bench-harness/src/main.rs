@@ -2,11 +2,11 @@
 //! surreal-pool, the official `surrealdb` SDK (WebSocket), and a raw pipelined client (CBOR, and
 //! JSON as a reference). Workloads A–E of the benchmark issue; see BENCHMARKS.md.
 //!
-//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G,H,T,K,N]`
+//! `cargo run --release --manifest-path bench-harness/Cargo.toml -- [--secs 2] [--reps 3] [--quick] [--only A,B,C,D,E,G,H,T,K,N,S]`
 //! Not part of a full run: G (the gaps to the floor, interleaved), H (big results: rows decoded
 //! per client), in `rows.rs`, T (more tenants than sessions: the curve) and K (hostile tokens
-//! among hot tenants), both in `tenants.rs`, and N (quiet tenants beside a noisy one), in
-//! `noisy.rs`.
+//! among hot tenants), both in `tenants.rs`, N (quiet tenants beside a noisy one), in
+//! `noisy.rs`, and S (how cost grows with sessions and known tenants), in `scale.rs`.
 //!
 //! Everything printed is also written to `bench-harness/results/latest.txt`.
 
@@ -50,6 +50,7 @@ macro_rules! say {
 mod tenants;
 mod noisy;
 mod rows;
+mod scale;
 
 struct Args {
     secs: f64,
@@ -635,6 +636,10 @@ async fn main() {
 
     if args.only.contains('N') {
         noisy::noisy(&url, &args, &tokens).await;
+    }
+
+    if args.only.contains('S') {
+        scale::scale(&url, &args).await;
     }
 
     if args.only.contains('D') {

@@ -25,7 +25,7 @@ fn unit(state: &AtomicU64) -> f64 {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Order {
+pub(crate) enum Order {
     Uniform,
     /// Tenant k (0-based) is asked with probability ∝ 1/(k+1)^s.
     Zipf(f64),
@@ -48,7 +48,7 @@ impl Order {
 }
 
 /// Which tenant each request is for: per-caller deterministic streams (fixed seeds).
-struct Picker {
+pub(crate) struct Picker {
     order: Order,
     n: usize,
     /// Cumulative probabilities (Zipf).
@@ -58,7 +58,7 @@ struct Picker {
 }
 
 impl Picker {
-    fn new(order: Order, n: usize, callers: usize) -> Self {
+    pub(crate) fn new(order: Order, n: usize, callers: usize) -> Self {
         let weights: Vec<f64> = match order {
             Order::Zipf(s) => (1..=n).map(|k| 1.0 / (k as f64).powf(s)).collect(),
             _ => vec![1.0; n],
@@ -73,7 +73,7 @@ impl Picker {
         Picker { order, n, cdf, counter: AtomicUsize::new(0), rng }
     }
 
-    fn pick(&self, caller: usize) -> usize {
+    pub(crate) fn pick(&self, caller: usize) -> usize {
         match self.order {
             Order::RoundRobin => self.counter.fetch_add(1, Ordering::Relaxed) % self.n,
             Order::PerCaller => caller % self.n,

@@ -38,7 +38,7 @@ mod placement;
 mod spread;
 mod status;
 mod supervisor;
-mod table;
+pub(crate) mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -19,7 +19,7 @@ pub(super) struct Load {
 
 impl Load {
     /// An open, serving, idle connection (the unit tests' start, and a pool's at build).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(super) fn idle() -> Load {
         Load { open: true, serving: true, in_flight: 0, latency_us: None }
     }

@@ -2,8 +2,13 @@
 //! locks of its own), generic over the session `S` and what a hand-over carries `W`, so that
 //! affinity, LRU, dirty tracking, hand-over and per-connection room are unit-tested here with
 //! no server.
+//!
+//! No operation scans the sessions: the idle ones are listed by tag (a list linked through the
+//! entries, for an affinity hit, O(1)) and ordered by kind and last use (for the session to
+//! re-purpose, O(log n)), and the sessions per connection are counted as they change.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use tokio::sync::oneshot;
 
@@ -44,6 +49,9 @@ impl Tag {
 }
 
 /// One pooled session. While checked out its `session` is held by the checkout.
+///
+/// An entry's fields change only while it is out of the table's indexes (see
+/// [`Table::index`]); `entry` hands out shared references only.
 pub(super) struct Entry<S> {
     pub(super) session: Option<S>,
     pub(super) connection: usize,
@@ -52,6 +60,42 @@ pub(super) struct Entry<S> {
     pub(super) clean_ns_db: NsDb,
     last_used: u64,
     busy: bool,
+    /// Where the entry is indexed, as it was when it went in (`None` only inside a method).
+    indexed: Option<Indexed>,
+    /// Its neighbours among its tag's idle entries (the slots that became idle just before and
+    /// just after it), while it is one of them.
+    prev: Option<u64>,
+    next: Option<u64>,
+}
+
+/// The kinds of idle session [`pick_victim`] ranks differently; one LRU order each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Default = 0,
+    Tenant = 1,
+    Dirty = 2,
+}
+
+impl Kind {
+    fn of(tag: &Tag) -> Kind {
+        match tag {
+            Tag::Default => Kind::Default,
+            Tag::Tenant(_) => Kind::Tenant,
+            Tag::Dirty => Kind::Dirty,
+        }
+    }
+}
+
+/// How [`Table::index`] filed an entry, so that [`Table::unindex`] takes out exactly that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Indexed {
+    /// Counted in `by_connection[connection][state]` (`state`: 0 idle, 1 busy, 2 dirty).
+    connection: usize,
+    state: usize,
+    /// Among its tag's idle entries (`Table::idle`), if idle and clean.
+    idle: bool,
+    /// Its key in `lru[kind]`, if idle with a session: when it was last checked out.
+    lru: Option<(Kind, u64)>,
 }
 
 /// What [`Table::take`] hands a checkout.
@@ -92,15 +136,44 @@ impl Accepted {
     }
 }
 
+/// Hashes slots, the table's own sequential numbers (never chosen by a client), by one
+/// multiplication (Fibonacci hashing): distinct low bits for consecutive slots, at a fraction of
+/// SipHash's cost, which a checkout pays on each of its dozen look-ups of an entry.
+#[derive(Default)]
+struct SlotHasher(u64);
+
+impl Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// How many accepted tokens a pool remembers (per generation; two generations, 8 bytes each).
 pub(super) const REMEMBERED_TOKENS: usize = 16_384;
 
 pub(super) struct Table<S, W> {
-    entries: HashMap<u64, Entry<S>>,
+    entries: HashMap<u64, Entry<S>, BuildHasherDefault<SlotHasher>>,
     /// Tokens the server accepted recently: a checkout for one of them is proven.
     pub(super) accepted: Accepted,
-    /// Idle clean entries by tag.
-    idle: HashMap<Tag, Vec<u64>>,
+    /// Idle clean entries by tag: the last one to become idle, the end of a list linked through
+    /// the entries (`Entry::prev`, `Entry::next`), in the order they became idle. The last one
+    /// is taken first. Only tags with an idle session have an entry.
+    idle: HashMap<Tag, u64>,
+    /// Idle entries with a session, one set per [`Kind`], as `(last used, slot)`: the least
+    /// recently used first. The session to re-purpose is the first of one of them.
+    lru: [BTreeSet<(u64, u64)>; 3],
+    /// Entries on each connection, `[idle, busy, dirty]`, counted as they change.
+    by_connection: Vec<[usize; 3]>,
     /// Checked-out sessions by the tag they were checked out for.
     busy_for: HashMap<Tag, usize>,
     /// Checkouts waiting for a busy session of their tag.
@@ -120,9 +193,11 @@ pub(super) struct Table<S, W> {
 impl<S, W> Table<S, W> {
     pub(super) fn new(connections: usize) -> Self {
         Table {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             accepted: Accepted::new(REMEMBERED_TOKENS),
             idle: HashMap::new(),
+            lru: Default::default(),
+            by_connection: vec![[0; 3]; connections],
             busy_for: HashMap::new(),
             waiters: HashMap::new(),
             per_connection: vec![0; connections],
@@ -159,8 +234,9 @@ impl<S, W> Table<S, W> {
     pub(super) fn insert(&mut self, session: S, connection: usize, clean_ns_db: NsDb) -> u64 {
         self.next_slot += 1;
         let slot = self.next_slot;
-        let entry = Entry { session: Some(session), connection, tag: Tag::Default, clean_ns_db, last_used: 0, busy: true };
+        let entry = Entry { session: Some(session), connection, tag: Tag::Default, clean_ns_db, last_used: 0, busy: true, indexed: None, prev: None, next: None };
         self.entries.insert(slot, entry);
+        self.index(slot);
         slot
     }
 
@@ -174,6 +250,7 @@ impl<S, W> Table<S, W> {
 
     /// A freshly created slot's session, never used, becomes idle.
     pub(super) fn idle_new(&mut self, slot: u64) {
+        self.unindex(slot);
         if let Some(entry) = self.entries.get_mut(&slot) {
             entry.busy = false;
         }
@@ -182,6 +259,7 @@ impl<S, W> Table<S, W> {
 
     /// A checked-out session comes back to its slot with the tag it is now clean for.
     pub(super) fn put_back(&mut self, slot: u64, session: Option<S>, tag: Tag, clean_ns_db: NsDb) {
+        self.unindex(slot);
         if let Some(entry) = self.entries.get_mut(&slot) {
             entry.session = session;
             entry.tag = tag;
@@ -200,20 +278,9 @@ impl<S, W> Table<S, W> {
     }
 
     /// Sessions on each connection: `[idle, busy, dirty]` (idle = clean and not checked out;
-    /// dirty = not checked out and to be reset).
+    /// dirty = not checked out and to be reset). Counted as entries change, not recounted.
     pub(super) fn sessions_by_connection(&self) -> Vec<[usize; 3]> {
-        let mut out = vec![[0; 3]; self.per_connection.len()];
-        for e in self.entries.values() {
-            let state = match (e.busy, &e.tag) {
-                (true, _) => 1,
-                (false, Tag::Dirty) => 2,
-                (false, _) => 0,
-            };
-            if let Some(c) = out.get_mut(e.connection) {
-                c[state] += 1;
-            }
-        }
-        out
+        self.by_connection.clone()
     }
 
     /// Whether no clean session is idle.
@@ -272,21 +339,66 @@ impl<S, W> Table<S, W> {
         want
     }
 
+    /// Takes an entry out of the indexes (and its counts) before its fields change. O(log n).
     fn unindex(&mut self, slot: u64) {
-        if let Some(tag) = self.entries.get(&slot).map(|e| e.tag.clone()) {
-            if let Some(list) = self.idle.get_mut(&tag) {
-                list.retain(|s| *s != slot);
-                if list.is_empty() {
-                    self.idle.remove(&tag);
+        let Some(e) = self.entries.get_mut(&slot) else { return };
+        let Some(at) = e.indexed.take() else { return };
+        let (prev, next) = (e.prev.take(), e.next.take());
+        if let Some(c) = self.by_connection.get_mut(at.connection) {
+            c[at.state] -= 1;
+        }
+        if let Some((kind, last_used)) = at.lru {
+            self.lru[kind as usize].remove(&(last_used, slot));
+        }
+        if at.idle {
+            // Unlinked from its neighbours; its tag is the one it was listed under (fields
+            // change only while out of the indexes).
+            if let Some(p) = prev.and_then(|p| self.entries.get_mut(&p)) {
+                p.next = next;
+            }
+            if let Some(n) = next.and_then(|n| self.entries.get_mut(&n)) {
+                n.prev = prev;
+            }
+            let tag = &self.entries[&slot].tag;
+            match (prev, next) {
+                (None, None) => {
+                    self.idle.remove(tag);
                 }
+                (Some(prev), None) => {
+                    self.idle.insert(tag.clone(), prev);
+                }
+                (_, Some(_)) => {}
             }
         }
     }
 
+    /// Files an entry by its fields: counted on its connection; if not checked out, in its
+    /// kind's LRU order (with a session) and, when clean, last among its tag's idle ones.
+    /// O(log n).
     fn index(&mut self, slot: u64) {
-        if let Some(e) = self.entries.get(&slot) {
-            if !e.busy && e.tag != Tag::Dirty {
-                self.idle.entry(e.tag.clone()).or_default().push(slot);
+        let Some(e) = self.entries.get_mut(&slot) else { return };
+        if e.indexed.is_some() {
+            return;
+        }
+        let state = match (e.busy, &e.tag) {
+            (true, _) => 1,
+            (false, Tag::Dirty) => 2,
+            (false, _) => 0,
+        };
+        let idle = !e.busy && e.tag != Tag::Dirty;
+        let lru = (!e.busy && e.session.is_some()).then(|| (Kind::of(&e.tag), e.last_used));
+        e.indexed = Some(Indexed { connection: e.connection, state, idle, lru });
+        if let Some(c) = self.by_connection.get_mut(e.connection) {
+            c[state] += 1;
+        }
+        if let Some((kind, last_used)) = lru {
+            self.lru[kind as usize].insert((last_used, slot));
+        }
+        if idle {
+            let prev = self.idle.insert(e.tag.clone(), slot);
+            e.prev = prev;
+            if let Some(p) = prev.and_then(|p| self.entries.get_mut(&p)) {
+                p.next = Some(slot);
             }
         }
     }
@@ -308,18 +420,26 @@ impl<S, W> Table<S, W> {
     /// refused: a session in the default identity first, then one to be cleaned anyway, and a
     /// tenant's session only when no other is idle, so that a bad token (or a flood of them)
     /// never costs another tenant its session and a re-authenticate.
+    ///
+    /// `pick_victim` ranks by kind, then by last use, so its choice among all the idle sessions
+    /// is its choice among `slot` and the least recently used of each kind: at most four
+    /// candidates, whatever the pool's size.
     fn victim(&self, slot: u64, proven: bool) -> Option<u64> {
-        let idle = self.entries.iter().filter(|(id, e)| **id == slot || (!e.busy && e.session.is_some()));
-        pick_victim(idle.map(|(id, e)| (*id, &e.tag, e.last_used)), slot, proven)
+        let ours = self.entries.get(&slot).map(|e| (slot, &e.tag, e.last_used));
+        let oldest = self.lru.iter().filter_map(BTreeSet::first).filter_map(|&(last_used, id)| self.entries.get(&id).map(|e| (id, &e.tag, last_used)));
+        pick_victim(ours.into_iter().chain(oldest), slot, proven)
     }
 
-    /// Exchanges the sessions of a busy slot (ours) and an idle one.
+    /// Exchanges the sessions of a busy slot (ours, out of the indexes) and an idle one.
     fn swap(&mut self, ours: u64, idle: u64) {
         if ours == idle {
             return;
         }
         self.unindex(idle);
-        let Some(mut a) = self.entries.remove(&ours) else { return };
+        let Some(mut a) = self.entries.remove(&ours) else {
+            self.index(idle);
+            return;
+        };
         if let Some(b) = self.entries.get_mut(&idle) {
             std::mem::swap(&mut a.session, &mut b.session);
             std::mem::swap(&mut a.connection, &mut b.connection);
@@ -339,7 +459,7 @@ impl<S, W> Table<S, W> {
         self.entries.get_mut(&slot)?.busy = true;
         let mut hit = self.entries[&slot].tag == *want;
         if !hit {
-            if let Some(other) = self.idle.get(want).and_then(|l| l.last().copied()) {
+            if let Some(&other) = self.idle.get(want) {
                 self.swap(slot, other);
                 hit = true;
             } else if let Some(victim) = self.victim(slot, proven) {
@@ -353,7 +473,56 @@ impl<S, W> Table<S, W> {
         }
         let e = self.entries.get_mut(&slot)?;
         e.last_used = tick;
-        Some(Taken { session: e.session.take()?, tag: e.tag.clone(), clean_ns_db: e.clean_ns_db.clone(), hit })
+        let taken = e.session.take().map(|session| Taken { session, tag: e.tag.clone(), clean_ns_db: e.clean_ns_db.clone(), hit });
+        self.index(slot); // counted as busy
+        taken
+    }
+
+    /// The indexes hold exactly what a scan of the entries would find: every entry filed once,
+    /// as its fields say; the counts per connection add up.
+    #[cfg(test)]
+    fn check(&self) {
+        let mut counts = vec![[0; 3]; self.by_connection.len()];
+        let (mut idle, mut lru) = (0, [0; 3]);
+        // Each tag's list, walked back from its last entry, links both ways and holds only
+        // clean idle entries of that tag.
+        let mut listed = 0;
+        for (tag, &last) in &self.idle {
+            let (mut at, mut after) = (Some(last), None);
+            while let Some(slot) = at {
+                let e = &self.entries[&slot];
+                assert_eq!((&e.tag, e.next), (tag, after), "slot {slot} linked in {tag:?}'s list");
+                assert!(e.indexed.is_some_and(|i| i.idle));
+                listed += 1;
+                (at, after) = (e.prev, Some(slot));
+            }
+        }
+        for (&slot, e) in &self.entries {
+            let at = e.indexed.expect("every entry is indexed between calls");
+            let state = match (e.busy, &e.tag) {
+                (true, _) => 1,
+                (false, Tag::Dirty) => 2,
+                (false, _) => 0,
+            };
+            assert_eq!((at.connection, at.state), (e.connection, state), "slot {slot} counted as it is");
+            counts[e.connection][state] += 1;
+            let clean_idle = !e.busy && e.tag != Tag::Dirty;
+            assert_eq!(at.idle, clean_idle, "slot {slot} among its tag's idle ones iff clean and idle");
+            if at.idle {
+                idle += 1;
+            } else {
+                assert_eq!((e.prev, e.next), (None, None), "slot {slot} linked though not listed");
+            }
+            let with_session = !e.busy && e.session.is_some();
+            assert_eq!(at.lru, with_session.then(|| (Kind::of(&e.tag), e.last_used)), "slot {slot} in its kind's LRU order");
+            if let Some((kind, last_used)) = at.lru {
+                assert!(self.lru[kind as usize].contains(&(last_used, slot)));
+                lru[kind as usize] += 1;
+            }
+        }
+        assert_eq!(counts, self.by_connection);
+        assert_eq!(listed, idle, "every clean idle entry is in its tag's list");
+        assert_eq!(self.lru.iter().map(BTreeSet::len).collect::<Vec<_>>(), lru);
     }
 }
 
@@ -403,7 +572,9 @@ mod tests {
     /// Checks `slot` out for `want`, then back in as clean for `want`.
     fn use_once(t: &mut T, slot: u64, want: &Tag) -> (&'static str, bool) {
         let taken = t.take(slot, want).unwrap();
+        t.check();
         t.put_back(slot, Some(taken.session), want.clone(), (None, None));
+        t.check();
         (taken.session, taken.hit)
     }
 
@@ -584,5 +755,300 @@ mod tests {
         let Tag::Tenant(interned) = t.intern(Tag::Tenant(AccessToken::new("a.b.c"))) else { panic!() };
         assert!(interned.shares_allocation_with(&known));
         assert_eq!(t.intern(Tag::Default), Tag::Default);
+    }
+
+    #[test]
+    fn the_session_last_back_clean_for_a_tag_is_taken_first() {
+        let (mut t, slots) = table(&["s1", "s2", "s3", "s4"]);
+        let a = tenant("a.a.a");
+        // a holds three sessions, back in the order s1, s3, s2.
+        let taken: Vec<_> = slots[..3].iter().map(|&slot| (slot, t.take(slot, &a).unwrap().session)).collect();
+        for i in [0, 2, 1] {
+            let (slot, session) = taken[i];
+            t.put_back(slot, Some(session), a.clone(), (None, None));
+        }
+        t.check();
+        // deadpool hands out the fourth slot each time: a's sessions come back last in, first out.
+        let mut order = Vec::new();
+        for _ in 0..3 {
+            let got = t.take(slots[3], &a).unwrap();
+            assert!(got.hit);
+            order.push(got.session);
+            t.put_back(slots[3], Some(got.session), Tag::Default, (None, None)); // not a's any more
+            t.check();
+        }
+        assert_eq!(order, ["s2", "s3", "s1"]);
+    }
+
+    #[test]
+    fn sessions_are_counted_on_their_connection_as_they_change_through_swaps_and_removals() {
+        let mut t: T = Table::new(2);
+        // s1 and s3 on connection 0, s2 and s4 on 1 (room goes to the emptiest).
+        let slots: Vec<u64> = ["s1", "s2", "s3", "s4"]
+            .into_iter()
+            .map(|name| {
+                let c = t.reserve(|_| Load::idle(), 8).unwrap();
+                let slot = t.insert(name, c, (None, None));
+                t.idle_new(slot);
+                slot
+            })
+            .collect();
+        assert_eq!(t.sessions_by_connection(), [[2, 0, 0], [2, 0, 0]]);
+        let (a, b) = (tenant("a.a.a"), tenant("b.b.b"));
+        let taken = t.take(slots[0], &a).unwrap();
+        assert_eq!(taken.session, "s1");
+        assert_eq!(t.sessions_by_connection(), [[1, 1, 0], [2, 0, 0]]);
+        t.put_back(slots[0], Some(taken.session), Tag::Dirty, (None, None));
+        assert_eq!(t.sessions_by_connection(), [[1, 0, 1], [2, 0, 0]]);
+        let taken = t.take(slots[1], &b).unwrap();
+        assert_eq!(taken.session, "s2");
+        t.put_back(slots[1], Some(taken.session), b.clone(), (None, None));
+        t.remove(slots[0]); // the dirty s1 is dropped
+        assert_eq!(t.sessions_by_connection(), [[1, 0, 0], [2, 0, 0]]);
+        // b again, given s3's slot: b's own s2 is swapped in, so the busy session is on
+        // connection 1, and s3, idle now in s2's slot, still counts on connection 0.
+        let taken = t.take(slots[2], &b).unwrap();
+        assert_eq!((taken.session, taken.hit), ("s2", true));
+        assert_eq!(t.sessions_by_connection(), [[1, 0, 0], [1, 1, 0]]);
+        t.check();
+        assert_eq!(t.sessions_by_connection(), t.recount());
+    }
+
+    /// The table before the indexes, kept as the reference: idle lists per tag searched and
+    /// edited in place, and every idle session scanned for the victim (in slot order, the
+    /// checkout's own first, so that ties are broken as the indexes break them).
+    #[derive(Default)]
+    struct Scan {
+        entries: std::collections::BTreeMap<u64, (Option<u64>, usize, Tag, u64, bool)>,
+        idle: HashMap<Tag, Vec<u64>>,
+        tick: u64,
+    }
+
+    impl Scan {
+        fn index(&mut self, slot: u64) {
+            let (_, _, tag, _, busy) = &self.entries[&slot];
+            if !busy && *tag != Tag::Dirty {
+                self.idle.entry(tag.clone()).or_default().push(slot);
+            }
+        }
+
+        fn unindex(&mut self, slot: u64) {
+            let Some((_, _, tag, ..)) = self.entries.get(&slot) else { return };
+            if let Some(list) = self.idle.get_mut(tag) {
+                list.retain(|s| *s != slot);
+                if list.is_empty() {
+                    let tag = tag.clone();
+                    self.idle.remove(&tag);
+                }
+            }
+        }
+
+        fn take(&mut self, slot: u64, want: &Tag, proven: bool) -> (Option<u64>, Tag, bool) {
+            self.unindex(slot);
+            self.entries.get_mut(&slot).unwrap().4 = true;
+            let mut hit = self.entries[&slot].2 == *want;
+            if !hit {
+                let other = self.idle.get(want).and_then(|l| l.last().copied());
+                let victim = other.or_else(|| {
+                    let ours = (slot, &self.entries[&slot].2, self.entries[&slot].3);
+                    let idle = self.entries.iter().filter(|(id, e)| **id != slot && !e.4 && e.0.is_some()).map(|(id, e)| (*id, &e.2, e.3));
+                    pick_victim(std::iter::once(ours).chain(idle), slot, proven)
+                });
+                hit = other.is_some();
+                if let Some(idle) = victim.filter(|v| *v != slot) {
+                    self.unindex(idle);
+                    let mine = self.entries[&slot].clone();
+                    let theirs = self.entries[&idle].clone();
+                    let e = self.entries.get_mut(&slot).unwrap();
+                    (e.0, e.1, e.2, e.3) = (theirs.0, theirs.1, theirs.2, theirs.3);
+                    let e = self.entries.get_mut(&idle).unwrap();
+                    (e.0, e.1, e.2, e.3) = (mine.0, mine.1, mine.2, mine.3);
+                    self.index(idle);
+                }
+            }
+            self.tick += 1;
+            let e = self.entries.get_mut(&slot).unwrap();
+            e.3 = self.tick;
+            (e.0.take(), e.2.clone(), hit)
+        }
+
+        fn counts(&self, connections: usize) -> Vec<[usize; 3]> {
+            let mut out = vec![[0; 3]; connections];
+            for (_, c, tag, _, busy) in self.entries.values() {
+                out[*c][if *busy { 1 } else if *tag == Tag::Dirty { 2 } else { 0 }] += 1;
+            }
+            out
+        }
+    }
+
+    impl<S, W> Table<S, W> {
+        /// The counts per connection, recounted from the entries.
+        fn recount(&self) -> Vec<[usize; 3]> {
+            let mut out = vec![[0; 3]; self.by_connection.len()];
+            for e in self.entries.values() {
+                out[e.connection][if e.busy { 1 } else if e.tag == Tag::Dirty { 2 } else { 0 }] += 1;
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn the_indexes_choose_as_a_scan_of_every_session_does() {
+        // splitmix64: a fixed pseudo-random sequence of checkouts, returns (clean, dirty or
+        // with the session gone), removals and new sessions, on 3 connections.
+        let mut state = 0x5CA1_AB1E_u64;
+        let mut next = move |n: u64| {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) % n
+        };
+        let tags: Vec<Tag> = [Tag::Default].into_iter().chain((0..6).map(|i| tenant(&format!("t{i}.a.b")))).collect();
+        let mut t: Table<u64, ()> = Table::new(3);
+        let mut scan = Scan::default();
+        let mut out: Vec<(u64, u64, Tag)> = Vec::new(); // (slot, session, wanted)
+        let mut sessions = 0u64;
+        let (mut hits, mut victims) = (0, 0);
+        for step in 0..5_000 {
+            let idle: Vec<u64> = t.entries.iter().filter(|(_, e)| !e.busy).map(|(id, _)| *id).collect();
+            match next(10) {
+                // A checkout: of an idle slot (deadpool's pick), or of a new one while there is room.
+                0..=4 => {
+                    let want = tags[next(tags.len() as u64) as usize].clone();
+                    let slot = if idle.is_empty() || (t.entries.len() < 40 && next(8) == 0) {
+                        sessions += 1;
+                        let connection = next(3) as usize;
+                        let slot = t.insert(sessions, connection, (None, None));
+                        scan.entries.insert(slot, (Some(sessions), connection, Tag::Default, 0, true));
+                        slot
+                    } else {
+                        idle[next(idle.len() as u64) as usize]
+                    };
+                    if let Tag::Tenant(token) = &want {
+                        if next(4) == 0 {
+                            t.accepted.remember(token); // the server accepted it lately
+                        }
+                    }
+                    let proven = t.proven(&want);
+                    assert_eq!(proven, matches!(want, Tag::Default) || scan.idle.contains_key(&want) || t.accepted.knows(want.forwarded().as_ref().unwrap()));
+                    let expected = scan.take(slot, &want, proven);
+                    let got = t.take(slot, &want).map(|g| (Some(g.session), g.tag, g.hit));
+                    assert_eq!(got.as_ref(), Some(&expected).filter(|e| e.0.is_some()), "step {step}: checkout of slot {slot} for {want:?}");
+                    if let Some((Some(session), _, hit)) = got {
+                        if hit { hits += 1 } else { victims += 1 }
+                        out.push((slot, session, want));
+                    }
+                }
+                // A return: clean for what it was checked out for, or dirty.
+                5..=7 if !out.is_empty() => {
+                    let (slot, session, want) = out.swap_remove(next(out.len() as u64) as usize);
+                    let tag = if next(5) == 0 { Tag::Dirty } else { want };
+                    t.put_back(slot, Some(session), tag.clone(), (None, None));
+                    scan.unindex(slot);
+                    let e = scan.entries.get_mut(&slot).unwrap();
+                    (e.0, e.2, e.4) = (Some(session), tag, false);
+                    scan.index(slot);
+                }
+                // A slot dropped: an idle one (recycle refused it) or a checked-out one (replaced).
+                8 if !idle.is_empty() || !out.is_empty() => {
+                    let slot = if out.is_empty() || (!idle.is_empty() && next(2) == 0) {
+                        idle[next(idle.len() as u64) as usize]
+                    } else {
+                        out.swap_remove(next(out.len() as u64) as usize).0
+                    };
+                    t.remove(slot);
+                    scan.unindex(slot);
+                    scan.entries.remove(&slot);
+                }
+                // A warm session: created and idle at once.
+                _ if t.entries.len() < 40 => {
+                    sessions += 1;
+                    let connection = next(3) as usize;
+                    let slot = t.insert(sessions, connection, (None, None));
+                    t.idle_new(slot);
+                    scan.entries.insert(slot, (Some(sessions), connection, Tag::Default, 0, false));
+                    scan.index(slot);
+                }
+                _ => {}
+            }
+            t.check();
+            assert_eq!(t.sessions_by_connection(), scan.counts(3), "step {step}");
+            assert_eq!(t.none_idle(), scan.idle.is_empty());
+        }
+        assert!(hits > 300 && victims > 1_000, "both paths taken often: {hits} hits, {victims} re-purposed");
+    }
+
+    #[test]
+    fn consecutive_slots_hash_to_distinct_buckets() {
+        use std::hash::BuildHasher;
+        let hasher = BuildHasherDefault::<SlotHasher>::default();
+        for bits in [4, 10, 14] {
+            let mask = (1u64 << bits) - 1;
+            let buckets: HashSet<u64> = (1..=1u64 << bits).map(|slot| hasher.hash_one(slot) & mask).collect();
+            assert_eq!(buckets.len(), 1 << bits, "{} slots over as many buckets", 1u64 << bits);
+        }
+    }
+}
+
+/// What a checkout costs the table alone, timed: for the benchmark, not a test.
+#[cfg(feature = "fuzzing")]
+pub(crate) mod cost {
+    use super::*;
+
+    fn tenant(t: &str) -> Tag {
+        Tag::Tenant(crate::auth::AccessToken::new(t))
+    }
+
+    /// What a checkout costs the table, by pool size: a take and a put-back of the slot
+    /// deadpool hands out (first in, first out), in ns, the best of 3 runs. The pool's own
+    /// identity (the slot's own session is a hit), a tenant whose idle session is in another
+    /// slot (a swap), and a proven tenant with no idle session (the victim: more tenants than
+    /// sessions, round robin). For `benches/table.rs` (feature `fuzzing`): per pool size,
+    /// `[default, tenant hit, victim]`.
+    pub(crate) fn checkout_cost(sizes: &[usize]) -> Vec<(usize, [f64; 3])> {
+        use std::collections::VecDeque;
+        use std::time::Instant;
+        let build = |n: usize| {
+            let mut t: Table<u64, ()> = Table::new(16);
+            let mut fifo = VecDeque::new();
+            for i in 0..n {
+                let c = t.reserve(|_| crate::pool::placement::Load::idle(), usize::MAX).unwrap();
+                let slot = t.insert(i as u64, c, (None, None));
+                t.idle_new(slot);
+                fifo.push_back(slot);
+            }
+            (t, fifo)
+        };
+        let run = |t: &mut Table<u64, ()>, fifo: &mut VecDeque<u64>, wants: &[Tag], iters: usize| {
+            let started = Instant::now();
+            for i in 0..iters {
+                let slot = fifo.pop_front().unwrap();
+                let want = &wants[i % wants.len()];
+                let got = t.take(slot, want).unwrap();
+                t.put_back(slot, Some(got.session), want.clone(), (None, None));
+                fifo.push_back(slot);
+            }
+            started.elapsed().as_nanos() as f64 / iters as f64
+        };
+        let best = |f: &mut dyn FnMut() -> f64| (0..3).map(|_| f()).fold(f64::MAX, f64::min);
+        let mut costs = Vec::new();
+        for &n in sizes {
+            let (mut t, mut fifo) = build(n);
+            let default = best(&mut || run(&mut t, &mut fifo, &[Tag::Default], 100_000));
+            let tenants: Vec<Tag> = (0..64).map(|i| tenant(&format!("t{i}.a.b"))).collect();
+            let (mut t, mut fifo) = build(n);
+            run(&mut t, &mut fifo, &tenants, tenants.len()); // each holds a session now
+            let hit = best(&mut || run(&mut t, &mut fifo, &tenants, 100_000));
+            let many: Vec<Tag> = (0..n + 64).map(|i| tenant(&format!("m{i}.a.b"))).collect();
+            let (mut t, mut fifo) = build(n);
+            for token in many.iter().filter_map(Tag::forwarded) {
+                t.accepted.remember(&token);
+            }
+            run(&mut t, &mut fifo, &many, many.len());
+            let miss = best(&mut || run(&mut t, &mut fifo, &many, 20_000));
+            costs.push((n, [default, hit, miss]));
+        }
+        costs
     }
 }
