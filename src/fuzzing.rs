@@ -63,7 +63,7 @@ pub fn record_id(text: &str) {
 }
 
 /// Decodes arbitrary bytes as a result both ways: through JSON (the old path: CBOR → JSON →
-/// `serde_json::from_value`) and straight from the CBOR ([`crate::wire::de`]), as JSON itself
+/// `serde_json::from_value`) and straight from the CBOR (`wire::de`), as JSON itself
 /// and as a row struct that uses most of serde's shapes. The two must agree: the same value,
 /// or both an error. Must never panic otherwise.
 pub fn decoders_agree(bytes: &[u8]) {
