@@ -5,6 +5,13 @@
 
 use std::time::{Duration, Instant};
 
+/// The longest ejection a policy may ask for (a larger one would overflow a deadline).
+const MAX_EJECTION: Duration = Duration::from_secs(86_400);
+
+/// The shortest probe timeout a policy may ask for (a zero one would fail every probe, and an
+/// ejected node would never come back).
+const MIN_PROBE_TIMEOUT: Duration = Duration::from_millis(10);
+
 /// Default time between two looks at the nodes (samples of the calls' outcomes, probes).
 pub(crate) const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// Default count of failed calls (refused or timed out) that ejects a node.
@@ -131,27 +138,29 @@ impl HealthPolicy {
         self
     }
 
-    /// The first ejection and the longest (default 5 s and 60 s): each ejection in a row
-    /// doubles the time, and a node healthy for `max` starts again from `first`.
+    /// The first ejection and the longest (default 5 s and 60 s; at most a day each): each
+    /// ejection in a row doubles the time, and a node healthy for `max` starts again from
+    /// `first`.
     ///
     /// ```
     /// use std::time::Duration;
     /// let policy = surreal_pool::HealthPolicy::default().ejection(Duration::from_secs(1), Duration::from_secs(10));
     /// ```
     pub fn ejection(mut self, first: Duration, max: Duration) -> Self {
-        self.ejection = first;
-        self.max_ejection = max.max(first);
+        self.ejection = first.min(MAX_EJECTION);
+        self.max_ejection = max.min(MAX_EJECTION).max(self.ejection);
         self
     }
 
-    /// The longest one probe may take, dial and answers included (default 2 s).
+    /// The longest one probe may take, dial and answers included (default 2 s; at least
+    /// 10 ms, so that a probe can pass).
     ///
     /// ```
     /// use std::time::Duration;
     /// let policy = surreal_pool::HealthPolicy::default().probe_timeout(Duration::from_millis(500));
     /// ```
     pub fn probe_timeout(mut self, timeout: Duration) -> Self {
-        self.probe_timeout = timeout;
+        self.probe_timeout = timeout.max(MIN_PROBE_TIMEOUT);
         self
     }
 
@@ -194,6 +203,7 @@ impl HealthPolicy {
     /// How long the `trips`-th ejection in a row lasts (from 1): `ejection · 2^(trips-1)`,
     /// at most `max_ejection`.
     pub(crate) fn ejection_time(&self, trips: u32) -> Duration {
+        // (`ejection` bounds both times by `MAX_EJECTION`.)
         let factor = 2u32.saturating_pow(trips.saturating_sub(1).min(31));
         self.ejection.saturating_mul(factor).min(self.max_ejection)
     }
@@ -329,7 +339,9 @@ impl Breaker {
         self.trips = self.trips.saturating_add(1);
         self.ejections += 1;
         let ejected_for = policy.ejection_time(self.trips);
-        self.phase = Phase::Ejected { until: now + ejected_for };
+        // Bounded by the builder, so this cannot overflow; saturate anyway rather than panic.
+        let until = now.checked_add(ejected_for).unwrap_or(now + MAX_EJECTION);
+        self.phase = Phase::Ejected { until };
         ejected_for
     }
 }
@@ -429,5 +441,13 @@ mod tests {
         let later = t3 + Duration::from_secs(8);
         assert!(matches!(b.observe(&p, later, 0, 3, false), Some(Transition::Ejected { ejected_for, .. }) if ejected_for == Duration::from_secs(1)));
         assert_eq!(b.ejections, 4);
+    }
+
+    #[test]
+    fn extreme_settings_are_bounded_so_that_no_node_is_lost_for_good() {
+        let policy = HealthPolicy::default().ejection(Duration::MAX, Duration::MAX).probe_timeout(Duration::ZERO);
+        assert_eq!((policy.ejection, policy.max_ejection), (MAX_EJECTION, MAX_EJECTION));
+        assert_eq!(policy.probe_timeout, MIN_PROBE_TIMEOUT);
+        assert_eq!(policy.ejection_time(40), MAX_EJECTION);
     }
 }
