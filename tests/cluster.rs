@@ -661,3 +661,136 @@ async fn server_memory_per_session_and_socket() {
     eprintln!("100 idle sockets: {per_socket:.1} KiB each");
     assert!(per_socket < 1024.0, "{per_socket:.1} KiB per socket: the README's sizing is out of date");
 }
+
+// ---- from the cold review of the cluster change: each failed before its fix ----
+
+/// A session whose identity is lost (a failed signin) while it has a live query counts as
+/// "back" for a move (its identity would be lost anyway), and so does its live query: before
+/// the fix, `Replayed::complete` was false on every try, the socket never came home, and every
+/// try counted a failure against the healthy home node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auth_lost_session_with_a_live_query_does_not_pin_its_socket_away_from_home() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = c.pool(2, 2, quick_health()).build().await.unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    let (first, second) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
+    let db = if first.id().is_some_and(|id| on_zero.contains(&id)) { first } else { second };
+    assert!(db.id().is_some_and(|id| on_zero.contains(&id)));
+    db.signin(&Root::new("root", "root")).await.unwrap();
+    db.use_ns_db(NS, DB).await.unwrap();
+    let _notes = db.live::<serde_json::Value>("note").await.unwrap();
+    assert!(db.signin(&Root::new("root", "not-the-password")).await.is_err());
+    assert!(!db.auth_known(), "the failed signin leaves the identity unknown");
+
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    let mut abandoned = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(12);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(ConnectionEvent::Moved { .. })) => break,
+            Ok(Ok(ConnectionEvent::MoveAbandoned { reason, .. })) => abandoned.push(reason),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!(
+                "socket 0 never moved home in 12 s; {} moves given up, e.g. {:?}; node a: {:?}",
+                abandoned.len(),
+                abandoned.last(),
+                pool.nodes()[0]
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_without_a_live_query_the_socket_moves_home() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = c.pool(2, 2, quick_health()).build().await.unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    let (first, second) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
+    let db = if first.id().is_some_and(|id| on_zero.contains(&id)) { first } else { second };
+    assert!(db.id().is_some_and(|id| on_zero.contains(&id)));
+    db.signin(&Root::new("root", "root")).await.unwrap();
+    db.use_ns_db(NS, DB).await.unwrap();
+    assert!(db.signin(&Root::new("root", "not-the-password")).await.is_err());
+    assert!(!db.auth_known(), "the failed signin leaves the identity unknown");
+
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    let mut abandoned = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(12);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(ConnectionEvent::Moved { .. })) => break,
+            Ok(Ok(ConnectionEvent::MoveAbandoned { reason, .. })) => abandoned.push(reason),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!(
+                "socket 0 never moved home in 12 s; {} moves given up, e.g. {:?}; node a: {:?}",
+                abandoned.len(),
+                abandoned.last(),
+                pool.nodes()[0]
+            ),
+        }
+    }
+}
+
+
+/// A socket away from home whose sessions always have a request longer than the drain limit in
+/// flight: every try of the planned move holds all its commands for the drain limit and gives
+/// up; before the fix it was asked again at once (no backoff), for as long as those requests
+/// went on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_given_up_after_a_drain_is_not_retried_at_once_forever() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = c.pool(2, 8, quick_health()).build().await.unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    let held = futures_util::future::join_all((0..8).map(|_| pool.get())).await;
+    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
+    let mut zero: Vec<_> = held.into_iter().map(Result::unwrap).filter(|s| s.id().is_some_and(|id| on_zero.contains(&id))).collect();
+    assert_eq!(zero.len(), 4);
+    for db in &zero {
+        db.signin(&Root::new("root", "root")).await.unwrap();
+    }
+    let quick = zero.pop().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut sleepers = Vec::new();
+    for (k, db) in zero.into_iter().enumerate() {
+        let stop = stop.clone();
+        sleepers.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(600 * k as u64)).await;
+            while !stop.load(Ordering::SeqCst) {
+                let _ = db.query("SLEEP 1800ms", ()).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    let (started, mut held_long, mut worst) = (Instant::now(), 0, Duration::ZERO);
+    while started.elapsed() < Duration::from_secs(8) {
+        let t = Instant::now();
+        quick.query("RETURN 1", ()).await.unwrap();
+        if t.elapsed() > Duration::from_millis(500) {
+            held_long += 1;
+        }
+        worst = worst.max(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut abandoned = 0;
+    while let Ok(e) = events.try_recv() {
+        abandoned += matches!(e, ConnectionEvent::MoveAbandoned { .. }) as usize;
+    }
+    assert!(held_long <= 2, "in 8 s, {held_long} quick requests on the socket were held > 500 ms (worst {worst:?}); {abandoned} moves given up");
+}

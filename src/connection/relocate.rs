@@ -49,6 +49,31 @@ pub(crate) struct Route {
     pub(crate) avoid: Vec<bool>,
     /// A move asked for and not yet started, and whether it is forced.
     pub(crate) move_to: Option<(usize, bool)>,
+    /// After a planned move was given up: no planned move is taken before this instant, and
+    /// the next pause (doubling from [`MOVE_BACKOFF_FIRST`] up to [`MOVE_BACKOFF_MAX`], reset by
+    /// a move that succeeds). Each try holds the socket's commands for up to the drain limit,
+    /// so a socket whose sessions always have a long request or a transaction open must not be
+    /// asked again at every health check.
+    pub(crate) backoff: Option<(Instant, Duration)>,
+}
+
+/// The first pause after a planned move was given up.
+pub(crate) const MOVE_BACKOFF_FIRST: Duration = Duration::from_secs(5);
+
+/// The longest pause between planned moves given up in a row.
+pub(crate) const MOVE_BACKOFF_MAX: Duration = Duration::from_secs(120);
+
+impl Route {
+    /// Whether a planned (not forced) move may be asked for at `now`.
+    pub(crate) fn may_plan(&self, now: Instant) -> bool {
+        self.backoff.is_none_or(|(until, _)| now >= until)
+    }
+
+    /// A planned move was given up at `now`: the next waits, twice as long as the last wait.
+    pub(crate) fn given_up(&mut self, now: Instant) {
+        let pause = self.backoff.map_or(MOVE_BACKOFF_FIRST, |(_, last)| (last * 2).min(MOVE_BACKOFF_MAX));
+        self.backoff = Some((now + pause, pause));
+    }
 }
 
 /// A dialed socket, its `version` answer, ready to take the sessions.
@@ -83,7 +108,11 @@ impl Connection {
     /// its own.
     pub(crate) fn move_to(&self, endpoint: &str, forced: bool) -> bool {
         let Some(index) = self.config().endpoints.iter().position(|e| e == endpoint) else { return false };
-        self.shared().route().move_to = Some((index, forced));
+        let mut route = self.shared().route();
+        if !forced && !route.may_plan(Instant::now()) {
+            return false; // a planned move was given up lately (see `Route::backoff`)
+        }
+        route.move_to = Some((index, forced));
         true
     }
 
@@ -175,6 +204,9 @@ impl Actor {
         if node {
             self.shared.stats.record(m.target, Outcome::Failed, Duration::ZERO);
         }
+        if !m.forced {
+            self.shared.route().given_up(Instant::now());
+        }
         let to = self.config.endpoints[m.target].clone();
         tracing::info!(%to, %reason, "move given up; the connection stays");
         crate::telemetry::moved(false);
@@ -209,16 +241,19 @@ impl Actor {
         // The old socket is not served meanwhile: the whole replay is bounded.
         let bound = self.config.connect_timeout.min(self.config.request_timeout);
         let replay = timeout(bound, replay::run(&mut new, &self.shared, &self.config)).instrument(span.clone()).await;
+        // Whether the node is to blame: a session that would not come back as it was is about
+        // that session (a refused re-authenticate, say), not about the node, so it counts
+        // no failure against the node (it would eject a healthy node otherwise).
         let failed = match replay {
             Ok(Ok(replayed)) if forced || replayed.complete() => Ok(replayed),
-            Ok(Ok(_)) => Err("a session would not have come back as it was".to_string()),
-            Ok(Err(reason)) => Err(format!("the replay failed: {reason}")),
-            Err(_) => Err(format!("the replay took longer than {bound:?}")),
+            Ok(Ok(_)) => Err(("a session would not have come back as it was".to_string(), false)),
+            Ok(Err(reason)) => Err((format!("the replay failed: {reason}"), true)),
+            Err(_) => Err((format!("the replay took longer than {bound:?}"), true)),
         };
         let replayed = match failed {
             Ok(replayed) => replayed,
-            Err(reason) => {
-                self.abandon(reason, true);
+            Err((reason, node)) => {
+                self.abandon(reason, node);
                 return None;
             }
         };
@@ -245,7 +280,33 @@ impl Actor {
         let paused_ms = paused.as_millis() as u64;
         tracing::info!(%from, %to, sessions = report.sessions, elapsed_ms = elapsed.as_millis() as u64, paused_ms, "connection moved");
         crate::telemetry::moved(true);
+        self.shared.route().backoff = None;
         self.shared.emit(ConnectionEvent::Moved { from, to, sessions: report.sessions, requests: report.requests, elapsed, paused });
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planned_moves_given_up_back_off_doubling_and_a_success_resets() {
+        let t0 = Instant::now();
+        let mut route = Route::default();
+        assert!(route.may_plan(t0));
+        route.given_up(t0);
+        assert!(!route.may_plan(t0 + MOVE_BACKOFF_FIRST - Duration::from_millis(1)));
+        assert!(route.may_plan(t0 + MOVE_BACKOFF_FIRST));
+        let t1 = t0 + MOVE_BACKOFF_FIRST;
+        route.given_up(t1);
+        assert!(!route.may_plan(t1 + MOVE_BACKOFF_FIRST));
+        assert!(route.may_plan(t1 + 2 * MOVE_BACKOFF_FIRST));
+        for _ in 0..10 {
+            route.given_up(t1);
+        }
+        assert_eq!(route.backoff.map(|(_, pause)| pause), Some(MOVE_BACKOFF_MAX));
+        route.backoff = None; // what a move that succeeds does
+        assert!(route.may_plan(t1));
     }
 }

@@ -55,6 +55,10 @@ pub(crate) struct Replayed {
     live: Vec<(u64, Option<uuid::Uuid>, Option<uuid::Uuid>)>,
     /// Live queries of sessions whose identity did not come back.
     live_dropped: Vec<u64>,
+    /// Whether one of those was of a session whose identity was known before: a session that
+    /// had no known identity to restore (it is `Unknown`, or it rested on an expired token)
+    /// loses its live queries at any reconnect, so they do not keep a move from completing.
+    live_lost: bool,
     requests: usize,
 }
 
@@ -353,15 +357,24 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
         .collect();
     let results = exchange(socket, shared, config, &mut requests, steps).await?;
     let live = keep.into_iter().zip(results).map(|((key, session, what), result)| (key, session, result.ok().and_then(|r| what.id_from(r)))).collect();
+    let lost_anyway = |session: &Option<uuid::Uuid>| {
+        plans.iter().find(|(id, _)| id == session).is_some_and(|(_, plan)| match &plan.auth {
+            AuthState::Unknown => true,
+            AuthState::Token(t) => expired(t),
+            _ => false,
+        })
+    };
+    let live_lost = drop_now.iter().any(|(_, session, _)| !lost_anyway(session));
     let live_dropped = drop_now.into_iter().map(|(key, ..)| key).collect();
-    Ok(Replayed { plans, alive, attach_failed, auth, live, live_dropped, requests })
+    Ok(Replayed { plans, alive, attach_failed, auth, live, live_dropped, live_lost, requests })
 }
 
 impl Replayed {
     /// Whether every session came back as it was: attached, its namespace, database and
     /// variables set, its identity restored (a session whose identity rested only on a token
     /// that has expired counts as back: it would be lost at any reconnect too, and no caller
-    /// can use that token), and each of its live queries registered again.
+    /// can use that token), and each of its live queries registered again (but for those of
+    /// a session that had no identity to restore: they end at any reconnect too).
     pub(crate) fn complete(&self) -> bool {
         let sessions = (0..self.plans.len()).all(|i| {
             !self.attach_failed[i]
@@ -373,7 +386,7 @@ impl Replayed {
                     (_, AuthState::Anonymous) => false,
                 }
         });
-        sessions && self.live.iter().all(|(_, _, id)| id.is_some()) && self.live_dropped.is_empty()
+        sessions && self.live.iter().all(|(_, _, id)| id.is_some()) && !self.live_lost
     }
 
     /// Records the outcome in the shared state: each session's identity (or its loss), live
