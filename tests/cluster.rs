@@ -794,3 +794,31 @@ async fn a_move_given_up_after_a_drain_is_not_retried_at_once_forever() {
     }
     assert!(held_long <= 2, "in 8 s, {held_long} quick requests on the socket were held > 500 ms (worst {worst:?}); {abandoned} moves given up");
 }
+
+/// Placement puts new sessions on the fast node only; before the fix the spread then found
+/// that socket above its share and shed sessions as they came back, their replacements were
+/// placed on the fast node again, and so on for as long as the pool was used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_shed_for_evenness_are_not_recreated_on_the_same_socket_forever() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = c.pool(2, 12, quick_health()).warm_sessions(2).build().await.unwrap();
+    c.nodes[0].proxy.delay(Duration::from_millis(30));
+    for conn in pool.connections() {
+        for _ in 0..8 {
+            conn.session().ping().await.unwrap();
+        }
+    }
+    until("the latencies are known", || pool.nodes().iter().all(|n| n.latency.is_some())).await;
+    let before = pool.status().replaced;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut rounds = 0;
+    while Instant::now() < deadline {
+        let held: Vec<_> = futures_util::future::join_all((0..10).map(|_| pool.get())).await.into_iter().map(Result::unwrap).collect();
+        drop(held);
+        rounds += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let replaced = pool.status().replaced - before;
+    let sessions: Vec<usize> = pool.nodes().iter().map(|n| n.sessions).collect();
+    assert!(replaced <= 8, "{replaced} sessions replaced in {rounds} rounds of 10 checkouts (spread now {sessions:?}): shed and created on the same socket again");
+}

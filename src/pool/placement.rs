@@ -29,6 +29,23 @@ impl Load {
 /// more than this (so that noise between equally near nodes never counts).
 const SLOW_MARGIN_US: u64 = 1_000;
 
+/// Whether a connection of `latency` (µs) is slow beside the `fastest` candidate's.
+fn is_slow(latency: Option<u64>, fastest: Option<u64>) -> bool {
+    match (latency, fastest) {
+        (Some(us), Some(best)) => us > best.saturating_mul(2) && us > best.saturating_add(SLOW_MARGIN_US),
+        _ => false,
+    }
+}
+
+/// Which connections placement counts as slow, among the `serving` ones (as [`choose`] does):
+/// new sessions do not go there while another serves, so evening sessions out must not count
+/// them as lacking either (it would shed sessions that placement puts back where they were).
+pub(super) fn slow(latencies: &[Option<u64>], serving: &[bool]) -> Vec<bool> {
+    let serving_at = |i: usize| serving.get(i).copied().unwrap_or(false);
+    let fastest = latencies.iter().enumerate().filter(|(i, _)| serving_at(*i)).filter_map(|(_, l)| *l).min();
+    latencies.iter().enumerate().map(|(i, l)| serving_at(i) && is_slow(*l, fastest)).collect()
+}
+
 /// Picks the connection for a new session among `(index, sessions, load)`: only open ones
 /// under `cap` sessions; among them the serving ones if there is any; then not slow before
 /// slow, fewer requests in flight, fewer sessions, lower index. `Closed` when no connection is
@@ -45,10 +62,7 @@ pub(super) fn choose(rooms: impl IntoIterator<Item = (usize, usize, Load)>, cap:
     let serving: Vec<&(usize, usize, Load)> = room.iter().copied().filter(|(_, _, l)| l.serving).collect();
     let pool = if serving.is_empty() { room } else { serving };
     let fastest = pool.iter().filter_map(|(_, _, l)| l.latency_us).min();
-    let slow = |l: &Load| match (l.latency_us, fastest) {
-        (Some(us), Some(best)) => us > best.saturating_mul(2) && us > best.saturating_add(SLOW_MARGIN_US),
-        _ => false,
-    };
+    let slow = |l: &Load| is_slow(l.latency_us, fastest);
     pool.iter()
         .min_by_key(|(i, n, l)| (slow(l), l.in_flight, *n, *i))
         .map(|(i, ..)| *i)
@@ -101,5 +115,12 @@ mod tests {
         assert!(matches!(pick(&[(0, closed)], 8), Err(Error::Closed)));
         assert!(matches!(pick(&[], 8), Err(Error::Closed)));
         assert!(matches!(pick(&[(8, Load::idle()), (0, closed)], 8), Err(Error::SessionLimit { per_connection: 8 })));
+    }
+
+    #[test]
+    fn slow_is_judged_among_serving_connections_as_placement_judges_it() {
+        let us = [Some(30_000), Some(500), Some(900), None];
+        assert_eq!(slow(&us, &[true, true, true, true]), [true, false, false, false]);
+        assert_eq!(slow(&us, &[true, false, false, true]), [false, false, false, false], "the fastest serving one is the measure");
     }
 }

@@ -158,7 +158,12 @@ async fn supervise(weak: &Weak<PoolShared>, last: &mut Vec<Vec<Sample>>) -> bool
     // 6. Sessions even over the serving sockets again (shed as they come back).
     if policy.rebalance {
         let sessions: Vec<usize> = shared.table().sessions_by_connection().iter().map(|c| c.iter().sum()).collect();
-        cluster.set_shed(&spread::excess(&sessions, &serving));
+        // Only over the sockets placement would put new sessions on: a slow one neither sheds
+        // nor lacks (else its share is shed elsewhere and created on the same socket again).
+        let latencies: Vec<Option<u64>> = shared.connections.iter().map(|c| c.latency_us()).collect();
+        let slow = super::placement::slow(&latencies, &serving);
+        let even_over: Vec<bool> = serving.iter().zip(&slow).map(|(s, slow)| *s && !slow).collect();
+        cluster.set_shed(&spread::excess(&sessions, &even_over));
     }
     true
 }
