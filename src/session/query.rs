@@ -211,10 +211,7 @@ fn statement(r: &mut Reader<'_>, bytes: &[u8]) -> Result<Outcome> {
     let (mut status, mut result, mut kind, mut details) = (None, None, None, None);
     let mut read = 0;
     while r.map_more(len, &mut read).map_err(invalid)? {
-        let key = match r.key().map_err(invalid)? {
-            Some(key) => key,
-            None => std::borrow::Cow::Owned(crate::wire::tags::key_text(r.value().map_err(invalid)?)),
-        };
+        let key = r.key_or_text().map_err(invalid)?;
         // A repeated key counts once, the last one (as in a JSON object).
         match key.as_ref() {
             "status" => status = Some(r.json().map_err(invalid)?),

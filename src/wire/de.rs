@@ -31,7 +31,6 @@ use serde::forward_to_deserialize_any;
 use serde_json::Value as Json;
 
 use crate::wire::reader::{Head, ReadError, Reader};
-use crate::wire::tags;
 
 /// Why a result could not be decoded as the caller's type.
 #[derive(Debug)]
@@ -196,12 +195,7 @@ impl<'de> de::Deserializer<'de> for &mut Items<'de> {
     ) -> Result<V::Value, DecodeError> {
         // A unit variant, read natively; any other shape through JSON, whose rules for
         // variants with content (one-key objects, empty ones) are serde_json's own.
-        if let Head::Text(len) = self.r.peek()? {
-            self.r.head()?;
-            let variant: Cow<'de, str> = match len {
-                Some(n) => Cow::Borrowed(crate::wire::reader::utf8(self.r.take(n)?)?),
-                None => Cow::Owned(self.r.text(None)?),
-            };
+        if let Some(variant) = self.r.key()? {
             return visitor.visit_enum(CowStrDeserializer::new(variant));
         }
         self.json()?.deserialize_enum(name, variants, visitor).map_err(through_json)
@@ -278,11 +272,7 @@ impl<'de> de::MapAccess<'de> for Seq<'_, 'de> {
         if !self.next()? {
             return Ok(None);
         }
-        let key = match self.de.r.key()? {
-            Some(key) => key,
-            None => Cow::Owned(tags::key_text(self.de.r.value()?)),
-        };
-        seed.deserialize(Key(key)).map(Some)
+        seed.deserialize(Key(self.de.r.key_or_text()?)).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DecodeError> {

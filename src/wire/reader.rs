@@ -238,6 +238,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A map key as text: a text item as it is (borrowed when definite), any other item as
+    /// the JSON text [`crate::wire::tags::key_text`] gives it (as a JSON object's key).
+    pub(crate) fn key_or_text(&mut self) -> Read<std::borrow::Cow<'a, str>> {
+        match self.key()? {
+            Some(key) => Ok(key),
+            None => Ok(std::borrow::Cow::Owned(crate::wire::tags::key_text(self.value()?))),
+        }
+    }
+
     /// Starts reading a map: its length (`None`: until a break), or `None` if the next item is
     /// not a map (nothing is consumed then).
     pub(crate) fn map_start(&mut self) -> Read<Option<Option<u64>>> {
@@ -390,10 +399,7 @@ impl<'a> Reader<'a> {
                 let mut object = Map::new();
                 let mut read = 0;
                 while me.more(len, &mut read)? {
-                    let key = match me.key()? {
-                        Some(key) => key.into_owned(),
-                        None => crate::wire::tags::key_text(me.value()?),
-                    };
+                    let key = me.key_or_text()?.into_owned();
                     object.insert(key, me.json()?);
                 }
                 Ok(Json::Object(object))
