@@ -22,7 +22,11 @@ const SHARED_KEY: &str = "DEFINE ACCESS OVERWRITE account ON DATABASE TYPE RECOR
     SIGNUP ( CREATE user SET email = $email, pass = crypto::argon2::generate($password) )
     SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
     WITH JWT ALGORITHM HS512 KEY 'a-shared-secret-key-for-every-node-of-the-test-cluster'
-    DURATION FOR TOKEN 15m, FOR SESSION 12h;";
+    DURATION FOR TOKEN 15m, FOR SESSION 12h;
+DEFINE ACCESS OVERWRITE brief ON DATABASE TYPE RECORD
+    SIGNIN ( SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $password) )
+    WITH JWT ALGORITHM HS512 KEY 'a-shared-secret-key-for-every-node-of-the-test-cluster'
+    DURATION FOR TOKEN 2s, FOR SESSION 12h;";
 
 /// A request's timeout and a checkout's, in the pools here.
 const REQUEST: Duration = Duration::from_secs(2);
@@ -715,6 +719,44 @@ async fn an_auth_lost_session_moves_home(live: bool) {
             ),
         }
     }
+}
+
+/// A session held by its caller whose access token expired while its server session did not
+/// (`FOR TOKEN` shorter than `FOR SESSION`, and no refresh token) still works on its socket, and
+/// cannot be authenticated anywhere else. A planned move must not take its identity away: the
+/// move waits until the session is returned to the pool (idle, its identity is nobody's to lose).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_move_never_takes_the_identity_of_a_held_session_whose_token_expired() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = c.pool(2, 2, quick_health()).build().await.unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    let (first, second) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
+    let (db, other) = if first.id().is_some_and(|id| on_zero.contains(&id)) { (first, second) } else { (second, first) };
+    drop(other);
+    let tokens = db.signin(&record("brief", "tenant0@x.y", "pw")).await.unwrap();
+    assert!(tokens.refresh.is_none(), "nothing to refresh with");
+    let exp = tokens.access.expires_at().unwrap();
+    // The replay's own judgement: expired one second early, for the trip to the server.
+    until("the access token expires", || chrono::Utc::now().timestamp() > exp + 1).await;
+    let who = |r: surreal_pool::Result<surreal_pool::QueryResponse>| r.and_then(|mut r| r.take::<String>(0));
+    let me = who(db.query("RETURN <string> $auth.id", ()).await).expect("the server session outlives its token");
+    assert_eq!(me, c.tenants[0].0);
+
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    let first = wait_for(&mut events, "a move done or given up", |e| matches!(e, ConnectionEvent::Moved { .. } | ConnectionEvent::MoveAbandoned { .. })).await;
+    let after = who(db.query("RETURN <string> $auth.id", ()).await);
+    assert!(matches!(first, ConnectionEvent::MoveAbandoned { .. }), "the move went ahead ({first:?}); the held session then answered {after:?}");
+    assert_eq!(after.expect("the held session keeps its identity"), me);
+    assert_eq!(pool.connections()[0].endpoint(), c.url(1), "still on b while the session is held");
+
+    drop(db);
+    wait_for(&mut events, "moved once the session is back in the pool", |e| matches!(e, ConnectionEvent::Moved { .. })).await;
+    let again = pool.get_with_token(c.tenants[0].1.clone()).await.unwrap();
+    assert_eq!(who(again.query("RETURN <string> $auth.id", ()).await).expect("the pool serves on"), me);
 }
 
 /// A socket away from home whose sessions always have a request longer than the drain limit in

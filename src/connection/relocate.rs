@@ -12,7 +12,12 @@
 //!    the whole replay bounded by the connect timeout (the old socket is not served meanwhile).
 //! 5. **Switch** if the replay is complete (every session back as it was): the outcome is
 //!    recorded, the new socket serves, the old one is closed. Otherwise nothing is recorded,
-//!    the new socket is dropped and the old one serves on, its sessions as they were.
+//!    the new socket is dropped and the old one serves on, its sessions as they were. A
+//!    session someone holds whose access token has expired (no refresh token, no remembered
+//!    credentials) cannot come back, though its server session may still be valid on the old
+//!    socket (`FOR SESSION` longer than `FOR TOKEN`): such a session keeps the move from
+//!    happening until it is returned to its pool or its caller drops it. Idle in a pool, it
+//!    does not (nobody can use it: a pool never reuses a session for an expired token).
 //!
 //! Every step that fails gives the move up ([`ConnectionEvent::MoveAbandoned`]) and leaves the
 //! connection where it was; a pool asks again later. A failed dial or replay counts against

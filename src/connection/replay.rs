@@ -360,7 +360,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
     let lost_anyway = |session: &Option<uuid::Uuid>| {
         plans.iter().find(|(id, _)| id == session).is_some_and(|(_, plan)| match &plan.auth {
             AuthState::Unknown => true,
-            AuthState::Token(t) => expired(t),
+            AuthState::Token(t) => expired(t) && plan.idle,
             _ => false,
         })
     };
@@ -371,10 +371,15 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
 
 impl Replayed {
     /// Whether every session came back as it was: attached, its namespace, database and
-    /// variables set, its identity restored (a session whose identity rested only on a token
-    /// that has expired counts as back: it would be lost at any reconnect too, and no caller
-    /// can use that token), and each of its live queries registered again (but for those of
-    /// a session that had no identity to restore: they end at any reconnect too).
+    /// variables set, its identity restored, and each of its live queries registered again.
+    ///
+    /// Two kinds of session count as back without their identity: one whose identity is
+    /// unknown (there is nothing to restore), and an idle one (no caller holds it) whose
+    /// identity rested only on an access token that has expired (it would be lost at any
+    /// reconnect too, and nobody can use it: a pool never reuses a session for an expired
+    /// token). A session *in use* in that case is not back: its socket's server session may
+    /// well outlive the token (`FOR SESSION` longer than `FOR TOKEN`), and the caller's next
+    /// request would fail where it would have run.
     pub(crate) fn complete(&self) -> bool {
         let sessions = (0..self.plans.len()).all(|i| {
             !self.attach_failed[i]
@@ -382,7 +387,7 @@ impl Replayed {
                 && match (&self.auth[i], &self.plans[i].1.auth) {
                     (Auth::Nothing | Auth::Restored(_), _) => true,
                     (_, AuthState::Unknown) => true,
-                    (_, AuthState::Token(t)) => expired(t),
+                    (_, AuthState::Token(t)) => expired(t) && self.plans[i].1.idle,
                     (_, AuthState::Anonymous) => false,
                 }
         });

@@ -70,6 +70,11 @@ pub(crate) struct SessionState {
     pub(crate) open_transactions: u32,
     /// Identity changes (signin … reset, renewals) sent and not yet answered.
     pub(crate) auth_in_flight: u32,
+    /// No caller holds the session: a pool keeps it idle. A planned move may then give up an
+    /// identity it cannot restore elsewhere (one resting on an expired access token that its
+    /// socket's server session still holds); for a session in use it waits (see
+    /// `connection::relocate`). Never set outside a pool.
+    pub(crate) idle: bool,
     /// Two identity changes overlapped in flight: the server may have run them in either order
     /// (it runs a socket's requests concurrently), so once they have all landed the identity is
     /// unknown, whatever order the replies came in.
@@ -242,6 +247,7 @@ impl SessionState {
                     effects_in_flight: self.effects_in_flight,
                     auth_in_flight: self.auth_in_flight,
                     auth_raced: self.auth_raced,
+                    idle: self.idle,
                     ..Default::default()
                 }
             }

@@ -73,11 +73,16 @@ impl Drop for PooledSession {
         let Some(object) = self.object.take() else { return };
         let session = self.session.take();
         let (tag, replace) = match &session {
-            Some(s) => s.with_state(|state| {
+            Some(s) => s.with_state_mut(|state| {
                 // A state change still in flight may land after anything sent now (the server
                 // runs a socket's requests concurrently), a reset included; a session its
                 // connection could not re-attach is gone.
-                let replace = state.is_none_or(|st| st.effects_in_flight > 0);
+                let replace = state.as_ref().is_none_or(|st| st.effects_in_flight > 0);
+                // Nobody holds it from here on (handed over, it is marked in use again).
+                let state = state.map(|st| {
+                    st.idle = true;
+                    &*st
+                });
                 (self.shared.classify(state, self.forwarded.as_ref(), &self.clean_ns_db), replace)
             }),
             None => (Tag::Dirty, true),

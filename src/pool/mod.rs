@@ -409,6 +409,10 @@ impl Pool {
         let object = match self.object_or_handoff(want).await? {
             Either::Handoff(pooled) => {
                 shared.counters.affinity_hit();
+                // Marked idle as it came back, and handed straight over: in use again.
+                if let Some(session) = &pooled.session {
+                    session.with_state_mut(|st| st.map(|st| st.idle = false));
+                }
                 return Ok(pooled);
             }
             Either::Object(object) => object,
@@ -432,7 +436,16 @@ impl Pool {
         };
         // The tag was computed when the session came back; a reconnect may have changed the
         // session since (identity lost, namespace not restored): judge it again, live.
-        let live = pooled.session.as_ref().map(|s| s.with_state(|st| shared.classify(st, tag.forwarded().as_ref(), &pooled.clean_ns_db)));
+        // It is in use from here on (see `SessionState::idle`).
+        let live = pooled.session.as_ref().map(|s| {
+            s.with_state_mut(|st| {
+                let st = st.map(|st| {
+                    st.idle = false;
+                    &*st
+                });
+                shared.classify(st, tag.forwarded().as_ref(), &pooled.clean_ns_db)
+            })
+        });
         let tag = if live.as_ref() == Some(&tag) { tag } else { Tag::Dirty };
         if hit && tag == *want && !want.token_expired() {
             shared.counters.affinity_hit();

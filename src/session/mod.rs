@@ -184,6 +184,12 @@ impl Session {
         f(self.conn.shared().sessions().get(&self.id))
     }
 
+    /// [`with_state`](Self::with_state), with the state to change (a pool marks its sessions
+    /// idle or in use).
+    pub(crate) fn with_state_mut<R>(&self, f: impl FnOnce(Option<&mut crate::connection::state::SessionState>) -> R) -> R {
+        f(self.conn.shared().sessions().get_mut(&self.id))
+    }
+
     async fn call(&self, method: &'static str, params: Vec<Cbor>, effect: Effect) -> Result<Cbor> {
         self.call_in(None, method, params, effect).await?.cbor()
     }
