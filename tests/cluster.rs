@@ -759,6 +759,88 @@ async fn a_planned_move_never_takes_the_identity_of_a_held_session_whose_token_e
     assert_eq!(who(again.query("RETURN <string> $auth.id", ()).await).expect("the pool serves on"), me);
 }
 
+/// Notifications are not lost across a planned move: sessions of the socket write as fast as
+/// they can while it moves home, the live query (on the socket too) follows it, and every write
+/// acknowledged makes a notification that reaches the stream, whichever node ran it. (The nodes
+/// here share no storage: a write is notified on the node it ran on, where the live query then
+/// is.) Before the fix the notifications still on the old socket when it was drained, and those
+/// the new socket delivered during the replay, were dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_notification_is_lost_across_a_planned_move() {
+    use futures_util::StreamExt;
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = c.pool(2, 8, quick_health()).build().await.unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    let held = futures_util::future::join_all((0..8).map(|_| pool.get())).await;
+    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
+    let mut zero: Vec<_> = held.into_iter().map(Result::unwrap).filter(|s| s.id().is_some_and(|id| on_zero.contains(&id))).collect();
+    assert!(zero.len() >= 3, "{} of 8 sessions on socket 0", zero.len());
+    for db in &zero {
+        db.authenticate(c.tenants[0].1.clone()).await.unwrap();
+    }
+    let watcher = zero.pop().unwrap();
+    let mut notes = watcher.live::<serde_json::Value>("note").await.unwrap();
+    // Read as they come (the stream buffers 1,024).
+    let seen = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    let reader = {
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            while let Some(note) = notes.next().await {
+                let note = note.expect("a notification decodes");
+                assert_eq!(note.action, surreal_pool::Action::Create, "only the writes' notifications reach the stream: {note:?}");
+                if let Some(n) = note.data["n"].as_u64() {
+                    seen.lock().unwrap().insert(n as usize);
+                }
+            }
+        })
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = zero
+        .into_iter()
+        .enumerate()
+        .map(|(w, db)| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for i in 0.. {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    // Ten notes a write: their notifications come in a burst, as the reply does.
+                    let ns: Vec<usize> = (0..10).map(|j| (w * 1_000_000 + i) * 10 + j).collect();
+                    let write = db.query("FOR $n IN $ns { CREATE note SET owner = $auth.id, n = $n; };", serde_json::json!({ "ns": ns }));
+                    if write.await.and_then(|r| r.check()).is_ok() {
+                        acknowledged.extend(ns);
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    wait_for(&mut events, "moved", |e| matches!(e, ConnectionEvent::Moved { .. })).await;
+    // Writes on the new node too, then stop.
+    let on_a = Instant::now();
+    until("writes run on a", || on_a.elapsed() > Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = std::collections::BTreeSet::new();
+    for w in writers {
+        acknowledged.extend(w.await.unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !acknowledged.is_subset(&seen.lock().unwrap()) && Instant::now() < deadline {
+        assert!(!reader.is_finished(), "the stream ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    let missing: Vec<_> = acknowledged.difference(&seen).collect();
+    assert!(missing.is_empty(), "{} of {} acknowledged writes never notified: {missing:?}", missing.len(), acknowledged.len());
+}
+
 /// A socket away from home whose sessions always have a request longer than the drain limit in
 /// flight: every try of the planned move holds all its commands for the drain limit and gives
 /// up; before the fix it was asked again at once (no backoff), for as long as those requests

@@ -480,11 +480,7 @@ impl Actor {
             }
             Ok(Incoming::Unsolicited(frame)) => {
                 // A live-query notification: `{result: {id, action, record, result}}`.
-                let result = match frame {
-                    Cbor::Map(m) => m.into_iter().find(|(k, _)| k.as_text() == Some("result")).map(|(_, v)| v),
-                    _ => None,
-                };
-                match result {
+                match super::live_registry::notification(frame) {
                     Some(notification) => self.shared.live().route(notification),
                     None => tracing::debug!("ignoring a frame with no request id"),
                 }

@@ -40,6 +40,23 @@ impl LiveWhat {
     }
 }
 
+/// The notification a frame without a request id carries: its `result`
+/// (`{id, action, record, result}`).
+pub(crate) fn notification(frame: Cbor) -> Option<Cbor> {
+    match frame {
+        Cbor::Map(m) => m.into_iter().find(|(k, _)| k.as_text() == Some("result")).map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+/// A notification's live-query id and action (`CREATE`, …, `KILLED`).
+pub(crate) fn id_and_action(notification: &Cbor) -> (Option<uuid::Uuid>, Option<&str>) {
+    let Cbor::Map(m) = notification else { return (None, None) };
+    let field = |name: &str| m.iter().find(|(k, _)| k.as_text() == Some(name)).map(|(_, v)| v);
+    let id = field("id").and_then(|v| tags::to_json(v.clone()).as_str().and_then(|s| s.parse().ok()));
+    (id, field("action").and_then(Cbor::as_text))
+}
+
 /// One registered live query.
 pub(crate) struct LiveEntry {
     pub(crate) server_id: uuid::Uuid,
@@ -86,11 +103,7 @@ impl LiveRegistry {
 
     /// Delivers a notification (`result` of an id-less frame) to its stream.
     pub(crate) fn route(&mut self, notification: Cbor) {
-        let id = match &notification {
-            Cbor::Map(m) => m.iter().find(|(k, _)| k.as_text() == Some("id")).map(|(_, v)| tags::to_json(v.clone())),
-            _ => None,
-        };
-        let Some(id) = id.and_then(|v| v.as_str().and_then(|s| s.parse::<uuid::Uuid>().ok())) else {
+        let Some(id) = id_and_action(&notification).0 else {
             tracing::debug!("a notification without a live-query id");
             return;
         };
@@ -114,6 +127,11 @@ impl LiveRegistry {
     /// Every live query, for the replay: (key, session, what).
     pub(crate) fn snapshot(&self) -> Vec<(u64, Option<uuid::Uuid>, LiveWhat)> {
         self.entries.iter().map(|(k, e)| (*k, e.session, e.what.clone())).collect()
+    }
+
+    /// Every live query's session and server id.
+    pub(crate) fn bound(&self) -> Vec<(Option<uuid::Uuid>, uuid::Uuid)> {
+        self.entries.values().map(|e| (e.session, e.server_id)).collect()
     }
 
     pub(crate) fn server_id(&self, key: u64) -> Option<uuid::Uuid> {

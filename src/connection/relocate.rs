@@ -54,7 +54,8 @@ pub(crate) struct Route {
     pub(crate) avoid: Vec<bool>,
     /// A move asked for and not yet started, and whether it is forced.
     pub(crate) move_to: Option<(usize, bool)>,
-    /// After a planned move was given up: no planned move is taken before this instant, and
+    /// After a planned move was given up once its commands were held (drained): no planned
+    /// move is taken before this instant, and
     /// the next pause (doubling from [`MOVE_BACKOFF_FIRST`] up to [`MOVE_BACKOFF_MAX`], reset by
     /// a move that succeeds). Each try holds the socket's commands for up to the drain limit,
     /// so a socket whose sessions always have a long request or a transaction open must not be
@@ -209,7 +210,9 @@ impl Actor {
         if node {
             self.shared.stats.record(m.target, Outcome::Failed, Duration::ZERO);
         }
-        if !m.forced {
+        // Only a try that held the commands backs off: a failed dial costs nothing but the
+        // dial, and counts against the node, whose breaker then keeps moves away from it.
+        if !m.forced && m.draining_since.is_some() {
             self.shared.route().given_up(Instant::now());
         }
         let to = self.config.endpoints[m.target].clone();
@@ -262,6 +265,11 @@ impl Actor {
                 return None;
             }
         };
+        // The live queries are registered on both sockets now: the old one's last notifications.
+        match settle(socket, &self.shared).instrument(span.clone()).await {
+            Ok(kills) => tracing::debug!(kills, "the old socket's live queries ended"),
+            Err(reason) => tracing::debug!(%reason, "the old socket's live queries did not all end in time; the socket is left anyway"),
+        }
         // From here the new socket is the connection's.
         let (mut report, orphans) = replayed.commit(&self.shared);
         let killed = replay::kill_orphans(&mut new, &self.shared, &self.config, &mut report.requests, orphans).instrument(span).await;
@@ -289,6 +297,74 @@ impl Actor {
         self.shared.emit(ConnectionEvent::Moved { from, to, sessions: report.sessions, requests: report.requests, elapsed, paused });
         None
     }
+}
+
+/// The longest a move reads the old socket for the notifications still on their way there
+/// (see [`settle`]); commands are held meanwhile.
+pub(crate) const SETTLE_LIMIT: Duration = Duration::from_millis(500);
+
+/// Step 5a, once the new socket has every live query registered again (and holds the
+/// notifications it delivered meanwhile, routed once their new ids are recorded): the old
+/// socket may still carry notifications of the old registrations, the server sends them
+/// unordered with replies. Each old live query is killed there, and the old socket read until
+/// every kill is answered and each query's `KILLED` notification has come, at most
+/// [`SETTLE_LIMIT`]; the notifications read meanwhile go to their streams (the old ids are still
+/// recorded), the `KILLED` ones do not (the streams go on). A change made elsewhere in a cluster
+/// between the two registrations may be notified twice; none made before the move is lost
+/// (short of the server delivering a notification after its query's `KILLED`). Returns how many
+/// live queries were killed.
+async fn settle(old: &mut Socket, shared: &super::Shared) -> Result<usize, String> {
+    use futures_util::{SinkExt, StreamExt};
+    use std::collections::{HashMap, HashSet};
+    use tokio::time::timeout_at;
+    use tokio_websockets::Message;
+
+    use super::live_registry;
+    use crate::wire::envelope::{self, Incoming};
+    use crate::wire::tags;
+
+    let live = shared.live().bound();
+    if live.is_empty() {
+        return Ok(0);
+    }
+    let deadline = Instant::now() + SETTLE_LIMIT;
+    let late = || format!("the old socket did not settle within {SETTLE_LIMIT:?}");
+    let mut kills: HashMap<u64, uuid::Uuid> = HashMap::with_capacity(live.len());
+    let mut ending: HashSet<uuid::Uuid> = HashSet::with_capacity(live.len());
+    for (session, id) in &live {
+        let request = shared.next_id();
+        let frame = envelope::encode_request(request, "kill", vec![tags::uuid(id)], *session).map_err(|e| e.to_string())?;
+        timeout_at(deadline, old.feed(Message::binary(frame))).await.map_err(|_| late())?.map_err(|e| e.to_string())?;
+        kills.insert(request, *id);
+        ending.insert(*id);
+    }
+    timeout_at(deadline, old.flush()).await.map_err(|_| late())?.map_err(|e| e.to_string())?;
+    while !kills.is_empty() || !ending.is_empty() {
+        let frame = timeout_at(deadline, old.next()).await.map_err(|_| late())?;
+        match frame {
+            Some(Ok(message)) if message.is_binary() => match envelope::decode_response(&message.into_payload().into()) {
+                Ok(Incoming::Reply { id, outcome, .. }) => {
+                    // A kill refused sends no `KILLED`: nothing more to wait for of that query.
+                    if let (Some(live), Err(_)) = (kills.remove(&id), &outcome) {
+                        ending.remove(&live);
+                    }
+                }
+                Ok(Incoming::Unsolicited(frame)) => {
+                    let Some(note) = live_registry::notification(frame) else { continue };
+                    match live_registry::id_and_action(&note) {
+                        (Some(id), Some("KILLED")) if ending.remove(&id) => {}
+                        _ => shared.live().route(note),
+                    }
+                }
+                Err(_) => {}
+            },
+            Some(Ok(message)) if message.is_close() => return Err("the old socket closed".into()),
+            None => return Err("the old socket closed".into()),
+            Some(Err(e)) => return Err(e.to_string()),
+            Some(Ok(_)) => {}
+        }
+    }
+    Ok(live.len())
 }
 
 #[cfg(test)]

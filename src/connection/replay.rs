@@ -31,6 +31,7 @@ use crate::wire::tags;
 use crate::connection::{Config, Shared, Socket};
 use crate::error::ServerError;
 use crate::wire::envelope::{self, Incoming};
+use crate::connection::live_registry;
 use crate::connection::state::{AuthState, SessionState};
 
 type Outcome = Result<Cbor, ServerError>;
@@ -60,6 +61,16 @@ pub(crate) struct Replayed {
     /// loses its live queries at any reconnect, so they do not keep a move from completing.
     live_lost: bool,
     requests: usize,
+    /// Notifications the socket delivered meanwhile, for live queries registered again: routed
+    /// once their new ids are recorded.
+    notes: Vec<Cbor>,
+}
+
+/// What the steps of a replay sent, and the notifications that came with the replies.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub(crate) requests: usize,
+    pub(crate) notes: Vec<Cbor>,
 }
 
 /// One request of a replay step.
@@ -69,15 +80,16 @@ struct Step {
     params: Vec<Cbor>,
 }
 
-/// Sends every request of a step, then waits for every reply (bounded by the request timeout).
+/// Sends every request of a step, then waits for every reply (bounded by the request timeout);
+/// notifications that come meanwhile are kept in `tally`.
 async fn exchange(
     socket: &mut Socket,
     shared: &Shared,
     config: &Config,
-    requests: &mut usize,
+    tally: &mut Tally,
     steps: Vec<Step>,
 ) -> Result<Vec<Outcome>, String> {
-    *requests += steps.len();
+    tally.requests += steps.len();
     if steps.is_empty() {
         return Ok(Vec::new());
     }
@@ -104,15 +116,17 @@ async fn exchange(
             .await
             .map_err(|_| format!("no reply to the replay within {:?}", config.request_timeout))?;
         match frame {
-            Some(Ok(message)) if message.is_binary() => {
-                if let Ok(Incoming::Reply { id, outcome, .. }) = envelope::decode_response(&message.into_payload().into()) {
+            Some(Ok(message)) if message.is_binary() => match envelope::decode_response(&message.into_payload().into()) {
+                Ok(Incoming::Reply { id, outcome, .. }) => {
                     if let Some(index) = ids.remove(&id) {
                         let invalid = |e: crate::Error| ServerError::new(0, "Internal", e.to_string());
                         results[index] = Some(outcome.and_then(|p| p.cbor().map_err(invalid)));
                         missing -= 1;
                     }
                 }
-            }
+                Ok(Incoming::Unsolicited(frame)) => tally.notes.extend(live_registry::notification(frame)),
+                Err(_) => {}
+            },
             Some(Ok(message)) if message.is_close() => return Err("the socket closed during the replay".into()),
             None => return Err("the socket closed during the replay".into()),
             Some(Err(e)) => return Err(e.to_string()),
@@ -161,7 +175,8 @@ pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config
     Ok(report)
 }
 
-/// Kills live queries registered again whose stream was dropped meanwhile.
+/// Kills live queries registered again whose stream was dropped meanwhile (their new ids are
+/// recorded: notifications that come meanwhile are routed at once).
 pub(crate) async fn kill_orphans(
     socket: &mut Socket,
     shared: &Shared,
@@ -170,7 +185,14 @@ pub(crate) async fn kill_orphans(
     orphans: Vec<(Option<uuid::Uuid>, uuid::Uuid)>,
 ) -> Result<(), String> {
     let kills = orphans.into_iter().map(|(session, id)| Step { session, method: "kill", params: vec![tags::uuid(&id)] }).collect();
-    exchange(socket, shared, config, requests, kills).await.map(drop)
+    let mut tally = Tally::default();
+    let done = exchange(socket, shared, config, &mut tally, kills).await.map(drop);
+    *requests += tally.requests;
+    let mut registry = shared.live();
+    for note in tally.notes {
+        registry.route(note);
+    }
+    done
 }
 
 /// Sends every step of the replay on `socket` and checks every reply; records nothing but
@@ -179,13 +201,13 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
     let mut plans: Vec<(Option<uuid::Uuid>, SessionState)> =
         shared.sessions().iter().map(|(id, s)| (*id, s.clone())).collect();
     plans.sort_by_key(|(id, _)| *id);
-    let mut requests = 0;
+    let mut tally = Tally::default();
     let mut alive = vec![true; plans.len()];
     let mut attach_failed = vec![false; plans.len()];
 
     // 1. attach
     let attach: Vec<usize> = (0..plans.len()).filter(|&i| plans[i].0.is_some()).collect();
-    let results = exchange(socket, shared, config, &mut requests, attach.iter().map(|&i| Step { session: plans[i].0, method: "attach", params: vec![] }).collect()).await?;
+    let results = exchange(socket, shared, config, &mut tally, attach.iter().map(|&i| Step { session: plans[i].0, method: "attach", params: vec![] }).collect()).await?;
     for (&i, result) in attach.iter().zip(results) {
         if let Err(e) = result {
             tracing::warn!(session = ?plans[i].0, error = %e, "could not re-attach a session");
@@ -208,7 +230,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
             plans[i].1.database.as_deref().map(text).unwrap_or_else(none),
         ],
     };
-    let results = exchange(socket, shared, config, &mut requests, uses.iter().map(|&i| use_step(i)).collect()).await?;
+    let results = exchange(socket, shared, config, &mut tally, uses.iter().map(|&i| use_step(i)).collect()).await?;
     for (&i, result) in uses.iter().zip(results) {
         used[i] = true;
         if let Err(e) = result {
@@ -227,7 +249,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
         }
     }
     let (owners, steps): (Vec<usize>, Vec<Step>) = lets.into_iter().unzip();
-    let results = exchange(socket, shared, config, &mut requests, steps).await?;
+    let results = exchange(socket, shared, config, &mut tally, steps).await?;
     for (&i, result) in owners.iter().zip(results) {
         if let Err(e) = result {
             tracing::warn!(session = ?plans[i].0, error = %e, "could not restore a session variable");
@@ -256,7 +278,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
             Step { session: plans[i].0, method: "authenticate", params: vec![text(t.access.as_str())] }
         })
         .collect();
-    for (&i, result) in todo.iter().zip(exchange(socket, shared, config, &mut requests, steps).await?) {
+    for (&i, result) in todo.iter().zip(exchange(socket, shared, config, &mut tally, steps).await?) {
         if result.is_ok() {
             if let Auth::Todo(t) = &auth[i] {
                 auth[i] = Auth::Restored(t.clone());
@@ -280,7 +302,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
         })
         .collect();
     let mut followers = Vec::new();
-    for (&leader, result) in leaders.iter().zip(exchange(socket, shared, config, &mut requests, steps).await?) {
+    for (&leader, result) in leaders.iter().zip(exchange(socket, shared, config, &mut tally, steps).await?) {
         let Ok(tokens) = result.map_err(|_| ()).and_then(|r| Tokens::from_result(&r).map_err(|_| ())) else { continue };
         let group = match &auth[leader] {
             Auth::Todo(Tokens { refresh: Some(r), .. }) => groups.get(r.as_str()).cloned().unwrap_or_default(),
@@ -309,7 +331,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
             _ => None,
         })
         .collect();
-    for (&i, result) in followers.iter().zip(exchange(socket, shared, config, &mut requests, steps).await?) {
+    for (&i, result) in followers.iter().zip(exchange(socket, shared, config, &mut tally, steps).await?) {
         if result.is_err() {
             auth[i] = Auth::Lost;
         }
@@ -323,7 +345,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
         .iter()
         .filter_map(|&i| plans[i].1.credentials.as_ref().map(|c| Step { session: plans[i].0, method: "signin", params: vec![c.params().clone()] }))
         .collect();
-    for (&i, result) in by_credentials.iter().zip(exchange(socket, shared, config, &mut requests, steps).await?) {
+    for (&i, result) in by_credentials.iter().zip(exchange(socket, shared, config, &mut tally, steps).await?) {
         if let Ok(tokens) = result.map_err(|_| ()).and_then(|r| Tokens::from_result(&r).map_err(|_| ())) {
             auth[i] = Auth::Restored(tokens);
         }
@@ -337,7 +359,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
         .filter(|&i| plans[i].1.namespace.is_some() || plans[i].1.database.is_some())
         .filter(|&i| !matches!(&auth[i], Auth::Restored(t) if token_selects(t, &plans[i].1)))
         .collect();
-    exchange(socket, shared, config, &mut requests, reselect.iter().map(|&i| use_step(i)).collect()).await?;
+    exchange(socket, shared, config, &mut tally, reselect.iter().map(|&i| use_step(i)).collect()).await?;
 
     // 5. live queries, on sessions that came back with their identity.
     let live = shared.live().snapshot();
@@ -355,7 +377,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
             Step { session: *session, method, params }
         })
         .collect();
-    let results = exchange(socket, shared, config, &mut requests, steps).await?;
+    let results = exchange(socket, shared, config, &mut tally, steps).await?;
     let live = keep.into_iter().zip(results).map(|((key, session, what), result)| (key, session, result.ok().and_then(|r| what.id_from(r)))).collect();
     let lost_anyway = |session: &Option<uuid::Uuid>| {
         plans.iter().find(|(id, _)| id == session).is_some_and(|(_, plan)| match &plan.auth {
@@ -366,7 +388,8 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
     };
     let live_lost = drop_now.iter().any(|(_, session, _)| !lost_anyway(session));
     let live_dropped = drop_now.into_iter().map(|(key, ..)| key).collect();
-    Ok(Replayed { plans, alive, attach_failed, auth, live, live_dropped, live_lost, requests })
+    let Tally { requests, notes } = tally;
+    Ok(Replayed { plans, alive, attach_failed, auth, live, live_dropped, live_lost, requests, notes })
 }
 
 impl Replayed {
@@ -398,7 +421,7 @@ impl Replayed {
     /// queries pointed at their new ids, sessions that could not be attached forgotten.
     /// Returns the report and the live queries to kill (their stream was dropped meanwhile).
     pub(crate) fn commit(self, shared: &Shared) -> (Report, Vec<(Option<uuid::Uuid>, uuid::Uuid)>) {
-        let Replayed { plans, attach_failed, auth, live, live_dropped, requests, .. } = self;
+        let Replayed { plans, attach_failed, auth, live, live_dropped, requests, notes, .. } = self;
         let mut orphans = Vec::new();
         {
             let mut registry = shared.live();
@@ -416,6 +439,9 @@ impl Replayed {
             }
             for key in live_dropped {
                 registry.remove(key); // its session lost its identity: the stream ends
+            }
+            for note in notes {
+                registry.route(note); // under the new ids, just recorded
             }
         }
         (Self::record(shared, &plans, &attach_failed, &auth, requests), orphans)
