@@ -841,6 +841,53 @@ async fn no_notification_is_lost_across_a_planned_move() {
     assert!(missing.is_empty(), "{} of {} acknowledged writes never notified: {missing:?}", missing.len(), acknowledged.len());
 }
 
+/// A planned move to a node that answers slowly holds the socket's commands for a bounded time,
+/// whatever the connect and request timeouts: its replay is given up past its limit (2 s) and
+/// the socket serves on where it was. Before the limit, the replay (four steps of ~1.4 s here)
+/// held every command on the socket for as long as it took, up to the connect timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_move_to_a_slow_node_holds_commands_for_a_bounded_time() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = c
+        .pool(2, 4, quick_health())
+        .configure_connections(|c| c.keepalive_interval(Duration::from_millis(200)).watchdog_timeout(Duration::from_secs(30)).connect_timeout(Duration::from_secs(20)).request_timeout(Duration::from_secs(20)))
+        .build()
+        .await
+        .unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    let (first, second) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
+    let (db, other) = if first.id().is_some_and(|id| on_zero.contains(&id)) { (first, second) } else { (second, first) };
+    drop(other);
+    // A tenant's token (good on every node; root's tokens are each server's own here).
+    db.authenticate(c.tenants[0].1.clone()).await.unwrap();
+
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.delay(Duration::from_millis(700));
+    c.nodes[0].proxy.refuse(false);
+    let (started, mut worst) = (Instant::now(), Duration::ZERO);
+    let mut outcome = None;
+    while started.elapsed() < Duration::from_secs(12) && outcome.is_none() {
+        let t = Instant::now();
+        db.query("RETURN 1", ()).await.unwrap().check().unwrap();
+        worst = worst.max(t.elapsed());
+        while let Ok(e) = events.try_recv() {
+            if matches!(e, ConnectionEvent::Moved { .. } | ConnectionEvent::MoveAbandoned { .. }) {
+                outcome = Some(e);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let outcome = outcome.expect("a move was tried and ended within 12 s");
+    // Drain (1 s and a tick), replay (2 s), the old socket's notifications (0.5 s), slack.
+    let bound = Duration::from_millis(4_500);
+    assert!(worst <= bound, "a request on the moving socket waited {worst:?}, past {bound:?}; the move: {outcome:?}");
+    assert!(matches!(&outcome, ConnectionEvent::MoveAbandoned { reason, .. } if reason.contains("replay")), "{outcome:?}");
+    assert_eq!(pool.connections()[0].endpoint(), c.url(1), "still on b");
+}
+
 /// A socket away from home whose sessions always have a request longer than the drain limit in
 /// flight: every try of the planned move holds all its commands for the drain limit and gives
 /// up; before the fix it was asked again at once (no backoff), for as long as those requests

@@ -9,7 +9,8 @@
 //!    otherwise the move is given up.
 //! 4. **Replay** every session on the new socket ([`replay::run`]: attach, `use`, `let`, its
 //!    own identity, live queries) — the same requests a reconnect sends, before any command;
-//!    the whole replay bounded by the connect timeout (the old socket is not served meanwhile).
+//!    the whole replay bounded by the connect and request timeouts and, for a planned move, by
+//!    [`REPLAY_LIMIT`] (the old socket is not served meanwhile).
 //! 5. **Switch** if the replay is complete (every session back as it was): the outcome is
 //!    recorded, the new socket serves, the old one is closed. Otherwise nothing is recorded,
 //!    the new socket is dropped and the old one serves on, its sessions as they were. A
@@ -18,6 +19,11 @@
 //!    socket (`FOR SESSION` longer than `FOR TOKEN`): such a session keeps the move from
 //!    happening until it is returned to its pool or its caller drops it. Idle in a pool, it
 //!    does not (nobody can use it: a pool never reuses a session for an expired token).
+//!    Before switching, the old socket's last notifications are read ([`settle`], at most
+//!    [`SETTLE_LIMIT`]).
+//!
+//! So a planned move holds the socket's commands for at most the drain limit (plus a tick),
+//! the replay limit and the settle limit: 3.5 s and a tick, however slow the new node is.
 //!
 //! Every step that fails gives the move up ([`ConnectionEvent::MoveAbandoned`]) and leaves the
 //! connection where it was; a pool asks again later. A failed dial or replay counts against
@@ -46,6 +52,11 @@ use super::{dial, replay, Connection, Socket};
 /// (checked on the connection's tick, so up to a tick more; commands made meanwhile wait that
 /// long at most).
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+
+/// The longest a planned move's replay on the new socket may take (commands are held
+/// meanwhile); past it the move is given up. A forced move's is bounded by the connect and
+/// request timeouts only.
+pub(crate) const REPLAY_LIMIT: Duration = Duration::from_secs(2);
 
 /// Where a connection is asked to be, by index into its endpoints.
 #[derive(Debug, Default)]
@@ -246,8 +257,12 @@ impl Actor {
         let (mut new, negotiated) = next;
         let (from, to) = (self.config.endpoints[self.endpoint].clone(), self.config.endpoints[target].clone());
         let span = tracing::info_span!("surreal_pool.move", %from, %to);
-        // The old socket is not served meanwhile: the whole replay is bounded.
-        let bound = self.config.connect_timeout.min(self.config.request_timeout);
+        // The old socket is not served meanwhile: the whole replay is bounded, a planned move's
+        // by its own limit too (it can be given up: the socket serves on where it is).
+        let mut bound = self.config.connect_timeout.min(self.config.request_timeout);
+        if !forced {
+            bound = bound.min(REPLAY_LIMIT);
+        }
         let replay = timeout(bound, replay::run(&mut new, &self.shared, &self.config)).instrument(span.clone()).await;
         // Whether the node is to blame: a session that would not come back as it was is about
         // that session (a refused re-authenticate, say), not about the node, so it counts
