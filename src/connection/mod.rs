@@ -370,7 +370,7 @@ impl Connection {
             };
             tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, ok = result.is_ok(), "reply");
             crate::telemetry::request(method, started.elapsed(), result.is_ok());
-            self.inner.shared.stats.record(node, node_stats::judge(&result), started.elapsed());
+            self.inner.shared.stats.record_call(node, node_stats::judge(&result), started.elapsed());
             result
         }
         .instrument(span)

@@ -83,12 +83,32 @@ impl NodeStats {
         self.current.store(endpoint, Ordering::Relaxed);
     }
 
+    /// Records a caller's call, which started while `started_on` was in use. If it still is,
+    /// the outcome counts there. If the connection moved or reconnected meanwhile, the call was
+    /// written to the endpoint in use now (a move switches with nothing in flight; a cut fails
+    /// what is in flight, which counts for neither): an answer counts there, without its
+    /// latency (which includes the wait through the switch), and a failure for none (the call
+    /// may have timed out waiting through the switch, never written).
+    pub(crate) fn record_call(&self, started_on: usize, outcome: Outcome, elapsed: Duration) {
+        let now = self.current();
+        match outcome {
+            _ if now == started_on => self.record(now, outcome, elapsed),
+            Outcome::Answered => self.count(now, Outcome::Answered, None),
+            Outcome::Failed | Outcome::Neither => {}
+        }
+    }
+
     /// Records one outcome on `endpoint` (a latency only for an answer).
     pub(crate) fn record(&self, endpoint: usize, outcome: Outcome, elapsed: Duration) {
+        self.count(endpoint, outcome, Some(elapsed));
+    }
+
+    fn count(&self, endpoint: usize, outcome: Outcome, elapsed: Option<Duration>) {
         let Some(c) = self.endpoints.get(endpoint) else { return };
         match outcome {
             Outcome::Answered => {
                 c.answered.fetch_add(1, Ordering::Relaxed);
+                let Some(elapsed) = elapsed else { return };
                 let us = (elapsed.as_micros() as u64).max(1);
                 // A lost update between two racing callers only skips one sample.
                 let before = c.latency_us.load(Ordering::Relaxed);
@@ -160,5 +180,21 @@ mod tests {
         assert!((1_000..1_100).contains(&latency), "{latency}");
         assert_eq!(ewma(0, 5), 5);
         assert_eq!(ewma(800, 0), 700);
+    }
+
+    #[test]
+    fn a_call_counts_for_the_endpoint_it_was_written_to() {
+        let stats = NodeStats::new(2);
+        stats.record_call(0, Outcome::Failed, Duration::from_secs(2));
+        assert_eq!(stats.sample(0).failed, 1, "on the endpoint it started on, still in use");
+        // Started on 0; the connection moved to 1 before it ended.
+        stats.set_current(1);
+        stats.record_call(0, Outcome::Failed, Duration::from_secs(2));
+        assert_eq!((stats.sample(0).failed, stats.sample(1).failed), (1, 0), "a failure across a switch counts for neither");
+        stats.record_call(0, Outcome::Answered, Duration::from_millis(900));
+        assert_eq!(stats.sample(0), Sample { answered: 0, failed: 1, latency_us: None });
+        assert_eq!(stats.sample(1), Sample { answered: 1, failed: 0, latency_us: None }, "an answer counts where it was written, without the wait through the switch");
+        stats.record_call(1, Outcome::Answered, Duration::from_millis(3));
+        assert_eq!(stats.sample(1).latency_us, Some(3_000));
     }
 }

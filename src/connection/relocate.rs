@@ -93,6 +93,13 @@ impl Route {
     }
 }
 
+/// The move to start of the one asked (`(endpoint, forced)`): none to the endpoint in use, to
+/// one the connection does not have, or to one to avoid (its node was ejected after the move
+/// was asked; the pool asks again if need be).
+fn to_start(asked: Option<(usize, bool)>, current: usize, avoid: &[bool], endpoints: usize) -> Option<(usize, bool)> {
+    asked.filter(|&(target, _)| target != current && target < endpoints && !avoid.get(target).copied().unwrap_or(false))
+}
+
 /// A dialed socket, its `version` answer, ready to take the sessions.
 pub(crate) type Ready = (Socket, Negotiated);
 
@@ -145,10 +152,14 @@ impl Actor {
     /// returned, and the serve loop ends as if the socket were lost).
     pub(super) fn check_move(&mut self) -> Option<String> {
         if self.moving.is_none() {
-            let asked = self.shared.route().move_to.take();
+            let asked = {
+                let mut route = self.shared.route();
+                let asked = route.move_to.take();
+                to_start(asked, self.endpoint, &route.avoid, self.config.endpoints.len())
+            };
             match asked {
-                Some((target, forced)) if target != self.endpoint && target < self.config.endpoints.len() => self.start_move(target, forced),
-                _ => return None,
+                Some((target, forced)) => self.start_move(target, forced),
+                None => return None,
             }
         }
         let m = self.moving.as_mut()?;
@@ -232,8 +243,11 @@ impl Actor {
         self.shared.emit(ConnectionEvent::MoveAbandoned { to, reason });
     }
 
-    /// The socket was lost or the connection closed while moving: the move is over.
+    /// The socket was lost or the connection closed: a move under way is over, and one asked
+    /// for and not yet started is forgotten (it was asked of the lost socket; the reconnect
+    /// may land anywhere, and the pool asks again if need be).
     pub(super) fn forget_move(&mut self, reason: &str) {
+        self.shared.route().move_to = None;
         if self.moving.is_some() {
             self.abandon(reason.to_owned(), false);
         }
@@ -385,6 +399,17 @@ async fn settle(old: &mut Socket, shared: &super::Shared) -> Result<usize, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_move_is_started_only_to_another_endpoint_of_its_own_not_to_avoid() {
+        let avoid = [false, true, false];
+        assert_eq!(to_start(Some((2, false)), 0, &avoid, 3), Some((2, false)));
+        assert_eq!(to_start(Some((2, true)), 0, &[], 3), Some((2, true)), "nothing known to avoid");
+        assert_eq!(to_start(Some((0, false)), 0, &avoid, 3), None, "already there");
+        assert_eq!(to_start(Some((1, true)), 0, &avoid, 3), None, "its node was ejected since");
+        assert_eq!(to_start(Some((3, false)), 0, &avoid, 3), None, "not one of its endpoints");
+        assert_eq!(to_start(None, 0, &avoid, 3), None);
+    }
 
     #[test]
     fn planned_moves_given_up_back_off_doubling_and_a_success_resets() {
