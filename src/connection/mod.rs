@@ -36,9 +36,8 @@ pub(crate) use builder::Config;
 pub(crate) use shared::Shared;
 pub(crate) use transport::{dial, Socket};
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use ciborium::Value as Cbor;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -50,7 +49,7 @@ use actor::Command;
 use crate::error::{Error, Result};
 use crate::wire::envelope::{self, Payload};
 use crate::connection::reconnect::ConnectionEvent;
-use crate::connection::state::{Effect, SessionState};
+use crate::connection::state::Effect;
 
 
 /// A cloneable handle to one WebSocket connection to SurrealDB.
@@ -119,21 +118,7 @@ impl Connection {
     }
 
     async fn open(config: Config) -> Result<Connection> {
-        let shared = Arc::new(Shared {
-            sessions: Mutex::new(HashMap::from([(None, SessionState::default())])),
-            next_id: AtomicU64::new(1),
-            up: AtomicBool::new(true),
-            down: AtomicBool::new(false),
-            in_flight: std::sync::atomic::AtomicUsize::new(0),
-            sessions_renewed: AtomicU64::new(0),
-            endpoint: Mutex::new(config.endpoints.first().cloned().unwrap_or_default()),
-            events: broadcast::channel(256).0,
-            live: Mutex::new(crate::connection::live_registry::LiveRegistry::default()),
-            server_version: Mutex::new(None),
-            stats: node_stats::NodeStats::new(config.endpoints.len()),
-            route: Mutex::new(relocate::Route::default()),
-            moving: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(&config));
         // The first endpoint that answers, and says its version (or does not: see `negotiate`).
         let mut first_error = None;
         let mut opened = None;

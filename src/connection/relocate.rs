@@ -277,7 +277,7 @@ impl Actor {
         if !forced {
             bound = bound.min(REPLAY_LIMIT);
         }
-        let replay = timeout(bound, replay::run(&mut new, &self.shared, &self.config)).instrument(span.clone()).await;
+        let replay = timeout(bound, replay::run(&mut new, &self.shared, &self.config, forced)).instrument(span.clone()).await;
         // Whether the node is to blame: a session that would not come back as it was is about
         // that session (a refused re-authenticate, say), not about the node, so it counts
         // no failure against the node (it would eject a healthy node otherwise).

@@ -169,7 +169,7 @@ enum Auth {
 
 /// Replays every session on `socket` and records the outcome (a reconnect).
 pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config) -> Result<Report, String> {
-    let replayed = run(socket, shared, config).await?;
+    let replayed = run(socket, shared, config, true).await?;
     let (mut report, orphans) = replayed.commit(shared);
     kill_orphans(socket, shared, config, &mut report.requests, orphans).await?;
     Ok(report)
@@ -197,7 +197,14 @@ pub(crate) async fn kill_orphans(
 
 /// Sends every step of the replay on `socket` and checks every reply; records nothing but
 /// refreshed token pairs (see [`Replayed`]).
-pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -> Result<Replayed, String> {
+///
+/// `refresh`: whether step 4b may spend refresh tokens. A planned move passes `false`: a
+/// refresh token is single-use, and a move given up past its limit while a `refresh` is in
+/// flight would lose the new pair the server has already issued (the old socket goes on
+/// serving the session, whose next reconnect could then not restore it). A session whose
+/// access token has expired needs no move to be refreshed: the connection renews it on its
+/// socket (see `Actor::renewals`), and the move waits for that if the session is in use.
+pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config, refresh: bool) -> Result<Replayed, String> {
     let mut plans: Vec<(Option<uuid::Uuid>, SessionState)> =
         shared.sessions().iter().map(|(id, s)| (*id, s.clone())).collect();
     plans.sort_by_key(|(id, _)| *id);
@@ -289,8 +296,9 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config) -
     // 4b. refresh, once per refresh token
     let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, a) in auth.iter().enumerate() {
-        if let Auth::Todo(Tokens { refresh: Some(r), .. }) = a {
-            groups.entry(r.as_str().to_owned()).or_default().push(i);
+        match a {
+            Auth::Todo(Tokens { refresh: Some(r), .. }) if refresh => groups.entry(r.as_str().to_owned()).or_default().push(i),
+            _ => {}
         }
     }
     let leaders: Vec<usize> = groups.values().map(|g| g[0]).collect();
@@ -473,5 +481,58 @@ impl Replayed {
             }
         }
         Report { sessions, requests, auth_lost }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use surreal_pool_testkit::fake::{self, FakeServer};
+
+    use super::*;
+    use crate::auth::{AccessToken, RefreshToken};
+
+    /// A session whose access token expired (`{"exp":1700000000}`), with a refresh token.
+    fn expired_with_refresh(idle: bool) -> SessionState {
+        let tokens = Tokens { access: AccessToken::new("eyJhbGciOiJub25lIn0.eyJleHAiOjE3MDAwMDAwMDB9."), refresh: Some(RefreshToken::new("r")) };
+        let mut state = SessionState::default();
+        (state.auth, state.idle) = (AuthState::Token(tokens), idle);
+        state
+    }
+
+    /// Replays one such session on a fake server that answers everything with `NONE`-ish
+    /// nulls; returns the methods it was sent and whether the replay was complete.
+    async fn replay_once(refresh: bool, idle: bool) -> (Vec<String>, bool) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let server = {
+            let seen = seen.clone();
+            FakeServer::start(true, move |request| {
+                seen.lock().unwrap().push(request.method.clone());
+                vec![fake::reply(request.id, Cbor::Null, None)]
+            })
+            .await
+        };
+        let config = Config { endpoints: vec![server.url()], ..Config::default() };
+        let shared = Shared::new(&config);
+        shared.sessions().insert(Some(uuid::Uuid::new_v4()), expired_with_refresh(idle));
+        let mut socket = crate::connection::dial(&server.url(), &config).await.unwrap();
+        let replayed = run(&mut socket, &shared, &config, refresh).await.unwrap();
+        let methods = seen.lock().unwrap().clone();
+        (methods, replayed.complete())
+    }
+
+    #[tokio::test]
+    async fn a_planned_move_spends_no_refresh_token_and_waits_for_a_session_in_use() {
+        let (methods, complete) = replay_once(false, false).await;
+        assert!(methods.iter().any(|m| m == "attach"), "{methods:?}");
+        assert!(!methods.iter().any(|m| m == "refresh"), "a planned move sent {methods:?}");
+        assert!(!complete, "a session in use whose identity did not come back is not back");
+        let (methods, complete) = replay_once(false, true).await;
+        assert!(!methods.iter().any(|m| m == "refresh"), "{methods:?}");
+        assert!(complete, "idle, its expired identity is nobody's to lose");
+        // A reconnect (the old socket is gone) does spend it.
+        let (methods, _) = replay_once(true, false).await;
+        assert!(methods.iter().any(|m| m == "refresh"), "a reconnect sent {methods:?}");
     }
 }

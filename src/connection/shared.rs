@@ -42,6 +42,25 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// A connection's state before its first socket: the default session only.
+    pub(crate) fn new(config: &super::Config) -> Self {
+        Shared {
+            sessions: Mutex::new(HashMap::from([(None, SessionState::default())])),
+            next_id: AtomicU64::new(1),
+            up: AtomicBool::new(true),
+            down: AtomicBool::new(false),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            sessions_renewed: AtomicU64::new(0),
+            endpoint: Mutex::new(config.endpoints.first().cloned().unwrap_or_default()),
+            events: broadcast::channel(256).0,
+            live: Mutex::new(crate::connection::live_registry::LiveRegistry::default()),
+            server_version: Mutex::new(None),
+            stats: NodeStats::new(config.endpoints.len()),
+            route: Mutex::new(Route::default()),
+            moving: AtomicBool::new(false),
+        }
+    }
+
     pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<Option<uuid::Uuid>, SessionState>> {
         // A poisoned lock only means a panic elsewhere while holding it; the map is still valid.
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
