@@ -906,6 +906,48 @@ async fn a_planned_move_to_a_slow_node_holds_commands_for_a_bounded_time() {
     assert_eq!(pool.connections()[0].endpoint(), c.url(1), "still on b");
 }
 
+/// A forced move off an ejected node does not wait for it past the drain limit: the node stalls
+/// (accepts bytes, answers nothing), its calls time out, it is ejected, and its socket is given
+/// up as if cut — the requests still waiting there fail with `ConnectionLost` after the drain
+/// limit, not at their timeout — and reconnects to the other node with every tenant as itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_move_off_a_stalled_node_gives_its_socket_up_after_the_drain_limit() {
+    let c = cluster(&["a", "b"], 4).await;
+    let request = Duration::from_secs(3);
+    let pool = c
+        .pool(2, 4, quick_health())
+        .configure_connections(move |b| b.request_timeout(request).watchdog_timeout(Duration::from_secs(30)).keepalive_interval(Duration::from_millis(200)).connect_timeout(Duration::from_secs(1)))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(c.spread(&pool), [1, 1]);
+    let mut events = pool.connections()[0].events();
+    let load = Load::start(&pool, &c.tenants, Duration::from_millis(10));
+    until("a answers", || load.answered(0, "a") >= 20).await;
+
+    let stalled = load.next_phase();
+    let stalled_at = Instant::now();
+    c.nodes[0].proxy.stall(true);
+    let lost = wait_for(&mut events, "the socket given up", |e| matches!(e, ConnectionEvent::Disconnected { .. })).await;
+    assert!(matches!(&lost, ConnectionEvent::Disconnected { reason, .. } if reason.contains("ejected node")), "{lost:?}");
+    let restored = wait_for(&mut events, "restored", |e| matches!(e, ConnectionEvent::Restored { .. })).await;
+    assert!(matches!(&restored, ConnectionEvent::Restored { endpoint, .. } if *endpoint == c.url(1)), "{restored:?}");
+    assert_eq!(c.spread(&pool), [0, 2]);
+    let on_b = load.next_phase();
+    until("b answers every tenant", || load.answered(on_b, "b") >= 40).await;
+
+    let answers = load.stop().await;
+    // Requests made on the stalled node before its ejection time out; those still waiting at
+    // the give-up fail with `ConnectionLost`, before their own timeout.
+    let cut: Vec<&Answer> = answers.iter().filter(|a| a.phase == stalled && matches!(a.outcome, Err(Error::ConnectionLost))).collect();
+    assert!(!cut.is_empty(), "no request was failed by the give-up; outcomes: {:?}", answers.iter().filter(|a| a.phase == stalled).filter_map(|a| a.outcome.as_ref().err()).collect::<Vec<_>>());
+    assert!(cut.iter().all(|a| a.took < request), "a request failed by the give-up waited its whole timeout");
+    assert!(cut.iter().all(|a| a.started >= stalled_at));
+    assert_none_failed(&answers, |p| p == on_b);
+    let slowest = answers.iter().map(|a| a.took).max().unwrap_or_default();
+    assert!(slowest <= CHECKOUT + request + Duration::from_millis(750), "a request took {slowest:?}");
+}
+
 /// A socket away from home whose sessions always have a request longer than the drain limit in
 /// flight: every try of the planned move holds all its commands for the drain limit and gives
 /// up; before the fix it was asked again at once (no backoff), for as long as those requests
