@@ -303,3 +303,32 @@ fn blocking_server_version_and_the_4_0_options_follow_the_server() {
         assert_eq!(one, 1);
     }
 }
+
+/// A pool's nodes and their events, from plain threads: the second endpoint refuses every
+/// connection, so the socket whose home it is serves from the first, every try to move home
+/// fails, and the node is ejected.
+#[test]
+fn blocking_pool_nodes_and_events_show_a_node_ejected() {
+    let server = TestServer::start().unwrap();
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("ws://{}", listener.local_addr().unwrap())
+    }; // nothing listens there any more
+    let health = surreal_pool::HealthPolicy::default().interval(Duration::from_millis(100)).eject_after(2).ready_check(false);
+    let pool = blocking::Pool::new(Pool::builder(server.url()).endpoint(dead.as_str()).connections(2).health(health)).unwrap();
+    let mut events = pool.events();
+    let nodes = pool.nodes();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes.iter().map(|n| n.sockets).sum::<usize>(), 2, "both sockets on the first node: {nodes:?}");
+    let ejected = loop {
+        match events.recv_timeout(Duration::from_secs(15)).expect("an ejection within 15 s") {
+            surreal_pool::PoolEvent::NodeEjected { endpoint, .. } => break endpoint,
+            _ => continue,
+        }
+    };
+    assert_eq!(ejected, format!("{dead}/rpc"));
+    assert_ne!(pool.nodes()[1].state, surreal_pool::NodeState::Healthy);
+    assert!(pool.nodes()[1].ejections >= 1);
+    assert!(events.try_recv().is_ok(), "polling never blocks");
+    pool.close();
+}

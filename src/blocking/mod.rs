@@ -8,8 +8,9 @@
 //!
 //! The whole async API is here: authentication, session state, the data API, transactions
 //! ([`Session::begin`] → [`Transaction`]), live queries ([`Session::live`] → [`LiveStream`], an
-//! `Iterator` of notifications, with [`LiveStream::next_timeout`] for a bounded wait), and
-//! connection events ([`Connection::events`] → [`Events`]).
+//! `Iterator` of notifications, with [`LiveStream::next_timeout`] for a bounded wait),
+//! connection events ([`Connection::events`] → [`Events`]), and a pool's nodes and their events
+//! ([`Pool::nodes`], [`Pool::events`]).
 //!
 //! ```no_run
 //! use surreal_pool::blocking;
@@ -42,11 +43,13 @@ use crate::session::Resource;
 use crate::{ConnectionBuilder, ConnectionEvent};
 
 mod connection;
+mod events;
 mod live;
 mod session;
 mod transaction;
 
-pub use connection::{Connection, Events};
+pub use connection::Connection;
+pub use events::Events;
 pub use live::LiveStream;
 pub use session::{PooledSession, Session};
 pub use transaction::Transaction;
@@ -153,6 +156,38 @@ impl Pool {
     /// ```
     pub fn busiest_tenants(&self) -> Vec<crate::TenantLoad> {
         self.inner.busiest_tenants()
+    }
+
+    /// The pool's nodes (see [`crate::Pool::nodes`]).
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &surreal_pool::blocking::Pool) {
+    /// for node in pool.nodes() {
+    ///     println!("{} {:?}: {} sockets", node.endpoint, node.state, node.sockets);
+    /// }
+    /// # }
+    /// ```
+    pub fn nodes(&self) -> Vec<crate::NodeStatus> {
+        self.inner.nodes()
+    }
+
+    /// Subscribes to the pool's node events (see [`crate::Pool::events`]), to wait for with a
+    /// bound ([`Events::recv_timeout`]) or to poll ([`Events::try_recv`]).
+    ///
+    /// ```no_run
+    /// # fn demo(pool: &surreal_pool::blocking::Pool) -> surreal_pool::Result<()> {
+    /// use std::time::Duration;
+    /// use surreal_pool::PoolEvent;
+    /// let mut events = pool.events();
+    /// while let Some(event) = events.try_recv()? {
+    ///     if let PoolEvent::NodeEjected { endpoint, .. } = event {
+    ///         eprintln!("{endpoint} ejected");
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn events(&self) -> Events<crate::PoolEvent> {
+        Events { rx: self.inner.events(), rt: self.rt.clone() }
     }
 
     /// The pool's connections, as blocking handles on the pool's runtime (see
