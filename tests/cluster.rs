@@ -1028,3 +1028,127 @@ async fn sessions_shed_for_evenness_are_not_recreated_on_the_same_socket_forever
     let sessions: Vec<usize> = pool.nodes().iter().map(|n| n.sessions).collect();
     assert!(replaced <= 8, "{replaced} sessions replaced in {rounds} rounds of 10 checkouts (spread now {sessions:?}): shed and created on the same socket again");
 }
+
+// ---------------------------------------------------------------------------------------------
+// review2: the idle flag, and what the old socket's settle costs.
+
+/// A pool whose identity is the `brief` record user (`FOR TOKEN 2s, FOR SESSION 12h`, no
+/// refresh token), on one socket whose home `a` refuses at build time: the socket opens on `b`
+/// and the warm sessions are signed in there. Once the pool's token has expired (the server
+/// sessions live on: they serve as the pool identity), `a` is let in again.
+async fn review2_expired_identity_pool(c: &Cluster) -> Pool {
+    c.nodes[0].proxy.refuse(true);
+    let pool = c.pool(1, 2, quick_health()).identity_credentials(record("brief", "tenant0@x.y", "pw")).build().await.unwrap();
+    assert_eq!(pool.connections()[0].endpoint(), c.url(1), "opened on b, away from home");
+    pool
+}
+
+/// Waits until the pool's token (2 s) has expired by the replay's judgement (one second early).
+async fn review2_wait_token_expired() {
+    let t = Instant::now();
+    until("the pool identity's token expired", || t.elapsed() > Duration::from_millis(3_500)).await;
+}
+
+/// Waits up to 15 s for socket 0 to move; the reasons of the moves given up meanwhile.
+async fn review2_moved_within(pool: &Pool, events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>, what: &str) -> Duration {
+    let mut abandoned = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(ConnectionEvent::Moved { paused, .. })) => return paused,
+            Ok(Ok(ConnectionEvent::MoveAbandoned { reason, .. })) => abandoned.push(reason),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => panic!("{what}: socket 0 never moved home in 15 s; {} moves given up: {:?}; nodes {:?}", abandoned.len(), abandoned, pool.nodes()),
+        }
+    }
+}
+
+/// Warm sessions (created at build, never checked out) are never marked idle
+/// (`SessionState::idle` is only set by a return), so once their identity rests on an expired
+/// access token they count as "in use" and a planned move never completes: the socket stays away
+/// from home for as long as nobody happens to check each of them out and return it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_warm_sessions_never_checked_out_do_not_pin_a_socket_away_from_home() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = review2_expired_identity_pool(&c).await;
+    review2_wait_token_expired().await;
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    review2_moved_within(&pool, &mut events, "warm sessions never checked out").await;
+}
+
+/// Control for the test above: the same sessions, checked out and returned once (so marked
+/// idle), let the socket move home.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_control_warm_sessions_returned_once_let_the_socket_move_home() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = review2_expired_identity_pool(&c).await;
+    let (x, y) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    drop((x, y));
+    review2_wait_token_expired().await;
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    review2_moved_within(&pool, &mut events, "sessions returned once").await;
+}
+
+/// The idle flag is read from the replay's snapshot (taken when the replay starts) but checkouts
+/// are not held by a move: a pool session idle at the snapshot, resting on an expired token its
+/// server session still honours (the pool's default identity is handed out whatever its token's
+/// age), is checked out during the replay, its caller's query waits behind the move, the move
+/// commits the identity as lost, and the query is refused (`AuthLost`): a request failed by a
+/// planned move, not in flight at any cut. (The new node answers in 150 ms each way, so that
+/// the replay lasts long enough for a checkout to land in it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_a_checkout_during_a_planned_moves_replay_is_not_failed() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = review2_expired_identity_pool(&c).await;
+    let (x, y) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    drop((x, y));
+    review2_wait_token_expired().await;
+    let who = || async {
+        let db = pool.get().await?;
+        let mut r = db.query("RETURN <string> $auth.id", ()).await?;
+        r.take::<String>(0)
+    };
+    assert_eq!(who().await.expect("the server sessions outlive the pool's token"), c.tenants[0].0);
+
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.delay(Duration::from_millis(150));
+    c.nodes[0].proxy.refuse(false);
+    let (deadline, mut outcomes, mut moved) = (Instant::now() + Duration::from_secs(15), Vec::new(), None);
+    while moved.is_none() && Instant::now() < deadline {
+        let t = Instant::now();
+        let r = who().await;
+        outcomes.push((t.elapsed().as_millis(), r.map_err(|e| e.to_string())));
+        while let Ok(e) = events.try_recv() {
+            if matches!(e, ConnectionEvent::Moved { .. }) {
+                moved = Some(e);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(moved.is_some(), "no move within 15 s");
+    let failed: Vec<_> = outcomes.iter().filter(|(_, r)| r.is_err()).collect();
+    assert!(failed.is_empty(), "{} of {} requests failed around a planned move (took ms, error): {failed:?}", failed.len(), outcomes.len());
+}
+
+/// The settle step waits for each old live query's `KILLED` notification, at most 0.5 s with
+/// commands held. A planned move on localhost with one live query should hold commands for
+/// about as long as one without (a few milliseconds), not for the whole settle limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_a_planned_move_with_a_live_query_does_not_hold_commands_for_the_settle_limit() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = c.pool(1, 2, quick_health()).build().await.unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 1]).await;
+    let db = pool.get().await.unwrap();
+    db.authenticate(c.tenants[0].1.clone()).await.unwrap();
+    let _notes = db.live::<serde_json::Value>("note").await.unwrap();
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    let paused = review2_moved_within(&pool, &mut events, "with a live query").await;
+    assert!(paused < Duration::from_millis(400), "a move with one live query held commands for {paused:?}");
+}
