@@ -1152,3 +1152,56 @@ async fn review2_a_planned_move_with_a_live_query_does_not_hold_commands_for_the
     let paused = review2_moved_within(&pool, &mut events, "with a live query").await;
     assert!(paused < Duration::from_millis(400), "a move with one live query held commands for {paused:?}");
 }
+
+/// README: a move "holds new commands until the requests in flight are answered (at most 1 s)",
+/// and "commands wait 3.5 s at most". The drain limit is checked on the connection's tick,
+/// which with the default keepalive (5 s) is 1 s: a drain given up (a request longer than the
+/// limit in flight) holds the socket's other commands for up to about 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_a_drain_given_up_holds_commands_at_most_the_drain_limit_with_the_default_tick() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = c
+        .pool(1, 2, quick_health())
+        .configure_connections(|c| c.keepalive_interval(Duration::from_secs(5)).watchdog_timeout(Duration::from_secs(30)).connect_timeout(Duration::from_secs(1)).request_timeout(Duration::from_secs(10)))
+        .build()
+        .await
+        .unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 1]).await;
+    let (sleeper, quick) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    for db in [&sleeper, &quick] {
+        db.signin(&Root::new("root", "root")).await.unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let sleeping = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let _ = sleeper.query("SLEEP 4s", ()).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    let (started, mut worst, mut abandoned) = (Instant::now(), Duration::ZERO, None);
+    while abandoned.is_none() && started.elapsed() < Duration::from_secs(15) {
+        let t = Instant::now();
+        quick.query("RETURN 1", ()).await.unwrap();
+        worst = worst.max(t.elapsed());
+        while let Ok(e) = events.try_recv() {
+            if let ConnectionEvent::MoveAbandoned { reason, .. } = e {
+                abandoned = Some(reason);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let reason = abandoned.expect("a move was tried and given up");
+    eprintln!("worst quick request behind the drain: {worst:?}");
+    assert!(reason.contains("in flight"), "{reason}");
+    let bound = Duration::from_millis(1_300);
+    assert!(worst <= bound, "a quick request waited {worst:?} behind a drain given up ({reason}); README says at most 1 s");
+    drop(sleeping);
+}
