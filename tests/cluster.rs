@@ -1205,3 +1205,75 @@ async fn review2_a_drain_given_up_holds_commands_at_most_the_drain_limit_with_th
     assert!(worst <= bound, "a quick request waited {worst:?} behind a drain given up ({reason}); README says at most 1 s");
     drop(sleeping);
 }
+
+/// A call held behind a planned move (never written) that times out is judged a failure of the
+/// node the socket is still on (`record_call`: "started on" = "current" when the move was given
+/// up), though that node did nothing wrong: a planned move to a slow node, given up at its replay
+/// bound (≤ the request timeout), times the held calls out and can eject the healthy node the
+/// socket stays on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review2_calls_held_by_a_move_given_up_do_not_count_against_the_node_it_stays_on() {
+    let c = cluster(&["a", "b"], 1).await;
+    let health = quick_health().probe_timeout(Duration::from_secs(5));
+    let pool = c
+        .pool(1, 4, health)
+        .configure_connections(|c| c.keepalive_interval(Duration::from_millis(200)).watchdog_timeout(Duration::from_secs(30)).connect_timeout(Duration::from_secs(5)).request_timeout(Duration::from_millis(1_500)))
+        .build()
+        .await
+        .unwrap();
+    c.nodes[0].proxy.refuse(true);
+    c.nodes[0].proxy.cut();
+    until("the socket fails over to b", || c.spread(&pool) == [0, 1]).await;
+    let held: Vec<_> = futures_util::future::join_all((0..4).map(|_| pool.get())).await.into_iter().map(Result::unwrap).collect();
+    for db in &held[1..] {
+        db.authenticate(c.tenants[0].1.clone()).await.unwrap();
+    }
+    // The sleeper keeps a request in flight, so that the drain lasts (a record user may not SLEEP).
+    held[0].signin(&Root::new("root", "root")).await.unwrap();
+    held[0].query("SLEEP 1ms", ()).await.unwrap().check().unwrap();
+    let mut pool_events = pool.events();
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.delay(Duration::from_millis(300));
+    c.nodes[0].proxy.refuse(false);
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let tasks: Vec<_> = held
+        .into_iter()
+        .enumerate()
+        .map(|(k, db)| {
+            let (stop, errors) = (stop.clone(), errors.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let q = if k == 0 { "SLEEP 700ms" } else { "RETURN 1" };
+                    let t = Instant::now();
+                    let r = db.query(q, ()).await;
+                    if t.elapsed() > Duration::from_millis(800) || r.is_err() {
+                        errors.lock().unwrap().push(format!("{k}: {:?} {:?}", t.elapsed(), r.err()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+        })
+        .collect();
+    let abandoned = wait_for(&mut events, "a move given up", |e| matches!(e, ConnectionEvent::MoveAbandoned { .. })).await;
+    // Let the supervisor look at the counters a few times.
+    let t = Instant::now();
+    let mut ejected = None;
+    while t.elapsed() < Duration::from_millis(1_000) && ejected.is_none() {
+        while let Ok(e) = pool_events.try_recv() {
+            if let PoolEvent::NodeEjected { endpoint, failures, .. } = e {
+                if endpoint == c.url(1) {
+                    ejected = Some(failures);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let errors = errors.lock().unwrap().clone();
+    eprintln!("move: {abandoned:?}; errors on the socket: {errors:?}");
+    assert!(ejected.is_none(), "b, where the socket stayed and which answered every call written to it, was ejected ({ejected:?} failures) after {abandoned:?}; the held calls failed: {errors:?}");
+}
