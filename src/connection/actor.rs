@@ -226,6 +226,12 @@ impl Actor {
                     if let Some(reason) = self.check_move() {
                         return Stop::Lost(reason);
                     }
+                    // A drain under way is checked at its limit, not a tick later.
+                    if let Some(deadline) = self.drain_deadline() {
+                        if deadline <= Instant::now() + tick.period() {
+                            tick.reset_at(deadline);
+                        }
+                    }
                 }
             }
         }

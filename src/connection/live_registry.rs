@@ -108,7 +108,14 @@ impl LiveRegistry {
             return;
         };
         let Some(&key) = self.by_server_id.get(&id) else { return };
+        self.deliver(key, notification);
+    }
+
+    /// Delivers a notification to the stream of live query `key`, whatever its server id now
+    /// (a move's old socket delivers under the ids it had).
+    pub(crate) fn deliver(&mut self, key: u64, notification: Cbor) {
         let Some(entry) = self.entries.get(&key) else { return };
+        let id = entry.server_id;
         match entry.sender.try_send(notification) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => tracing::warn!(%id, "a live-query consumer is behind: notification dropped"),
@@ -129,9 +136,9 @@ impl LiveRegistry {
         self.entries.iter().map(|(k, e)| (*k, e.session, e.what.clone())).collect()
     }
 
-    /// Every live query's session and server id.
-    pub(crate) fn bound(&self) -> Vec<(Option<uuid::Uuid>, uuid::Uuid)> {
-        self.entries.values().map(|e| (e.session, e.server_id)).collect()
+    /// Every live query's key, session and server id.
+    pub(crate) fn bound(&self) -> Vec<(u64, Option<uuid::Uuid>, uuid::Uuid)> {
+        self.entries.iter().map(|(k, e)| (*k, e.session, e.server_id)).collect()
     }
 
     pub(crate) fn server_id(&self, key: u64) -> Option<uuid::Uuid> {

@@ -54,6 +54,14 @@ struct Counters {
     latency_us: AtomicU64,
 }
 
+/// Where and when a call started ([`NodeStats::start`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Start {
+    endpoint: usize,
+    epoch: u64,
+    moving: bool,
+}
+
 /// One endpoint's counters so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Sample {
@@ -66,12 +74,15 @@ pub(crate) struct Sample {
 /// and which one it is on now.
 pub(crate) struct NodeStats {
     current: AtomicUsize,
+    /// Bumped when a move begins or ends and when the endpoint in use changes: a call that
+    /// saw it change, or began during a move, may have waited through the switch.
+    epoch: AtomicU64,
     endpoints: Vec<Counters>,
 }
 
 impl NodeStats {
     pub(crate) fn new(endpoints: usize) -> Self {
-        NodeStats { current: AtomicUsize::new(0), endpoints: (0..endpoints.max(1)).map(|_| Counters::default()).collect() }
+        NodeStats { current: AtomicUsize::new(0), epoch: AtomicU64::new(0), endpoints: (0..endpoints.max(1)).map(|_| Counters::default()).collect() }
     }
 
     /// The index of the endpoint in use.
@@ -81,19 +92,31 @@ impl NodeStats {
 
     pub(crate) fn set_current(&self, endpoint: usize) {
         self.current.store(endpoint, Ordering::Relaxed);
+        self.switched();
     }
 
-    /// Records a caller's call, which started while `started_on` was in use. If it still is,
-    /// the outcome counts there. If the connection moved or reconnected meanwhile, the call was
-    /// written to the endpoint in use now (a move switches with nothing in flight; a cut fails
-    /// what is in flight, which counts for neither): an answer counts there, without its
-    /// latency (which includes the wait through the switch), and a failure for none (the call
-    /// may have timed out waiting through the switch, never written).
-    pub(crate) fn record_call(&self, started_on: usize, outcome: Outcome, elapsed: Duration) {
-        let now = self.current();
+    /// A move began or ended, or the endpoint changed.
+    pub(crate) fn switched(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Where a call starts: the endpoint in use, and when (`moving`: a move is under way).
+    pub(crate) fn start(&self, moving: bool) -> Start {
+        Start { endpoint: self.current(), epoch: self.epoch.load(Ordering::SeqCst), moving }
+    }
+
+    /// Records a caller's call. If nothing switched while it ran (no move began, was under way
+    /// or ended; no reconnect), the outcome counts for the endpoint it started on. Otherwise the
+    /// call may have waited through the switch (held while a move drained and replayed) and
+    /// been written late, or never: an answer counts for the endpoint in use now (a move
+    /// switches with nothing in flight; a cut fails what is in flight, which counts for
+    /// neither), without its latency (which includes the wait), and a failure for none (it
+    /// may have timed out waiting, never written).
+    pub(crate) fn record_call(&self, start: Start, outcome: Outcome, elapsed: Duration) {
+        let steady = !start.moving && self.epoch.load(Ordering::SeqCst) == start.epoch;
         match outcome {
-            _ if now == started_on => self.record(now, outcome, elapsed),
-            Outcome::Answered => self.count(now, Outcome::Answered, None),
+            _ if steady => self.record(start.endpoint, outcome, elapsed),
+            Outcome::Answered => self.count(self.current(), Outcome::Answered, None),
             Outcome::Failed | Outcome::Neither => {}
         }
     }
@@ -185,16 +208,27 @@ mod tests {
     #[test]
     fn a_call_counts_for_the_endpoint_it_was_written_to() {
         let stats = NodeStats::new(2);
-        stats.record_call(0, Outcome::Failed, Duration::from_secs(2));
-        assert_eq!(stats.sample(0).failed, 1, "on the endpoint it started on, still in use");
+        stats.record_call(stats.start(false), Outcome::Failed, Duration::from_secs(2));
+        assert_eq!(stats.sample(0).failed, 1, "on the endpoint it started on, nothing switched");
         // Started on 0; the connection moved to 1 before it ended.
+        let (failed, answered) = (stats.start(false), stats.start(false));
+        stats.switched(); // the move begins
         stats.set_current(1);
-        stats.record_call(0, Outcome::Failed, Duration::from_secs(2));
+        stats.switched(); // and ends
+        stats.record_call(failed, Outcome::Failed, Duration::from_secs(2));
         assert_eq!((stats.sample(0).failed, stats.sample(1).failed), (1, 0), "a failure across a switch counts for neither");
-        stats.record_call(0, Outcome::Answered, Duration::from_millis(900));
+        stats.record_call(answered, Outcome::Answered, Duration::from_millis(900));
         assert_eq!(stats.sample(0), Sample { answered: 0, failed: 1, latency_us: None });
         assert_eq!(stats.sample(1), Sample { answered: 1, failed: 0, latency_us: None }, "an answer counts where it was written, without the wait through the switch");
-        stats.record_call(1, Outcome::Answered, Duration::from_millis(3));
+        stats.record_call(stats.start(false), Outcome::Answered, Duration::from_millis(3));
         assert_eq!(stats.sample(1).latency_us, Some(3_000));
+        // A move that was given up: the endpoint is the same, but a call held by it (begun
+        // during it, or across its start or end) may never have been written.
+        let during = stats.start(true);
+        let across = stats.start(false);
+        stats.switched(); // given up
+        stats.record_call(during, Outcome::Failed, Duration::from_secs(2));
+        stats.record_call(across, Outcome::Failed, Duration::from_secs(2));
+        assert_eq!(stats.sample(1).failed, 0, "calls held by a move count against no node");
     }
 }

@@ -18,12 +18,16 @@
 //!    credentials) cannot come back, though its server session may still be valid on the old
 //!    socket (`FOR SESSION` longer than `FOR TOKEN`): such a session keeps the move from
 //!    happening until it is returned to its pool or its caller drops it. Idle in a pool, it
-//!    does not (nobody can use it: a pool never reuses a session for an expired token).
+//!    does not: its identity is given up as the replay begins, and the pool prepares it
+//!    again (signs it in anew, say) when it is next checked out (see
+//!    [`replay::Occasion::PlannedMove`]; a check at the commit covers the rest).
 //!    Before switching, the old socket's last notifications are read ([`settle`], at most
 //!    [`SETTLE_LIMIT`]).
 //!
-//! So a planned move holds the socket's commands for at most the drain limit (plus a tick),
-//! the replay limit and the settle limit: 3.5 s and a tick, however slow the new node is.
+//! So a planned move holds the socket's commands for at most the drain limit, the replay
+//! limit and the settle limit: 3.5 s, however slow the new node is (and, should a live query's
+//! stream have been dropped during the move, the kill of its new registration, bounded by the
+//! request timeout).
 //!
 //! Every step that fails gives the move up ([`ConnectionEvent::MoveAbandoned`]) and leaves the
 //! connection where it was; a pool asks again later. A failed dial or replay counts against
@@ -49,8 +53,7 @@ use super::reconnect::ConnectionEvent;
 use super::{dial, replay, Connection, Socket};
 
 /// The longest a move waits for the requests in flight to be answered before it gives up
-/// (checked on the connection's tick, so up to a tick more; commands made meanwhile wait that
-/// long at most).
+/// (the connection ticks at that moment; commands made meanwhile wait that long at most).
 pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 /// The longest a planned move's replay on the new socket may take (commands are held
@@ -164,7 +167,7 @@ impl Actor {
         }
         let m = self.moving.as_mut()?;
         if let Some(since) = m.draining_since {
-            if since.elapsed() > DRAIN_LIMIT {
+            if since.elapsed() >= DRAIN_LIMIT {
                 let reason = format!("requests were still in flight after {DRAIN_LIMIT:?}");
                 if m.forced {
                     return Some(self.give_up_socket(&reason));
@@ -190,7 +193,7 @@ impl Actor {
     /// with its endpoint. Returns why the socket is given up.
     fn give_up_socket(&mut self, why: &str) -> String {
         self.draining = false;
-        self.shared.moving.store(false, Ordering::SeqCst);
+        self.shared.set_moving(false);
         match self.moving.take() {
             Some(m) => {
                 self.endpoint = m.target;
@@ -203,7 +206,7 @@ impl Actor {
     fn start_move(&mut self, target: usize, forced: bool) {
         let endpoint = self.config.endpoints[target].clone();
         tracing::info!(from = %self.config.endpoints[self.endpoint], to = %endpoint, "moving the connection");
-        self.shared.moving.store(true, Ordering::SeqCst);
+        self.shared.set_moving(true);
         let (tx, dialed) = oneshot::channel();
         let (shared, config) = (self.shared.clone(), self.config.clone());
         tokio::spawn(async move {
@@ -218,6 +221,12 @@ impl Actor {
         self.moving = Some(Move { target, forced, started: Instant::now(), dialed, draining_since: None, ready: None });
     }
 
+    /// When the drain under way reaches its limit (the serve loop ticks then).
+    pub(super) fn drain_deadline(&self) -> Option<Instant> {
+        let since = self.moving.as_ref()?.draining_since?;
+        Some(since + DRAIN_LIMIT)
+    }
+
     /// The dialed socket, once drained (the serve loop then hands it to [`Actor::finish_move`]).
     pub(super) fn take_ready(&mut self) -> Option<Ready> {
         self.moving.as_mut().and_then(|m| m.ready.take())
@@ -227,7 +236,7 @@ impl Actor {
     /// to blame (it could not be dialed, or did not take the sessions).
     fn abandon(&mut self, reason: String, node: bool) {
         self.draining = false;
-        self.shared.moving.store(false, Ordering::SeqCst);
+        self.shared.set_moving(false);
         let Some(m) = self.moving.take() else { return };
         if node {
             self.shared.stats.record(m.target, Outcome::Failed, Duration::ZERO);
@@ -277,7 +286,7 @@ impl Actor {
         if !forced {
             bound = bound.min(REPLAY_LIMIT);
         }
-        let replay = timeout(bound, replay::run(&mut new, &self.shared, &self.config, forced)).instrument(span.clone()).await;
+        let replay = timeout(bound, replay::run(&mut new, &self.shared, &self.config, if forced { replay::Occasion::ForcedMove } else { replay::Occasion::PlannedMove })).instrument(span.clone()).await;
         // Whether the node is to blame: a session that would not come back as it was is about
         // that session (a refused re-authenticate, say), not about the node, so it counts
         // no failure against the node (it would eject a healthy node otherwise).
@@ -294,13 +303,21 @@ impl Actor {
                 return None;
             }
         };
-        // The live queries are registered on both sockets now: the old one's last notifications.
-        match settle(socket, &self.shared).instrument(span.clone()).await {
+        // From here the new socket is the connection's (unless a session given up as idle was
+        // taken meanwhile: see `Replayed::commit_if_still_idle`).
+        let old_live = self.shared.live().bound();
+        let committed = if forced { Some(replayed.commit(&self.shared)) } else { replayed.commit_if_still_idle(&self.shared) };
+        let Some(replay::Committed { mut report, orphans, notes }) = committed else {
+            self.abandon("a session whose identity the move would give up was checked out meanwhile".into(), false);
+            return None;
+        };
+        // The live queries are registered on both sockets now: the old one's last notifications
+        // first, then those the new one delivered during the replay.
+        match settle(socket, &self.shared, &old_live).instrument(span.clone()).await {
             Ok(kills) => tracing::debug!(kills, "the old socket's live queries ended"),
             Err(reason) => tracing::debug!(%reason, "the old socket's live queries did not all end in time; the socket is left anyway"),
         }
-        // From here the new socket is the connection's.
-        let (mut report, orphans) = replayed.commit(&self.shared);
+        replay::route(&self.shared, notes);
         let killed = replay::kill_orphans(&mut new, &self.shared, &self.config, &mut report.requests, orphans).instrument(span).await;
         if let Err(reason) = killed {
             tracing::debug!(%reason, "a kill after the move failed; the serve loop will see the socket fail");
@@ -318,7 +335,7 @@ impl Actor {
             let _ = timeout(Duration::from_secs(1), futures_util::SinkExt::close(&mut old)).await;
         });
         let (elapsed, paused) = self.moving.take().map(|m| (m.started.elapsed(), m.draining_since.map(|d| d.elapsed()).unwrap_or_default())).unwrap_or_default();
-        self.shared.moving.store(false, Ordering::SeqCst);
+        self.shared.set_moving(false);
         let paused_ms = paused.as_millis() as u64;
         tracing::info!(%from, %to, sessions = report.sessions, elapsed_ms = elapsed.as_millis() as u64, paused_ms, "connection moved");
         crate::telemetry::moved(true);
@@ -332,17 +349,17 @@ impl Actor {
 /// (see [`settle`]); commands are held meanwhile.
 pub(crate) const SETTLE_LIMIT: Duration = Duration::from_millis(500);
 
-/// Step 5a, once the new socket has every live query registered again (and holds the
-/// notifications it delivered meanwhile, routed once their new ids are recorded): the old
-/// socket may still carry notifications of the old registrations, the server sends them
-/// unordered with replies. Each old live query is killed there, and the old socket read until
+/// Step 5a, once the move is committed (every live query registered again on the new socket,
+/// whose notifications during the replay are routed after these): the old socket may still
+/// carry notifications of the old registrations, `live` (key, session, old id), which the
+/// server sends unordered with replies. Each is killed there, and the old socket read until
 /// every kill is answered and each query's `KILLED` notification has come, at most
-/// [`SETTLE_LIMIT`]; the notifications read meanwhile go to their streams (the old ids are still
-/// recorded), the `KILLED` ones do not (the streams go on). A change made elsewhere in a cluster
-/// between the two registrations may be notified twice; none made before the move is lost
-/// (short of the server delivering a notification after its query's `KILLED`). Returns how many
-/// live queries were killed.
-async fn settle(old: &mut Socket, shared: &super::Shared) -> Result<usize, String> {
+/// [`SETTLE_LIMIT`]; the notifications read meanwhile go to their streams by key, the `KILLED`
+/// ones do not (the streams go on). A change made elsewhere in a cluster between the two
+/// registrations may be notified twice; none made before the move is lost, unless the old node
+/// takes longer than the limit to deliver it (or delivers it after its query's `KILLED`).
+/// Returns how many live queries were killed.
+async fn settle(old: &mut Socket, shared: &super::Shared, live: &[(u64, Option<uuid::Uuid>, uuid::Uuid)]) -> Result<usize, String> {
     use futures_util::{SinkExt, StreamExt};
     use std::collections::{HashMap, HashSet};
     use tokio::time::timeout_at;
@@ -352,15 +369,16 @@ async fn settle(old: &mut Socket, shared: &super::Shared) -> Result<usize, Strin
     use crate::wire::envelope::{self, Incoming};
     use crate::wire::tags;
 
-    let live = shared.live().bound();
     if live.is_empty() {
         return Ok(0);
     }
+    // The old ids, to their streams' keys (the registry holds the new ids by now).
+    let keys: HashMap<uuid::Uuid, u64> = live.iter().map(|(key, _, id)| (*id, *key)).collect();
     let deadline = Instant::now() + SETTLE_LIMIT;
     let late = || format!("the old socket did not settle within {SETTLE_LIMIT:?}");
     let mut kills: HashMap<u64, uuid::Uuid> = HashMap::with_capacity(live.len());
     let mut ending: HashSet<uuid::Uuid> = HashSet::with_capacity(live.len());
-    for (session, id) in &live {
+    for (_, session, id) in live {
         let request = shared.next_id();
         let frame = envelope::encode_request(request, "kill", vec![tags::uuid(id)], *session).map_err(|e| e.to_string())?;
         timeout_at(deadline, old.feed(Message::binary(frame))).await.map_err(|_| late())?.map_err(|e| e.to_string())?;
@@ -381,8 +399,16 @@ async fn settle(old: &mut Socket, shared: &super::Shared) -> Result<usize, Strin
                 Ok(Incoming::Unsolicited(frame)) => {
                     let Some(note) = live_registry::notification(frame) else { continue };
                     match live_registry::id_and_action(&note) {
-                        (Some(id), Some("KILLED")) if ending.remove(&id) => {}
-                        _ => shared.live().route(note),
+                        // Our own kills' end, never the stream's (it goes on on the new socket).
+                        (Some(id), Some("KILLED")) if keys.contains_key(&id) => {
+                            ending.remove(&id);
+                        }
+                        (Some(id), _) => {
+                            if let Some(&key) = keys.get(&id) {
+                                shared.live().deliver(key, note);
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 Err(_) => {}

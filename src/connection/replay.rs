@@ -64,6 +64,9 @@ pub(crate) struct Replayed {
     /// Notifications the socket delivered meanwhile, for live queries registered again: routed
     /// once their new ids are recorded.
     notes: Vec<Cbor>,
+    /// Idle sessions whose expired identity a planned move gave up as it began (see
+    /// [`Occasion::PlannedMove`]): reported as auth-lost with the others.
+    given_up: Vec<Option<uuid::Uuid>>,
 }
 
 /// What the steps of a replay sent, and the notifications that came with the replies.
@@ -169,8 +172,9 @@ enum Auth {
 
 /// Replays every session on `socket` and records the outcome (a reconnect).
 pub(crate) async fn replay(socket: &mut Socket, shared: &Shared, config: &Config) -> Result<Report, String> {
-    let replayed = run(socket, shared, config, true).await?;
-    let (mut report, orphans) = replayed.commit(shared);
+    let replayed = run(socket, shared, config, Occasion::Reconnect).await?;
+    let Committed { mut report, orphans, notes } = replayed.commit(shared);
+    route(shared, notes);
     kill_orphans(socket, shared, config, &mut report.requests, orphans).await?;
     Ok(report)
 }
@@ -188,25 +192,54 @@ pub(crate) async fn kill_orphans(
     let mut tally = Tally::default();
     let done = exchange(socket, shared, config, &mut tally, kills).await.map(drop);
     *requests += tally.requests;
-    let mut registry = shared.live();
-    for note in tally.notes {
-        registry.route(note);
-    }
+    route(shared, tally.notes);
     done
 }
 
+/// Why sessions are replayed on a fresh socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Occasion {
+    /// The socket was lost: whatever can come back does.
+    Reconnect,
+    /// A move off an ejected node: as a reconnect.
+    ForcedMove,
+    /// A move that can be given up (the old socket serves on meanwhile).
+    ///
+    /// Step 4b spends no refresh token: a refresh token is single-use, and a move given up
+    /// past its limit while a `refresh` is in flight would lose the new pair the server has
+    /// already issued (the old socket goes on serving the session, whose next reconnect could
+    /// then not restore it). A session whose access token has expired needs no move to be
+    /// refreshed: the connection renews it on its socket (see `Actor::renewals`), and the move
+    /// waits for that if the session is in use.
+    ///
+    /// An idle session (see `SessionState::idle`) whose identity rests on an expired access
+    /// token and cannot come back (no remembered credentials) has it given up at once, as the
+    /// replay begins: its state becomes unknown, so that a checkout during the replay finds it
+    /// so and prepares it again, instead of using an identity the move is about to drop.
+    PlannedMove,
+}
+
 /// Sends every step of the replay on `socket` and checks every reply; records nothing but
-/// refreshed token pairs (see [`Replayed`]).
-///
-/// `refresh`: whether step 4b may spend refresh tokens. A planned move passes `false`: a
-/// refresh token is single-use, and a move given up past its limit while a `refresh` is in
-/// flight would lose the new pair the server has already issued (the old socket goes on
-/// serving the session, whose next reconnect could then not restore it). A session whose
-/// access token has expired needs no move to be refreshed: the connection renews it on its
-/// socket (see `Actor::renewals`), and the move waits for that if the session is in use.
-pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config, refresh: bool) -> Result<Replayed, String> {
-    let mut plans: Vec<(Option<uuid::Uuid>, SessionState)> =
-        shared.sessions().iter().map(|(id, s)| (*id, s.clone())).collect();
+/// refreshed token pairs and, on a planned move, idle identities given up (see [`Replayed`],
+/// [`Occasion`]).
+pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config, occasion: Occasion) -> Result<Replayed, String> {
+    let planned = occasion == Occasion::PlannedMove;
+    let refresh = !planned;
+    let mut given_up = Vec::new();
+    let mut plans: Vec<(Option<uuid::Uuid>, SessionState)> = {
+        let mut states = shared.sessions();
+        if planned {
+            for (id, state) in states.iter_mut() {
+                let restorable = config.remember_credentials && state.credentials.is_some();
+                let expired = matches!(&state.auth, AuthState::Token(t) if expired(t));
+                if state.idle && expired && !restorable && state.auth_in_flight == 0 {
+                    state.auth = AuthState::Unknown;
+                    given_up.push(*id);
+                }
+            }
+        }
+        states.iter().map(|(id, s)| (*id, s.clone())).collect()
+    };
     plans.sort_by_key(|(id, _)| *id);
     let mut tally = Tally::default();
     let mut alive = vec![true; plans.len()];
@@ -397,7 +430,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config, r
     let live_lost = drop_now.iter().any(|(_, session, _)| !lost_anyway(session));
     let live_dropped = drop_now.into_iter().map(|(key, ..)| key).collect();
     let Tally { requests, notes } = tally;
-    Ok(Replayed { plans, alive, attach_failed, auth, live, live_dropped, live_lost, requests, notes })
+    Ok(Replayed { plans, alive, attach_failed, auth, live, live_dropped, live_lost, requests, notes, given_up })
 }
 
 impl Replayed {
@@ -407,10 +440,11 @@ impl Replayed {
     /// Two kinds of session count as back without their identity: one whose identity is
     /// unknown (there is nothing to restore), and an idle one (no caller holds it) whose
     /// identity rested only on an access token that has expired (it would be lost at any
-    /// reconnect too, and nobody can use it: a pool never reuses a session for an expired
-    /// token). A session *in use* in that case is not back: its socket's server session may
-    /// well outlive the token (`FOR SESSION` longer than `FOR TOKEN`), and the caller's next
-    /// request would fail where it would have run.
+    /// reconnect too; a planned move gives it up as it begins, see [`Occasion::PlannedMove`],
+    /// and the pool prepares the session again when it is next checked out). A session *in
+    /// use* in that case is not back: its socket's server session may well outlive the token
+    /// (`FOR SESSION` longer than `FOR TOKEN`), and the caller's next request would fail where
+    /// it would have run.
     pub(crate) fn complete(&self) -> bool {
         let sessions = (0..self.plans.len()).all(|i| {
             !self.attach_failed[i]
@@ -425,40 +459,64 @@ impl Replayed {
         sessions && self.live.iter().all(|(_, _, id)| id.is_some()) && !self.live_lost
     }
 
-    /// Records the outcome in the shared state: each session's identity (or its loss), live
-    /// queries pointed at their new ids, sessions that could not be attached forgotten.
-    /// Returns the report and the live queries to kill (their stream was dropped meanwhile).
-    pub(crate) fn commit(self, shared: &Shared) -> (Report, Vec<(Option<uuid::Uuid>, uuid::Uuid)>) {
-        let Replayed { plans, attach_failed, auth, live, live_dropped, requests, notes, .. } = self;
-        let mut orphans = Vec::new();
-        {
-            let mut registry = shared.live();
-            for (key, session, id) in live {
-                match id {
-                    Some(id) => {
-                        if !registry.rebind(key, id) {
-                            orphans.push((session, id)); // its stream was dropped meanwhile
-                        }
-                    }
-                    None => {
-                        registry.remove(key);
-                    }
-                }
-            }
-            for key in live_dropped {
-                registry.remove(key); // its session lost its identity: the stream ends
-            }
-            for note in notes {
-                registry.route(note); // under the new ids, just recorded
-            }
-        }
-        (Self::record(shared, &plans, &attach_failed, &auth, requests), orphans)
+    /// Records the outcome in the shared state, whatever it holds (a reconnect, a forced
+    /// move): see [`Committed`].
+    pub(crate) fn commit(self, shared: &Shared) -> Committed {
+        self.commit_checked(shared, false).unwrap_or_else(|| unreachable!("an unchecked commit always records"))
     }
 
-    fn record(shared: &Shared, plans: &[(Option<uuid::Uuid>, SessionState)], attach_failed: &[bool], auth: &[Auth], requests: usize) -> Report {
+    /// Records the outcome as [`commit`](Self::commit) does, unless a session counted back
+    /// only because it was idle (its identity, resting on an expired token, given up) has been
+    /// checked out since the replay began: then nothing is recorded (`None`) and the move is
+    /// given up. The check and the record are made under the sessions' lock, the one a pool's
+    /// checkout takes to mark a session in use and judge it: a checkout before the commit
+    /// keeps the move from happening, one after it finds the identity lost and prepares the
+    /// session again.
+    pub(crate) fn commit_if_still_idle(self, shared: &Shared) -> Option<Committed> {
+        self.commit_checked(shared, true)
+    }
+
+    fn commit_checked(self, shared: &Shared, check_idle: bool) -> Option<Committed> {
+        let Replayed { plans, attach_failed, auth, live, live_dropped, requests, notes, given_up, .. } = self;
+        let mut report = Self::record(shared, &plans, &attach_failed, &auth, requests, check_idle)?;
+        report.auth_lost.extend(given_up);
+        let mut orphans = Vec::new();
+        let mut registry = shared.live();
+        for (key, session, id) in live {
+            match id {
+                Some(id) => {
+                    if !registry.rebind(key, id) {
+                        orphans.push((session, id)); // its stream was dropped meanwhile
+                    }
+                }
+                None => {
+                    registry.remove(key);
+                }
+            }
+        }
+        for key in live_dropped {
+            registry.remove(key); // its session lost its identity: the stream ends
+        }
+        Some(Committed { report, orphans, notes })
+    }
+
+    fn record(
+        shared: &Shared,
+        plans: &[(Option<uuid::Uuid>, SessionState)],
+        attach_failed: &[bool],
+        auth: &[Auth],
+        requests: usize,
+        check_idle: bool,
+    ) -> Option<Report> {
         let sessions = plans.len();
         let mut auth_lost = Vec::new();
         let mut states = shared.sessions();
+        if check_idle {
+            let given_up_as_idle = |i: usize| matches!(auth[i], Auth::Todo(_) | Auth::Lost) && matches!(&plans[i].1.auth, AuthState::Token(t) if plans[i].1.idle && expired(t));
+            if (0..plans.len()).any(|i| given_up_as_idle(i) && states.get(&plans[i].0).is_some_and(|s| !s.idle)) {
+                return None;
+            }
+        }
         for (i, (id, _)) in plans.iter().enumerate() {
             if attach_failed[i] {
                 // The server has no such session on this socket: it is gone, not replayed again,
@@ -480,7 +538,25 @@ impl Replayed {
                 }
             }
         }
-        Report { sessions, requests, auth_lost }
+        Some(Report { sessions, requests, auth_lost })
+    }
+}
+
+/// What a commit leaves to do.
+pub(crate) struct Committed {
+    pub(crate) report: Report,
+    /// Live queries registered again whose stream was dropped meanwhile: to kill.
+    pub(crate) orphans: Vec<(Option<uuid::Uuid>, uuid::Uuid)>,
+    /// Notifications the new socket delivered during the replay: to route (their new ids are
+    /// recorded now), after any the old socket still had.
+    pub(crate) notes: Vec<Cbor>,
+}
+
+/// Delivers notifications to their streams by their (recorded) server ids.
+pub(crate) fn route(shared: &Shared, notes: Vec<Cbor>) {
+    let mut registry = shared.live();
+    for note in notes {
+        registry.route(note);
     }
 }
 
@@ -503,7 +579,7 @@ mod tests {
 
     /// Replays one such session on a fake server that answers everything with `NONE`-ish
     /// nulls; returns the methods it was sent and whether the replay was complete.
-    async fn replay_once(refresh: bool, idle: bool) -> (Vec<String>, bool) {
+    async fn replay_once(occasion: Occasion, idle: bool) -> (Vec<String>, bool, AuthState) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let server = {
             let seen = seen.clone();
@@ -515,24 +591,28 @@ mod tests {
         };
         let config = Config { endpoints: vec![server.url()], ..Config::default() };
         let shared = Shared::new(&config);
-        shared.sessions().insert(Some(uuid::Uuid::new_v4()), expired_with_refresh(idle));
+        let id = Some(uuid::Uuid::new_v4());
+        shared.sessions().insert(id, expired_with_refresh(idle));
         let mut socket = crate::connection::dial(&server.url(), &config).await.unwrap();
-        let replayed = run(&mut socket, &shared, &config, refresh).await.unwrap();
+        let replayed = run(&mut socket, &shared, &config, occasion).await.unwrap();
         let methods = seen.lock().unwrap().clone();
-        (methods, replayed.complete())
+        let auth = shared.sessions()[&id].auth.clone();
+        (methods, replayed.complete(), auth)
     }
 
     #[tokio::test]
     async fn a_planned_move_spends_no_refresh_token_and_waits_for_a_session_in_use() {
-        let (methods, complete) = replay_once(false, false).await;
+        let (methods, complete, auth) = replay_once(Occasion::PlannedMove, false).await;
         assert!(methods.iter().any(|m| m == "attach"), "{methods:?}");
         assert!(!methods.iter().any(|m| m == "refresh"), "a planned move sent {methods:?}");
         assert!(!complete, "a session in use whose identity did not come back is not back");
-        let (methods, complete) = replay_once(false, true).await;
+        assert!(matches!(auth, AuthState::Token(_)), "in use, its identity is left as it is: {auth:?}");
+        let (methods, complete, auth) = replay_once(Occasion::PlannedMove, true).await;
         assert!(!methods.iter().any(|m| m == "refresh"), "{methods:?}");
-        assert!(complete, "idle, its expired identity is nobody's to lose");
+        assert!(complete, "idle, its expired identity is given up");
+        assert_eq!(auth, AuthState::Unknown, "given up as the replay began, before any commit");
         // A reconnect (the old socket is gone) does spend it.
-        let (methods, _) = replay_once(true, false).await;
+        let (methods, ..) = replay_once(Occasion::Reconnect, false).await;
         assert!(methods.iter().any(|m| m == "refresh"), "a reconnect sent {methods:?}");
     }
 }

@@ -61,6 +61,14 @@ impl Shared {
         }
     }
 
+    /// A planned move begins or ends (calls made across it are judged apart: see
+    /// [`NodeStats::record_call`]).
+    pub(crate) fn set_moving(&self, on: bool) {
+        if self.moving.swap(on, Ordering::SeqCst) != on {
+            self.stats.switched();
+        }
+    }
+
     pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<Option<uuid::Uuid>, SessionState>> {
         // A poisoned lock only means a panic elsewhere while holding it; the map is still valid.
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())

@@ -77,7 +77,14 @@ impl managed::Manager for SessionManager {
         let session = shared.connections[connection].attach().await?;
         shared.make_default(&session, &Tag::Default).await?;
         reservation.keep();
-        let clean_ns_db = session.with_state(|s| s.map(|s| (s.namespace.clone(), s.database.clone()))).unwrap_or_default();
+        // Idle until a checkout takes it (the one that made it, or later: warm sessions).
+        let clean_ns_db = session.with_state_mut(|s| {
+            s.map(|s| {
+                s.idle = true;
+                (s.namespace.clone(), s.database.clone())
+            })
+        });
+        let clean_ns_db = clean_ns_db.unwrap_or_default();
         let id = shared.table().insert(session, connection, clean_ns_db);
         Ok(Slot { id, shared: shared.clone() })
     }

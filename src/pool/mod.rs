@@ -407,11 +407,23 @@ impl Pool {
     async fn checkout_once(&self, want: &mut Tag) -> Result<PooledSession> {
         let shared = &self.inner.shared;
         let object = match self.object_or_handoff(want).await? {
-            Either::Handoff(pooled) => {
+            Either::Handoff(mut pooled) => {
                 shared.counters.affinity_hit();
-                // Marked idle as it came back, and handed straight over: in use again.
-                if let Some(session) = &pooled.session {
-                    session.with_state_mut(|st| st.map(|st| st.idle = false));
+                // Marked idle as it came back, and handed straight over: in use again. Judged
+                // again, live: a planned move may have given its identity up in between.
+                let live = pooled.session.as_ref().map(|s| {
+                    s.with_state_mut(|st| {
+                        let st = st.map(|st| {
+                            st.idle = false;
+                            &*st
+                        });
+                        shared.classify(st, pooled.forwarded.as_ref(), &pooled.clean_ns_db)
+                    })
+                });
+                let live = live.unwrap_or(Tag::Dirty);
+                if live != pooled.want {
+                    let want = pooled.want.clone();
+                    pooled.prepare(&live, &want).await?;
                 }
                 return Ok(pooled);
             }
