@@ -329,6 +329,11 @@ fn blocking_pool_nodes_and_events_show_a_node_ejected() {
     assert_eq!(ejected, format!("{dead}/rpc"));
     assert_ne!(pool.nodes()[1].state, surreal_pool::NodeState::Healthy);
     assert!(pool.nodes()[1].ejections >= 1);
-    assert!(events.try_recv().is_ok(), "polling never blocks");
+    // Polling drains what is kept and then answers "none", without blocking.
+    let mut kept = 0;
+    while events.try_recv().expect("the pool is open").is_some() {
+        kept += 1;
+        assert!(kept <= 256, "the channel keeps at most 256 events");
+    }
     pool.close();
 }

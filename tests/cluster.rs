@@ -1030,13 +1030,14 @@ async fn sessions_shed_for_evenness_are_not_recreated_on_the_same_socket_forever
 }
 
 // ---------------------------------------------------------------------------------------------
-// review2: the idle flag, and what the old socket's settle costs.
+// ---- from the second cold review (the idle flag, the settle's cost, the drain's bound, the
+// calls a move holds): each failed before its fix ----
 
 /// A pool whose identity is the `brief` record user (`FOR TOKEN 2s, FOR SESSION 12h`, no
 /// refresh token), on one socket whose home `a` refuses at build time: the socket opens on `b`
 /// and the warm sessions are signed in there. Once the pool's token has expired (the server
 /// sessions live on: they serve as the pool identity), `a` is let in again.
-async fn review2_expired_identity_pool(c: &Cluster) -> Pool {
+async fn expired_identity_pool(c: &Cluster) -> Pool {
     c.nodes[0].proxy.refuse(true);
     let pool = c.pool(1, 2, quick_health()).identity_credentials(record("brief", "tenant0@x.y", "pw")).build().await.unwrap();
     assert_eq!(pool.connections()[0].endpoint(), c.url(1), "opened on b, away from home");
@@ -1044,13 +1045,13 @@ async fn review2_expired_identity_pool(c: &Cluster) -> Pool {
 }
 
 /// Waits until the pool's token (2 s) has expired by the replay's judgement (one second early).
-async fn review2_wait_token_expired() {
+async fn wait_token_expired() {
     let t = Instant::now();
     until("the pool identity's token expired", || t.elapsed() > Duration::from_millis(3_500)).await;
 }
 
 /// Waits up to 15 s for socket 0 to move; the reasons of the moves given up meanwhile.
-async fn review2_moved_within(pool: &Pool, events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>, what: &str) -> Duration {
+async fn moved_within(pool: &Pool, events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>, what: &str) -> Duration {
     let mut abandoned = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -1065,48 +1066,49 @@ async fn review2_moved_within(pool: &Pool, events: &mut tokio::sync::broadcast::
     }
 }
 
-/// Warm sessions (created at build, never checked out) are never marked idle
-/// (`SessionState::idle` is only set by a return), so once their identity rests on an expired
-/// access token they count as "in use" and a planned move never completes: the socket stays away
-/// from home for as long as nobody happens to check each of them out and return it.
+/// Warm sessions (created at build, never checked out) are idle. Before the fix they were never
+/// marked so (`SessionState::idle` was only set by a return): once their identity rested on an
+/// expired access token they counted as "in use" and a planned move never completed, the socket
+/// away from home for as long as nobody happened to check each of them out and return it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review2_warm_sessions_never_checked_out_do_not_pin_a_socket_away_from_home() {
+async fn warm_sessions_never_checked_out_do_not_pin_a_socket_away_from_home() {
     let c = cluster(&["a", "b"], 1).await;
-    let pool = review2_expired_identity_pool(&c).await;
-    review2_wait_token_expired().await;
+    let pool = expired_identity_pool(&c).await;
+    wait_token_expired().await;
     let mut events = pool.connections()[0].events();
     c.nodes[0].proxy.refuse(false);
-    review2_moved_within(&pool, &mut events, "warm sessions never checked out").await;
+    moved_within(&pool, &mut events, "warm sessions never checked out").await;
 }
 
 /// Control for the test above: the same sessions, checked out and returned once (so marked
 /// idle), let the socket move home.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review2_control_warm_sessions_returned_once_let_the_socket_move_home() {
+async fn control_warm_sessions_returned_once_let_the_socket_move_home() {
     let c = cluster(&["a", "b"], 1).await;
-    let pool = review2_expired_identity_pool(&c).await;
+    let pool = expired_identity_pool(&c).await;
     let (x, y) = (pool.get().await.unwrap(), pool.get().await.unwrap());
     drop((x, y));
-    review2_wait_token_expired().await;
+    wait_token_expired().await;
     let mut events = pool.connections()[0].events();
     c.nodes[0].proxy.refuse(false);
-    review2_moved_within(&pool, &mut events, "sessions returned once").await;
+    moved_within(&pool, &mut events, "sessions returned once").await;
 }
 
-/// The idle flag is read from the replay's snapshot (taken when the replay starts) but checkouts
-/// are not held by a move: a pool session idle at the snapshot, resting on an expired token its
-/// server session still honours (the pool's default identity is handed out whatever its token's
-/// age), is checked out during the replay, its caller's query waits behind the move, the move
-/// commits the identity as lost, and the query is refused (`AuthLost`): a request failed by a
-/// planned move, not in flight at any cut. (The new node answers in 150 ms each way, so that
-/// the replay lasts long enough for a checkout to land in it.)
+/// Checkouts are not held by a move. Before the fix, a pool session idle when the replay began,
+/// resting on an expired token its server session still honours (the pool's default identity
+/// is handed out whatever its token's age), was checked out during the replay, its caller's
+/// query waited behind the move, the move committed the identity as lost, and the query was
+/// refused (`AuthLost`): a request failed by a planned move, not in flight at any cut. Now the
+/// move gives such identities up as its replay begins, and the checkout prepares the session
+/// again. (The new node answers in 150 ms each way, so that the replay lasts long enough for a
+/// checkout to land in it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review2_a_checkout_during_a_planned_moves_replay_is_not_failed() {
+async fn a_checkout_during_a_planned_moves_replay_is_not_failed() {
     let c = cluster(&["a", "b"], 1).await;
-    let pool = review2_expired_identity_pool(&c).await;
+    let pool = expired_identity_pool(&c).await;
     let (x, y) = (pool.get().await.unwrap(), pool.get().await.unwrap());
     drop((x, y));
-    review2_wait_token_expired().await;
+    wait_token_expired().await;
     let who = || async {
         let db = pool.get().await?;
         let mut r = db.query("RETURN <string> $auth.id", ()).await?;
@@ -1138,7 +1140,7 @@ async fn review2_a_checkout_during_a_planned_moves_replay_is_not_failed() {
 /// commands held. A planned move on localhost with one live query should hold commands for
 /// about as long as one without (a few milliseconds), not for the whole settle limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review2_a_planned_move_with_a_live_query_does_not_hold_commands_for_the_settle_limit() {
+async fn a_planned_move_with_a_live_query_does_not_hold_commands_for_the_settle_limit() {
     let c = cluster(&["a", "b"], 1).await;
     let pool = c.pool(1, 2, quick_health()).build().await.unwrap();
     c.nodes[0].proxy.refuse(true);
@@ -1149,16 +1151,16 @@ async fn review2_a_planned_move_with_a_live_query_does_not_hold_commands_for_the
     let _notes = db.live::<serde_json::Value>("note").await.unwrap();
     let mut events = pool.connections()[0].events();
     c.nodes[0].proxy.refuse(false);
-    let paused = review2_moved_within(&pool, &mut events, "with a live query").await;
+    let paused = moved_within(&pool, &mut events, "with a live query").await;
     assert!(paused < Duration::from_millis(400), "a move with one live query held commands for {paused:?}");
 }
 
 /// README: a move "holds new commands until the requests in flight are answered (at most 1 s)",
-/// and "commands wait 3.5 s at most". The drain limit is checked on the connection's tick,
+/// and "commands wait 3.5 s at most". The drain limit was checked on the connection's tick,
 /// which with the default keepalive (5 s) is 1 s: a drain given up (a request longer than the
-/// limit in flight) holds the socket's other commands for up to about 2 s.
+/// limit in flight) held the socket's other commands for up to about 2 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review2_a_drain_given_up_holds_commands_at_most_the_drain_limit_with_the_default_tick() {
+async fn a_drain_given_up_holds_commands_at_most_the_drain_limit_with_the_default_tick() {
     let c = cluster(&["a", "b"], 1).await;
     let pool = c
         .pool(1, 2, quick_health())
@@ -1206,13 +1208,13 @@ async fn review2_a_drain_given_up_holds_commands_at_most_the_drain_limit_with_th
     drop(sleeping);
 }
 
-/// A call held behind a planned move (never written) that times out is judged a failure of the
-/// node the socket is still on (`record_call`: "started on" = "current" when the move was given
-/// up), though that node did nothing wrong: a planned move to a slow node, given up at its replay
-/// bound (≤ the request timeout), times the held calls out and can eject the healthy node the
-/// socket stays on.
+/// A call held behind a planned move (never written) that times out counts against no node.
+/// Before the fix it was judged a failure of the node the socket was still on ("started on" =
+/// "current" when the move was given up), though that node did nothing wrong: a planned move
+/// to a slow node, given up at its replay bound, timed the held calls out and could eject the
+/// healthy node the socket stays on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review2_calls_held_by_a_move_given_up_do_not_count_against_the_node_it_stays_on() {
+async fn calls_held_by_a_move_given_up_do_not_count_against_the_node_it_stays_on() {
     let c = cluster(&["a", "b"], 1).await;
     let health = quick_health().probe_timeout(Duration::from_secs(5));
     let pool = c
