@@ -1279,3 +1279,88 @@ async fn calls_held_by_a_move_given_up_do_not_count_against_the_node_it_stays_on
     eprintln!("move: {abandoned:?}; errors on the socket: {errors:?}");
     assert!(ejected.is_none(), "b, where the socket stayed and which answered every call written to it, was ejected ({ejected:?} failures) after {abandoned:?}; the held calls failed: {errors:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// ---- from the third cold review ----
+
+/// A pool whose identity is a *token* (`identity_token`) of the `brief` record user
+/// (`FOR TOKEN 2s, FOR SESSION 12h`, no refresh token), on one socket whose home `a` refuses at
+/// build time: the socket opens on `b`, away from home.
+async fn expired_token_identity_pool(c: &Cluster) -> Pool {
+    let conn = Connection::connect(c.nodes[1].server.url()).await.unwrap();
+    let s = conn.attach().await.unwrap();
+    let token = s.signin(&record("brief", "tenant0@x.y", "pw")).await.unwrap().access;
+    c.nodes[0].proxy.refuse(true);
+    let pool = c.pool(1, 2, quick_health()).identity_token(token).build().await.unwrap();
+    assert_eq!(pool.connections()[0].endpoint(), c.url(1), "opened on b, away from home");
+    pool
+}
+
+/// `pool.get()` then `RETURN $auth.id`.
+async fn who_default(pool: &Pool) -> Result<String, Error> {
+    let db = pool.get().await?;
+    let mut r = db.query("RETURN <string> $auth.id", ()).await?;
+    r.take::<String>(0)
+}
+
+/// An `identity_token` pool whose token has expired while its server sessions live on serves
+/// `pool.get()` (the sessions are handed out as the pool identity). A planned move home gives
+/// the idle sessions' identity up "to be prepared again (signed in anew)" — but a token pool
+/// cannot sign in anew: it authenticates with the same expired token, which the server refuses.
+/// So a voluntary rebalance turns a serving pool into one whose every checkout fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review3_a_planned_move_does_not_break_an_identity_token_pool_that_served_before() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = expired_token_identity_pool(&c).await;
+    wait_token_expired().await;
+    assert_eq!(who_default(&pool).await.expect("the server sessions outlive the pool's token"), c.tenants[0].0);
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    moved_within(&pool, &mut events, "token pool").await;
+    let after = who_default(&pool).await;
+    assert!(after.is_ok(), "served before the planned move, fails after it: {after:?}");
+}
+
+/// README: "A move that cannot complete (…) is given up and tried again later, the socket
+/// unchanged." The idle sessions' identities are given up when the replay *begins*, so a move
+/// given up afterwards (here: a session in use whose token expired keeps it from completing)
+/// has already changed them: with a token identity, the next checkout of an idle session fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review3_a_planned_move_given_up_leaves_idle_sessions_unchanged() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = expired_token_identity_pool(&c).await;
+    let held = pool.get().await.unwrap();
+    wait_token_expired().await;
+    assert_eq!(who_default(&pool).await.expect("the idle session serves before the move"), c.tenants[0].0);
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    let abandoned = wait_for(&mut events, "a move given up", |e| matches!(e, ConnectionEvent::MoveAbandoned { .. })).await;
+    assert_eq!(pool.connections()[0].endpoint(), c.url(1), "still on b");
+    let held_ok: Result<String, Error> = async { held.query("RETURN <string> $auth.id", ()).await?.take::<String>(0) }.await;
+    let after = who_default(&pool).await;
+    eprintln!("move: {abandoned:?}; held session after: {held_ok:?}; idle session after: {after:?}");
+    assert!(after.is_ok(), "the move was given up, the socket 'unchanged', yet the idle session now fails: {after:?} ({abandoned:?})");
+}
+
+/// The same with credentials (the pool can sign in anew): the move given up still cost every
+/// idle session a reset and a signin at its next checkout (nothing fails, but the socket is not
+/// "unchanged").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review3_a_planned_move_given_up_costs_idle_sessions_nothing() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = expired_identity_pool(&c).await;
+    let (x, y) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    drop(y);
+    wait_token_expired().await;
+    assert_eq!(who_default(&pool).await.expect("served before"), c.tenants[0].0);
+    let resets = pool.status().resets;
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    let abandoned = wait_for(&mut events, "a move given up", |e| matches!(e, ConnectionEvent::MoveAbandoned { .. })).await;
+    let after = who_default(&pool).await;
+    let resets_after = pool.status().resets;
+    drop(x);
+    eprintln!("move: {abandoned:?}; after: {after:?}; resets {resets} -> {resets_after}");
+    assert!(after.is_ok());
+    assert_eq!(resets_after, resets, "a move given up reset an idle session ({abandoned:?})");
+}
