@@ -1281,7 +1281,7 @@ async fn calls_held_by_a_move_given_up_do_not_count_against_the_node_it_stays_on
 }
 
 // ---------------------------------------------------------------------------------------------
-// ---- from the third cold review ----
+// ---- from the third cold review: each failed before its fix ----
 
 /// A pool whose identity is a *token* (`identity_token`) of the `brief` record user
 /// (`FOR TOKEN 2s, FOR SESSION 12h`, no refresh token), on one socket whose home `a` refuses at
@@ -1304,29 +1304,33 @@ async fn who_default(pool: &Pool) -> Result<String, Error> {
 }
 
 /// An `identity_token` pool whose token has expired while its server sessions live on serves
-/// `pool.get()` (the sessions are handed out as the pool identity). A planned move home gives
-/// the idle sessions' identity up "to be prepared again (signed in anew)" — but a token pool
-/// cannot sign in anew: it authenticates with the same expired token, which the server refuses.
-/// So a voluntary rebalance turns a serving pool into one whose every checkout fails.
+/// `pool.get()` (the sessions are handed out as the pool identity). Before the fix a planned
+/// move home gave the idle sessions' identity up "to be prepared again (signed in anew)" — but a
+/// token pool cannot sign in anew: it authenticated with the same expired token, which the
+/// server refused, so a voluntary rebalance turned a serving pool into one whose every checkout
+/// failed. Now such sessions keep their socket where it is: the move is given up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review3_a_planned_move_does_not_break_an_identity_token_pool_that_served_before() {
+async fn a_planned_move_does_not_break_an_identity_token_pool_that_served_before() {
     let c = cluster(&["a", "b"], 1).await;
     let pool = expired_token_identity_pool(&c).await;
     wait_token_expired().await;
     assert_eq!(who_default(&pool).await.expect("the server sessions outlive the pool's token"), c.tenants[0].0);
     let mut events = pool.connections()[0].events();
     c.nodes[0].proxy.refuse(false);
-    moved_within(&pool, &mut events, "token pool").await;
+    let first = wait_for(&mut events, "a move done or given up", |e| matches!(e, ConnectionEvent::Moved { .. } | ConnectionEvent::MoveAbandoned { .. })).await;
     let after = who_default(&pool).await;
-    assert!(after.is_ok(), "served before the planned move, fails after it: {after:?}");
+    assert!(matches!(first, ConnectionEvent::MoveAbandoned { .. }), "{first:?}; after it the pool answered {after:?}");
+    assert_eq!(after.expect("the pool serves on"), c.tenants[0].0);
+    assert_eq!(pool.connections()[0].endpoint(), c.url(1), "the socket stays on b");
 }
 
 /// README: "A move that cannot complete (…) is given up and tried again later, the socket
-/// unchanged." The idle sessions' identities are given up when the replay *begins*, so a move
-/// given up afterwards (here: a session in use whose token expired keeps it from completing)
-/// has already changed them: with a token identity, the next checkout of an idle session fails.
+/// unchanged." Before the fix the idle sessions' identities were given up when the replay
+/// *began*, so a move given up afterwards (here: a session in use whose token expired keeps it
+/// from completing) had already changed them: with a token identity, the next checkout of an
+/// idle session failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review3_a_planned_move_given_up_leaves_idle_sessions_unchanged() {
+async fn a_planned_move_given_up_leaves_idle_sessions_unchanged() {
     let c = cluster(&["a", "b"], 1).await;
     let pool = expired_token_identity_pool(&c).await;
     let held = pool.get().await.unwrap();
@@ -1340,13 +1344,14 @@ async fn review3_a_planned_move_given_up_leaves_idle_sessions_unchanged() {
     let after = who_default(&pool).await;
     eprintln!("move: {abandoned:?}; held session after: {held_ok:?}; idle session after: {after:?}");
     assert!(after.is_ok(), "the move was given up, the socket 'unchanged', yet the idle session now fails: {after:?} ({abandoned:?})");
+    assert_eq!(held_ok.expect("the held session keeps its identity"), c.tenants[0].0);
 }
 
-/// The same with credentials (the pool can sign in anew): the move given up still cost every
-/// idle session a reset and a signin at its next checkout (nothing fails, but the socket is not
-/// "unchanged").
+/// The same with credentials (the pool can sign in anew): before the fix the move given up still
+/// cost every idle session a reset and a signin at its next checkout (nothing failed, but the
+/// socket was not "unchanged").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review3_a_planned_move_given_up_costs_idle_sessions_nothing() {
+async fn a_planned_move_given_up_costs_idle_sessions_nothing() {
     let c = cluster(&["a", "b"], 1).await;
     let pool = expired_identity_pool(&c).await;
     let (x, y) = (pool.get().await.unwrap(), pool.get().await.unwrap());

@@ -162,6 +162,7 @@ impl Actor {
             }
         }
         self.shared.up.store(false, Ordering::SeqCst);
+        self.shared.hold(false);
         // Refuse what is still queued: it was never sent.
         self.rx.close();
         while let Ok(command) = self.rx.try_recv() {
@@ -205,7 +206,10 @@ impl Actor {
                 Wake::Lost(reason) => return Stop::Lost(reason),
                 Wake::Drained => match self.take_ready() {
                     Some(next) => return Stop::Move(Box::new(next)),
-                    None => self.draining = false, // nothing to move to: serve on
+                    None => {
+                        self.draining = false; // nothing to move to: serve on
+                        self.shared.hold(false);
+                    }
                 },
                 Wake::Tick => {
                     if last_rx.elapsed() > watchdog {

@@ -322,7 +322,7 @@ impl Connection {
         let span = tracing::debug_span!("surreal_pool.request", method, id, session = ?session);
         async move {
             let started = Instant::now();
-            let node = self.inner.shared.stats.start(self.inner.shared.moving.load(Ordering::SeqCst));
+            let node = self.inner.shared.stats.start();
             let deadline = started + self.inner.config.request_timeout;
             let (reply, rx) = oneshot::channel();
             // A detach is sent even if its caller stops waiting, so that no session leaks.

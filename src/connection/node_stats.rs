@@ -59,7 +59,6 @@ struct Counters {
 pub(crate) struct Start {
     endpoint: usize,
     epoch: u64,
-    moving: bool,
 }
 
 /// One endpoint's counters so far.
@@ -74,8 +73,9 @@ pub(crate) struct Sample {
 /// and which one it is on now.
 pub(crate) struct NodeStats {
     current: AtomicUsize,
-    /// Bumped when a move begins or ends and when the endpoint in use changes: a call that
-    /// saw it change, or began during a move, may have waited through the switch.
+    /// Bumped when a move begins or stops holding the commands (odd while it holds them), and
+    /// by two when the endpoint in use changes: a call that saw it change, or began while it
+    /// was odd, may have waited through a hold or a switch.
     epoch: AtomicU64,
     endpoints: Vec<Counters>,
 }
@@ -92,28 +92,30 @@ impl NodeStats {
 
     pub(crate) fn set_current(&self, endpoint: usize) {
         self.current.store(endpoint, Ordering::Relaxed);
-        self.switched();
+        self.epoch.fetch_add(2, Ordering::SeqCst);
     }
 
-    /// A move began or ended, or the endpoint changed.
-    pub(crate) fn switched(&self) {
+    /// A move begins (`true`) or stops holding the commands; called once each way (see
+    /// `Shared::hold`).
+    pub(crate) fn hold(&self, _on: bool) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Where a call starts: the endpoint in use, and when (`moving`: a move is under way).
-    pub(crate) fn start(&self, moving: bool) -> Start {
-        Start { endpoint: self.current(), epoch: self.epoch.load(Ordering::SeqCst), moving }
+    /// Where a call starts: the epoch (read first), then the endpoint in use.
+    pub(crate) fn start(&self) -> Start {
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        Start { endpoint: self.current(), epoch }
     }
 
-    /// Records a caller's call. If nothing switched while it ran (no move began, was under way
-    /// or ended; no reconnect), the outcome counts for the endpoint it started on. Otherwise the
-    /// call may have waited through the switch (held while a move drained and replayed) and
-    /// been written late, or never: an answer counts for the endpoint in use now (a move
-    /// switches with nothing in flight; a cut fails what is in flight, which counts for
-    /// neither), without its latency (which includes the wait), and a failure for none (it
-    /// may have timed out waiting, never written).
+    /// Records a caller's call. If no move held the commands while it ran and the endpoint did
+    /// not change (no switch, no reconnect), the outcome counts for the endpoint it started on.
+    /// Otherwise the call may have waited through the hold and been written late, or never: an
+    /// answer counts for the endpoint in use now (a move switches with nothing in flight; a cut
+    /// fails what is in flight, which counts for neither), without its latency (which includes
+    /// the wait), and a failure for none (it may have timed out waiting, never written). A move
+    /// still dialing holds nothing: calls then count as usual.
     pub(crate) fn record_call(&self, start: Start, outcome: Outcome, elapsed: Duration) {
-        let steady = !start.moving && self.epoch.load(Ordering::SeqCst) == start.epoch;
+        let steady = start.epoch % 2 == 0 && self.epoch.load(Ordering::SeqCst) == start.epoch;
         match outcome {
             _ if steady => self.record(start.endpoint, outcome, elapsed),
             Outcome::Answered => self.count(self.current(), Outcome::Answered, None),
@@ -208,27 +210,35 @@ mod tests {
     #[test]
     fn a_call_counts_for_the_endpoint_it_was_written_to() {
         let stats = NodeStats::new(2);
-        stats.record_call(stats.start(false), Outcome::Failed, Duration::from_secs(2));
+        stats.record_call(stats.start(), Outcome::Failed, Duration::from_secs(2));
         assert_eq!(stats.sample(0).failed, 1, "on the endpoint it started on, nothing switched");
-        // Started on 0; the connection moved to 1 before it ended.
-        let (failed, answered) = (stats.start(false), stats.start(false));
-        stats.switched(); // the move begins
+        // Started on 0; a move held the commands and switched to 1 before it ended.
+        let (failed, answered) = (stats.start(), stats.start());
+        stats.hold(true);
         stats.set_current(1);
-        stats.switched(); // and ends
+        stats.hold(false);
         stats.record_call(failed, Outcome::Failed, Duration::from_secs(2));
         assert_eq!((stats.sample(0).failed, stats.sample(1).failed), (1, 0), "a failure across a switch counts for neither");
         stats.record_call(answered, Outcome::Answered, Duration::from_millis(900));
         assert_eq!(stats.sample(0), Sample { answered: 0, failed: 1, latency_us: None });
         assert_eq!(stats.sample(1), Sample { answered: 1, failed: 0, latency_us: None }, "an answer counts where it was written, without the wait through the switch");
-        stats.record_call(stats.start(false), Outcome::Answered, Duration::from_millis(3));
+        stats.record_call(stats.start(), Outcome::Answered, Duration::from_millis(3));
         assert_eq!(stats.sample(1).latency_us, Some(3_000));
-        // A move that was given up: the endpoint is the same, but a call held by it (begun
-        // during it, or across its start or end) may never have been written.
-        let during = stats.start(true);
-        let across = stats.start(false);
-        stats.switched(); // given up
+        // A move that held the commands and was given up: the endpoint is the same, but a call
+        // begun during the hold, or across its start or end, may never have been written.
+        let across = stats.start();
+        stats.hold(true);
+        let during = stats.start();
+        stats.hold(false);
         stats.record_call(during, Outcome::Failed, Duration::from_secs(2));
         stats.record_call(across, Outcome::Failed, Duration::from_secs(2));
         assert_eq!(stats.sample(1).failed, 0, "calls held by a move count against no node");
+        // A reconnect to the same endpoint (no hold) also switches.
+        let before = stats.start();
+        stats.set_current(1);
+        stats.record_call(before, Outcome::Failed, Duration::from_secs(2));
+        assert_eq!(stats.sample(1).failed, 0);
+        stats.record_call(stats.start(), Outcome::Failed, Duration::from_secs(2));
+        assert_eq!(stats.sample(1).failed, 1, "steady again");
     }
 }

@@ -18,9 +18,11 @@
 //!    credentials) cannot come back, though its server session may still be valid on the old
 //!    socket (`FOR SESSION` longer than `FOR TOKEN`): such a session keeps the move from
 //!    happening until it is returned to its pool or its caller drops it. Idle in a pool, it
-//!    does not: its identity is given up as the replay begins, and the pool prepares it
-//!    again (signs it in anew, say) when it is next checked out (see
-//!    [`replay::Occasion::PlannedMove`]; a check at the commit covers the rest).
+//!    does not: its identity is given up at the commit, and the pool prepares it again (signs
+//!    it in anew, say) when it is next checked out — a pool's checkout waits while a move
+//!    holds the commands ([`Connection::while_held`]) and marks idle only sessions whose
+//!    identity it can make anew; the commit gives the move up if such a session was taken
+//!    meanwhile (`Replayed::commit_if_still_idle`).
 //!    Before switching, the old socket's last notifications are read ([`settle`], at most
 //!    [`SETTLE_LIMIT`]).
 //!
@@ -60,6 +62,9 @@ pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 /// meanwhile); past it the move is given up. A forced move's is bounded by the connect and
 /// request timeouts only.
 pub(crate) const REPLAY_LIMIT: Duration = Duration::from_secs(2);
+
+/// The longest a planned move holds the commands: the drain, the replay, the settle.
+pub(crate) const MAX_HOLD: Duration = Duration::from_millis(3_500);
 
 /// Where a connection is asked to be, by index into its endpoints.
 #[derive(Debug, Default)]
@@ -143,6 +148,28 @@ impl Connection {
         true
     }
 
+    /// Waits while a move holds this connection's commands (at most [`MAX_HOLD`] and a
+    /// second): a pool judges a session it checks out once the move has recorded what came
+    /// back, and the session's commands would wait that long anyway.
+    pub(crate) async fn while_held(&self) {
+        let shared = self.shared();
+        if !shared.holding.load(Ordering::SeqCst) {
+            return;
+        }
+        let _ = timeout(MAX_HOLD + Duration::from_secs(1), async {
+            loop {
+                let over = shared.hold_over.notified();
+                tokio::pin!(over);
+                over.as_mut().enable();
+                if !shared.holding.load(Ordering::SeqCst) {
+                    return;
+                }
+                over.await;
+            }
+        })
+        .await;
+    }
+
     /// Whether a move is under way or asked for.
     pub(crate) fn is_moving(&self) -> bool {
         self.shared().moving.load(Ordering::SeqCst) || self.shared().route().move_to.is_some()
@@ -181,6 +208,7 @@ impl Actor {
                 m.ready = Some(ready);
                 m.draining_since = Some(Instant::now());
                 self.draining = true;
+                self.shared.hold(true);
             }
             Ok(Err(reason)) => self.abandon(reason, true),
             Err(oneshot::error::TryRecvError::Empty) => {} // still dialing (bounded by the connect timeout)
@@ -425,6 +453,11 @@ async fn settle(old: &mut Socket, shared: &super::Shared, live: &[(u64, Option<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_hold_is_the_drain_the_replay_and_the_settle() {
+        assert_eq!(MAX_HOLD, DRAIN_LIMIT + REPLAY_LIMIT + SETTLE_LIMIT);
+    }
 
     #[test]
     fn a_move_is_started_only_to_another_endpoint_of_its_own_not_to_avoid() {

@@ -64,9 +64,6 @@ pub(crate) struct Replayed {
     /// Notifications the socket delivered meanwhile, for live queries registered again: routed
     /// once their new ids are recorded.
     notes: Vec<Cbor>,
-    /// Idle sessions whose expired identity a planned move gave up as it began (see
-    /// [`Occasion::PlannedMove`]): reported as auth-lost with the others.
-    given_up: Vec<Option<uuid::Uuid>>,
 }
 
 /// What the steps of a replay sent, and the notifications that came with the replies.
@@ -211,35 +208,15 @@ pub(crate) enum Occasion {
     /// then not restore it). A session whose access token has expired needs no move to be
     /// refreshed: the connection renews it on its socket (see `Actor::renewals`), and the move
     /// waits for that if the session is in use.
-    ///
-    /// An idle session (see `SessionState::idle`) whose identity rests on an expired access
-    /// token and cannot come back (no remembered credentials) has it given up at once, as the
-    /// replay begins: its state becomes unknown, so that a checkout during the replay finds it
-    /// so and prepares it again, instead of using an identity the move is about to drop.
     PlannedMove,
 }
 
 /// Sends every step of the replay on `socket` and checks every reply; records nothing but
-/// refreshed token pairs and, on a planned move, idle identities given up (see [`Replayed`],
-/// [`Occasion`]).
+/// refreshed token pairs (see [`Replayed`], [`Occasion`]).
 pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config, occasion: Occasion) -> Result<Replayed, String> {
-    let planned = occasion == Occasion::PlannedMove;
-    let refresh = !planned;
-    let mut given_up = Vec::new();
-    let mut plans: Vec<(Option<uuid::Uuid>, SessionState)> = {
-        let mut states = shared.sessions();
-        if planned {
-            for (id, state) in states.iter_mut() {
-                let restorable = config.remember_credentials && state.credentials.is_some();
-                let expired = matches!(&state.auth, AuthState::Token(t) if expired(t));
-                if state.idle && expired && !restorable && state.auth_in_flight == 0 {
-                    state.auth = AuthState::Unknown;
-                    given_up.push(*id);
-                }
-            }
-        }
-        states.iter().map(|(id, s)| (*id, s.clone())).collect()
-    };
+    let refresh = occasion != Occasion::PlannedMove;
+    let mut plans: Vec<(Option<uuid::Uuid>, SessionState)> =
+        shared.sessions().iter().map(|(id, s)| (*id, s.clone())).collect();
     plans.sort_by_key(|(id, _)| *id);
     let mut tally = Tally::default();
     let mut alive = vec![true; plans.len()];
@@ -430,7 +407,7 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config, o
     let live_lost = drop_now.iter().any(|(_, session, _)| !lost_anyway(session));
     let live_dropped = drop_now.into_iter().map(|(key, ..)| key).collect();
     let Tally { requests, notes } = tally;
-    Ok(Replayed { plans, alive, attach_failed, auth, live, live_dropped, live_lost, requests, notes, given_up })
+    Ok(Replayed { plans, alive, attach_failed, auth, live, live_dropped, live_lost, requests, notes })
 }
 
 impl Replayed {
@@ -440,8 +417,8 @@ impl Replayed {
     /// Two kinds of session count as back without their identity: one whose identity is
     /// unknown (there is nothing to restore), and an idle one (no caller holds it) whose
     /// identity rested only on an access token that has expired (it would be lost at any
-    /// reconnect too; a planned move gives it up as it begins, see [`Occasion::PlannedMove`],
-    /// and the pool prepares the session again when it is next checked out). A session *in
+    /// reconnect too; the pool prepares the session again when it is next checked out, and
+    /// marks idle only sessions whose identity it can make anew). A session *in
     /// use* in that case is not back: its socket's server session may well outlive the token
     /// (`FOR SESSION` longer than `FOR TOKEN`), and the caller's next request would fail where
     /// it would have run.
@@ -471,15 +448,16 @@ impl Replayed {
     /// given up. The check and the record are made under the sessions' lock, the one a pool's
     /// checkout takes to mark a session in use and judge it: a checkout before the commit
     /// keeps the move from happening, one after it finds the identity lost and prepares the
-    /// session again.
+    /// session again. (A pool's checkout waits while a move holds the commands, before it
+    /// judges the session: see `Connection::while_held`; so only a checkout that took its
+    /// session just before the hold began can stop a move here.)
     pub(crate) fn commit_if_still_idle(self, shared: &Shared) -> Option<Committed> {
         self.commit_checked(shared, true)
     }
 
     fn commit_checked(self, shared: &Shared, check_idle: bool) -> Option<Committed> {
-        let Replayed { plans, attach_failed, auth, live, live_dropped, requests, notes, given_up, .. } = self;
-        let mut report = Self::record(shared, &plans, &attach_failed, &auth, requests, check_idle)?;
-        report.auth_lost.extend(given_up);
+        let Replayed { plans, attach_failed, auth, live, live_dropped, requests, notes, .. } = self;
+        let report = Self::record(shared, &plans, &attach_failed, &auth, requests, check_idle)?;
         let mut orphans = Vec::new();
         let mut registry = shared.live();
         for (key, session, id) in live {
@@ -609,8 +587,8 @@ mod tests {
         assert!(matches!(auth, AuthState::Token(_)), "in use, its identity is left as it is: {auth:?}");
         let (methods, complete, auth) = replay_once(Occasion::PlannedMove, true).await;
         assert!(!methods.iter().any(|m| m == "refresh"), "{methods:?}");
-        assert!(complete, "idle, its expired identity is given up");
-        assert_eq!(auth, AuthState::Unknown, "given up as the replay began, before any commit");
+        assert!(complete, "idle, its expired identity is given up at the commit");
+        assert!(matches!(auth, AuthState::Token(_)), "nothing recorded before the commit: {auth:?}");
         // A reconnect (the old socket is gone) does spend it.
         let (methods, ..) = replay_once(Occasion::Reconnect, false).await;
         assert!(methods.iter().any(|m| m == "refresh"), "a reconnect sent {methods:?}");

@@ -39,6 +39,10 @@ pub(crate) struct Shared {
     pub(super) route: Mutex<Route>,
     /// A planned move is under way (dialing, draining or replaying).
     pub(crate) moving: AtomicBool,
+    /// A move holds the commands (draining, replaying, switching); `hold_over` wakes who waits
+    /// for it to end (see `Connection::while_held`).
+    pub(crate) holding: AtomicBool,
+    pub(crate) hold_over: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -58,14 +62,27 @@ impl Shared {
             stats: NodeStats::new(config.endpoints.len()),
             route: Mutex::new(Route::default()),
             moving: AtomicBool::new(false),
+            holding: AtomicBool::new(false),
+            hold_over: tokio::sync::Notify::new(),
         }
     }
 
-    /// A planned move begins or ends (calls made across it are judged apart: see
-    /// [`NodeStats::record_call`]).
+    /// A planned move begins or ends (its end ends its hold too).
     pub(crate) fn set_moving(&self, on: bool) {
-        if self.moving.swap(on, Ordering::SeqCst) != on {
-            self.stats.switched();
+        self.moving.store(on, Ordering::SeqCst);
+        if !on {
+            self.hold(false);
+        }
+    }
+
+    /// A move begins or stops holding the commands (calls across a hold are judged apart: see
+    /// [`NodeStats::record_call`]); its end wakes who waits for it.
+    pub(crate) fn hold(&self, on: bool) {
+        if self.holding.swap(on, Ordering::SeqCst) != on {
+            self.stats.hold(on);
+            if !on {
+                self.hold_over.notify_waiters();
+            }
         }
     }
 

@@ -78,12 +78,12 @@ impl Drop for PooledSession {
                 // runs a socket's requests concurrently), a reset included; a session its
                 // connection could not re-attach is gone.
                 let replace = state.as_ref().is_none_or(|st| st.effects_in_flight > 0);
+                let tag = self.shared.classify(state.as_deref(), self.forwarded.as_ref(), &self.clean_ns_db);
                 // Nobody holds it from here on (handed over, it is marked in use again).
-                let state = state.map(|st| {
-                    st.idle = true;
-                    &*st
-                });
-                (self.shared.classify(state, self.forwarded.as_ref(), &self.clean_ns_db), replace)
+                if let Some(st) = state {
+                    st.idle = self.shared.may_give_up(&tag);
+                }
+                (tag, replace)
             }),
             None => (Tag::Dirty, true),
         };

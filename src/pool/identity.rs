@@ -120,6 +120,14 @@ impl PoolShared {
         Ok(())
     }
 
+    /// Whether an idle session clean for `tag` may have its identity given up by a planned move
+    /// that cannot restore it (`SessionState::idle`): yes unless it is the pool's own identity
+    /// from a fixed token, which the pool cannot make anew once expired (every server refuses
+    /// it); such a session keeps its socket until it is restored or replaced.
+    pub(super) fn may_give_up(&self, tag: &Tag) -> bool {
+        !(matches!(tag, Tag::Default) && matches!(self.identity, Identity::Token(_)))
+    }
+
     /// What a returned session is clean for, judged from the server-confirmed state.
     pub(super) fn classify(&self, state: Option<&SessionState>, forwarded: Option<&AccessToken>, clean_ns_db: &NsDb) -> Tag {
         let Some(state) = state else { return Tag::Dirty };

@@ -80,7 +80,7 @@ impl managed::Manager for SessionManager {
         // Idle until a checkout takes it (the one that made it, or later: warm sessions).
         let clean_ns_db = session.with_state_mut(|s| {
             s.map(|s| {
-                s.idle = true;
+                s.idle = shared.may_give_up(&Tag::Default);
                 (s.namespace.clone(), s.database.clone())
             })
         });

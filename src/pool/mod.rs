@@ -410,7 +410,14 @@ impl Pool {
             Either::Handoff(mut pooled) => {
                 shared.counters.affinity_hit();
                 // Marked idle as it came back, and handed straight over: in use again. Judged
-                // again, live: a planned move may have given its identity up in between.
+                // again, live, once no move holds its connection: a planned move may have given
+                // its identity up in between.
+                if let Some(s) = &pooled.session {
+                    s.connection().while_held().await;
+                }
+                if pooled.session.as_ref().is_some_and(|s| !s.is_attached()) {
+                    return Ok(pooled); // gone: the caller drops it and tries again
+                }
                 let live = pooled.session.as_ref().map(|s| {
                     s.with_state_mut(|st| {
                         let st = st.map(|st| {
@@ -446,9 +453,13 @@ impl Pool {
             clean_ns_db,
             permit: None,
         };
-        // The tag was computed when the session came back; a reconnect may have changed the
-        // session since (identity lost, namespace not restored): judge it again, live.
+        // The tag was computed when the session came back; a reconnect or a move may have
+        // changed the session since (identity lost, namespace not restored): judge it again,
+        // live, once no move holds its connection (its commands would wait that long anyway).
         // It is in use from here on (see `SessionState::idle`).
+        if let Some(s) = &pooled.session {
+            s.connection().while_held().await;
+        }
         let live = pooled.session.as_ref().map(|s| {
             s.with_state_mut(|st| {
                 let st = st.map(|st| {
