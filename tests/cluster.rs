@@ -1369,3 +1369,119 @@ async fn a_planned_move_given_up_costs_idle_sessions_nothing() {
     assert!(after.is_ok());
     assert_eq!(resets_after, resets, "a move given up reset an idle session ({abandoned:?})");
 }
+
+// ---------------------------------------------------------------------------------------------
+// ---- from the fourth cold review ----
+
+/// README: a move's commands "wait 3.5 s at most … and with a request timeout longer than that
+/// nothing fails". Since the third review's fix a pool's checkout waits while a move holds its
+/// connection (`while_held`, up to 4.5 s) *inside the checkout timeout*: a planned move to a
+/// slow node (its replay given up at the 2 s limit) makes checkouts fail with a checkout timeout
+/// shorter than the hold, though the request timeout (5 s) is longer than the hold and the same
+/// request on an already checked-out session just waits and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review4_a_checkout_during_a_slow_planned_move_is_not_failed_by_the_hold() {
+    let c = cluster(&["a", "b"], 1).await;
+    c.nodes[0].proxy.refuse(true);
+    let pool = c
+        .pool(1, 2, quick_health())
+        .checkout_timeout(Duration::from_millis(1_500))
+        .configure_connections(|c| c.keepalive_interval(Duration::from_millis(200)).watchdog_timeout(Duration::from_secs(30)).connect_timeout(Duration::from_secs(20)).request_timeout(Duration::from_secs(5)))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(pool.connections()[0].endpoint(), c.url(1), "opened on b, away from home");
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.delay(Duration::from_millis(700));
+    c.nodes[0].proxy.refuse(false);
+    let (started, mut outcomes, mut outcome) = (Instant::now(), Vec::new(), None);
+    while started.elapsed() < Duration::from_secs(15) && outcome.is_none() {
+        let t = Instant::now();
+        let r = async {
+            let db = pool.get_with_token(c.tenants[0].1.clone()).await?;
+            db.query("RETURN 1", ()).await?.check()
+        }
+        .await;
+        outcomes.push((t.elapsed().as_millis(), r.map(|_| ()).map_err(|e| e.to_string())));
+        while let Ok(e) = events.try_recv() {
+            if matches!(e, ConnectionEvent::Moved { .. } | ConnectionEvent::MoveAbandoned { .. }) {
+                outcome = Some(e);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let outcome = outcome.expect("a move was tried and ended within 15 s");
+    let failed: Vec<_> = outcomes.iter().filter(|(_, r)| r.is_err()).collect();
+    let worst = outcomes.iter().map(|(ms, _)| *ms).max().unwrap_or_default();
+    eprintln!("move: {outcome:?}; {} requests, worst {worst} ms", outcomes.len());
+    assert!(failed.is_empty(), "{} of {} checkouts+requests failed around a planned move that held commands ~2 s (request timeout 5 s) (took ms, error): {failed:?}", failed.len(), outcomes.len());
+}
+
+/// The same with the README's own sizing example ("`checkout_timeout` and `request_timeout` at
+/// what a web request may wait (say 2 s and 5 s)"): a request of up to 800 ms in flight on the
+/// socket (drained first, as the README says: "at most 1 s"), then a replay given up at its
+/// 2 s limit. The requests on a session already checked out wait and succeed; checkouts fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review4_with_the_readme_sizing_timeouts_a_checkout_is_not_failed_by_a_planned_move() {
+    let c = cluster(&["a", "b"], 1).await;
+    c.nodes[0].proxy.refuse(true);
+    let pool = c
+        .pool(1, 4, quick_health())
+        .checkout_timeout(Duration::from_secs(2))
+        .configure_connections(|c| c.keepalive_interval(Duration::from_millis(200)).watchdog_timeout(Duration::from_secs(30)).connect_timeout(Duration::from_secs(20)).request_timeout(Duration::from_secs(5)))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(pool.connections()[0].endpoint(), c.url(1), "opened on b, away from home");
+    let (sleeper, held) = (pool.get().await.unwrap(), pool.get_with_token(c.tenants[0].1.clone()).await.unwrap());
+    sleeper.signin(&Root::new("root", "root")).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sleeping = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let _ = sleeper.query("SLEEP 800ms", ()).await;
+            }
+        })
+    };
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.delay(Duration::from_millis(700));
+    c.nodes[0].proxy.refuse(false);
+    let held_task = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut errors = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                if let Err(e) = async { held.query("RETURN 1", ()).await?.check() }.await {
+                    errors.push(e.to_string());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            errors
+        })
+    };
+    let (started, mut outcomes, mut outcome) = (Instant::now(), Vec::new(), None);
+    while started.elapsed() < Duration::from_secs(15) && outcome.is_none() {
+        let t = Instant::now();
+        let r = async {
+            let db = pool.get_with_token(c.tenants[0].1.clone()).await?;
+            db.query("RETURN 1", ()).await?.check()
+        }
+        .await;
+        outcomes.push((t.elapsed().as_millis(), r.map(|_| ()).map_err(|e| e.to_string())));
+        while let Ok(e) = events.try_recv() {
+            if matches!(e, ConnectionEvent::Moved { .. } | ConnectionEvent::MoveAbandoned { .. }) {
+                outcome = Some(e);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let held_errors = held_task.await.unwrap();
+    sleeping.await.unwrap();
+    let outcome = outcome.expect("a move was tried and ended within 15 s");
+    let failed: Vec<_> = outcomes.iter().filter(|(_, r)| r.is_err()).collect();
+    eprintln!("move: {outcome:?}; {} checkouts; the held session's errors: {held_errors:?}", outcomes.len());
+    assert!(held_errors.is_empty(), "{held_errors:?}");
+    assert!(failed.is_empty(), "{} of {} checkouts+requests failed around a planned move (README's 2 s / 5 s) (took ms, error): {failed:?}", failed.len(), outcomes.len());
+}
