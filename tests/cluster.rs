@@ -1485,3 +1485,30 @@ async fn review4_with_the_readme_sizing_timeouts_a_checkout_is_not_failed_by_a_p
     assert!(held_errors.is_empty(), "{held_errors:?}");
     assert!(failed.is_empty(), "{} of {} checkouts+requests failed around a planned move (README's 2 s / 5 s) (took ms, error): {failed:?}", failed.len(), outcomes.len());
 }
+
+/// README: "No live-query notification is lost in a move". A live stream outlives the pooled
+/// session it was opened on (it holds the connection, not the session). Returned to the pool
+/// (idle) with its identity resting on an expired token (`FOR TOKEN 2s, FOR SESSION 12h`, the
+/// old socket's server session and its live query still alive), the session counts as "back"
+/// without its identity, so a *planned* move commits and ends the caller's stream — where on
+/// the old socket it would have gone on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review4_a_planned_move_does_not_end_a_live_stream_of_a_returned_session() {
+    use futures_util::StreamExt;
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = expired_identity_pool(&c).await;
+    let db = pool.get().await.unwrap();
+    let mut stream = db.live::<serde_json::Value>("note").await.unwrap();
+    drop(db);
+    wait_token_expired().await;
+    // Still alive on b: a change there is notified.
+    let admin = root_on(c.nodes[1].server.url()).await;
+    admin.session().query("CREATE note SET text = 'before', owner = type::record($who)", serde_json::json!({ "who": c.tenants[0].0 })).await.unwrap().check().unwrap();
+    let before = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
+    assert!(matches!(before, Ok(Some(Ok(_)))), "the stream works before the move: {before:?}");
+    let mut events = pool.connections()[0].events();
+    c.nodes[0].proxy.refuse(false);
+    moved_within(&pool, &mut events, "a returned session with a live stream").await;
+    let after = tokio::time::timeout(Duration::from_millis(1_500), stream.next()).await;
+    assert!(!matches!(after, Ok(None)), "a planned move ended a live stream that the old socket still served: {after:?}");
+}
