@@ -1371,16 +1371,16 @@ async fn a_planned_move_given_up_costs_idle_sessions_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// ---- from the fourth cold review ----
+// ---- from the fourth cold review: each failed before its fix ----
 
 /// README: a move's commands "wait 3.5 s at most … and with a request timeout longer than that
-/// nothing fails". Since the third review's fix a pool's checkout waits while a move holds its
-/// connection (`while_held`, up to 4.5 s) *inside the checkout timeout*: a planned move to a
-/// slow node (its replay given up at the 2 s limit) makes checkouts fail with a checkout timeout
-/// shorter than the hold, though the request timeout (5 s) is longer than the hold and the same
-/// request on an already checked-out session just waits and succeeds.
+/// nothing fails". After the third review's fix a pool's checkout waited while a move held its
+/// connection (up to 4.5 s) *inside the checkout timeout*: a planned move to a slow node (its
+/// replay given up at the 2 s limit) made checkouts fail with a checkout timeout shorter than
+/// the hold, though the request timeout (5 s) is longer than the hold and the same request on
+/// an already checked-out session just waited and succeeded. Checkouts no longer wait.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review4_a_checkout_during_a_slow_planned_move_is_not_failed_by_the_hold() {
+async fn a_checkout_during_a_slow_planned_move_is_not_failed_by_the_hold() {
     let c = cluster(&["a", "b"], 1).await;
     c.nodes[0].proxy.refuse(true);
     let pool = c
@@ -1420,9 +1420,10 @@ async fn review4_a_checkout_during_a_slow_planned_move_is_not_failed_by_the_hold
 /// The same with the README's own sizing example ("`checkout_timeout` and `request_timeout` at
 /// what a web request may wait (say 2 s and 5 s)"): a request of up to 800 ms in flight on the
 /// socket (drained first, as the README says: "at most 1 s"), then a replay given up at its
-/// 2 s limit. The requests on a session already checked out wait and succeed; checkouts fail.
+/// 2 s limit. The requests on a session already checked out waited and succeeded; checkouts
+/// failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review4_with_the_readme_sizing_timeouts_a_checkout_is_not_failed_by_a_planned_move() {
+async fn with_the_readme_sizing_timeouts_a_checkout_is_not_failed_by_a_planned_move() {
     let c = cluster(&["a", "b"], 1).await;
     c.nodes[0].proxy.refuse(true);
     let pool = c
@@ -1489,11 +1490,12 @@ async fn review4_with_the_readme_sizing_timeouts_a_checkout_is_not_failed_by_a_p
 /// README: "No live-query notification is lost in a move". A live stream outlives the pooled
 /// session it was opened on (it holds the connection, not the session). Returned to the pool
 /// (idle) with its identity resting on an expired token (`FOR TOKEN 2s, FOR SESSION 12h`, the
-/// old socket's server session and its live query still alive), the session counts as "back"
-/// without its identity, so a *planned* move commits and ends the caller's stream — where on
-/// the old socket it would have gone on.
+/// old socket's server session and its live query still alive), the session counted as "back"
+/// without its identity before the fix, so a *planned* move committed and ended the caller's
+/// stream, where on the old socket it would have gone on. Now the stream keeps the socket where
+/// it is until it is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review4_a_planned_move_does_not_end_a_live_stream_of_a_returned_session() {
+async fn a_planned_move_does_not_end_a_live_stream_of_a_returned_session() {
     use futures_util::StreamExt;
     let c = cluster(&["a", "b"], 1).await;
     let pool = expired_identity_pool(&c).await;
@@ -1508,7 +1510,12 @@ async fn review4_a_planned_move_does_not_end_a_live_stream_of_a_returned_session
     assert!(matches!(before, Ok(Some(Ok(_)))), "the stream works before the move: {before:?}");
     let mut events = pool.connections()[0].events();
     c.nodes[0].proxy.refuse(false);
-    moved_within(&pool, &mut events, "a returned session with a live stream").await;
-    let after = tokio::time::timeout(Duration::from_millis(1_500), stream.next()).await;
-    assert!(!matches!(after, Ok(None)), "a planned move ended a live stream that the old socket still served: {after:?}");
+    let first = wait_for(&mut events, "a move done or given up", |e| matches!(e, ConnectionEvent::Moved { .. } | ConnectionEvent::MoveAbandoned { .. })).await;
+    assert!(matches!(first, ConnectionEvent::MoveAbandoned { .. }), "the move went ahead with the stream still read: {first:?}");
+    admin.session().query("CREATE note SET text = 'after', owner = type::record($who)", serde_json::json!({ "who": c.tenants[0].0 })).await.unwrap().check().unwrap();
+    let after = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
+    assert!(matches!(after, Ok(Some(Ok(_)))), "the stream goes on on the old socket: {after:?}");
+    // Once the stream is dropped, nothing keeps the socket away from home.
+    drop(stream);
+    moved_within(&pool, &mut events, "the stream dropped").await;
 }

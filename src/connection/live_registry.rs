@@ -141,6 +141,11 @@ impl LiveRegistry {
         self.entries.iter().map(|(k, e)| (*k, e.session, e.server_id)).collect()
     }
 
+    /// Whether live query `key`'s stream is still read (not dropped).
+    pub(crate) fn is_read(&self, key: u64) -> bool {
+        self.entries.get(&key).is_some_and(|e| !e.sender.is_closed())
+    }
+
     pub(crate) fn server_id(&self, key: u64) -> Option<uuid::Uuid> {
         self.entries.get(&key).map(|e| e.server_id)
     }

@@ -19,10 +19,12 @@
 //!    socket (`FOR SESSION` longer than `FOR TOKEN`): such a session keeps the move from
 //!    happening until it is returned to its pool or its caller drops it. Idle in a pool, it
 //!    does not: its identity is given up at the commit, and the pool prepares it again (signs
-//!    it in anew, say) when it is next checked out — a pool's checkout waits while a move
-//!    holds the commands ([`Connection::while_held`]) and marks idle only sessions whose
-//!    identity it can make anew; the commit gives the move up if such a session was taken
-//!    meanwhile (`Replayed::commit_if_still_idle`).
+//!    it in anew, say) when it is next checked out — a pool marks idle only sessions whose
+//!    identity it can make anew, and a checkout while a move holds the commands gives such an
+//!    identity up itself (`SessionState::take_into_use`); the commit gives the move up if a
+//!    session it counted on giving up was taken meanwhile still resting on that identity
+//!    (`Replayed::commit_if_still_idle`). A live query whose stream is still read keeps the
+//!    move from happening, whoever holds its session.
 //!    Before switching, the old socket's last notifications are read ([`settle`], at most
 //!    [`SETTLE_LIMIT`]).
 //!
@@ -62,9 +64,6 @@ pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 /// meanwhile); past it the move is given up. A forced move's is bounded by the connect and
 /// request timeouts only.
 pub(crate) const REPLAY_LIMIT: Duration = Duration::from_secs(2);
-
-/// The longest a planned move holds the commands: the drain, the replay, the settle.
-pub(crate) const MAX_HOLD: Duration = Duration::from_millis(3_500);
 
 /// Where a connection is asked to be, by index into its endpoints.
 #[derive(Debug, Default)]
@@ -146,28 +145,6 @@ impl Connection {
         }
         route.move_to = Some((index, forced));
         true
-    }
-
-    /// Waits while a move holds this connection's commands (at most [`MAX_HOLD`] and a
-    /// second): a pool judges a session it checks out once the move has recorded what came
-    /// back, and the session's commands would wait that long anyway.
-    pub(crate) async fn while_held(&self) {
-        let shared = self.shared();
-        if !shared.holding.load(Ordering::SeqCst) {
-            return;
-        }
-        let _ = timeout(MAX_HOLD + Duration::from_secs(1), async {
-            loop {
-                let over = shared.hold_over.notified();
-                tokio::pin!(over);
-                over.as_mut().enable();
-                if !shared.holding.load(Ordering::SeqCst) {
-                    return;
-                }
-                over.await;
-            }
-        })
-        .await;
     }
 
     /// Whether a move is under way or asked for.
@@ -453,11 +430,6 @@ async fn settle(old: &mut Socket, shared: &super::Shared, live: &[(u64, Option<u
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_longest_hold_is_the_drain_the_replay_and_the_settle() {
-        assert_eq!(MAX_HOLD, DRAIN_LIMIT + REPLAY_LIMIT + SETTLE_LIMIT);
-    }
 
     #[test]
     fn a_move_is_started_only_to_another_endpoint_of_its_own_not_to_avoid() {

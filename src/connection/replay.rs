@@ -150,7 +150,8 @@ fn token_selects(tokens: &Tokens, state: &SessionState) -> bool {
     claims.ns == state.namespace && claims.db == state.database && state.namespace.is_some()
 }
 
-fn expired(tokens: &Tokens) -> bool {
+/// Whether an access token has expired, as a replay judges it (a second early, for the trip).
+pub(crate) fn expired(tokens: &Tokens) -> bool {
     // One second of slack for the trip to the server.
     tokens.access.expires_at().is_some_and(|exp| exp <= chrono::Utc::now().timestamp() + 1)
 }
@@ -397,14 +398,16 @@ pub(crate) async fn run(socket: &mut Socket, shared: &Shared, config: &Config, o
         .collect();
     let results = exchange(socket, shared, config, &mut tally, steps).await?;
     let live = keep.into_iter().zip(results).map(|((key, session, what), result)| (key, session, result.ok().and_then(|r| what.id_from(r)))).collect();
-    let lost_anyway = |session: &Option<uuid::Uuid>| {
+    // A live query whose stream is still read is in use, whoever holds its session: it keeps
+    // a planned move from completing unless its session has no identity at all to restore.
+    let lost_anyway = |key: u64, session: &Option<uuid::Uuid>| {
         plans.iter().find(|(id, _)| id == session).is_some_and(|(_, plan)| match &plan.auth {
             AuthState::Unknown => true,
-            AuthState::Token(t) => expired(t) && plan.idle,
+            AuthState::Token(t) => expired(t) && plan.idle && !shared.live().is_read(key),
             _ => false,
         })
     };
-    let live_lost = drop_now.iter().any(|(_, session, _)| !lost_anyway(session));
+    let live_lost = drop_now.iter().any(|(key, session, _)| !lost_anyway(*key, session));
     let live_dropped = drop_now.into_iter().map(|(key, ..)| key).collect();
     let Tally { requests, notes } = tally;
     Ok(Replayed { plans, alive, attach_failed, auth, live, live_dropped, live_lost, requests, notes })
@@ -448,9 +451,9 @@ impl Replayed {
     /// given up. The check and the record are made under the sessions' lock, the one a pool's
     /// checkout takes to mark a session in use and judge it: a checkout before the commit
     /// keeps the move from happening, one after it finds the identity lost and prepares the
-    /// session again. (A pool's checkout waits while a move holds the commands, before it
-    /// judges the session: see `Connection::while_held`; so only a checkout that took its
-    /// session just before the hold began can stop a move here.)
+    /// session again. (A checkout while a move holds the commands gives such an identity up
+    /// itself, `SessionState::take_into_use`, which this check allows; so only a checkout that
+    /// took its session just before the hold began can stop a move here.)
     pub(crate) fn commit_if_still_idle(self, shared: &Shared) -> Option<Committed> {
         self.commit_checked(shared, true)
     }
@@ -491,7 +494,10 @@ impl Replayed {
         let mut states = shared.sessions();
         if check_idle {
             let given_up_as_idle = |i: usize| matches!(auth[i], Auth::Todo(_) | Auth::Lost) && matches!(&plans[i].1.auth, AuthState::Token(t) if plans[i].1.idle && expired(t));
-            if (0..plans.len()).any(|i| given_up_as_idle(i) && states.get(&plans[i].0).is_some_and(|s| !s.idle)) {
+            // Taken since, and still resting on that identity (a checkout during the hold gives
+            // it up itself: see `SessionState::take_into_use`).
+            let taken = |s: &SessionState| !s.idle && s.auth != AuthState::Unknown;
+            if (0..plans.len()).any(|i| given_up_as_idle(i) && states.get(&plans[i].0).is_some_and(taken)) {
                 return None;
             }
         }

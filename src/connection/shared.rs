@@ -39,10 +39,9 @@ pub(crate) struct Shared {
     pub(super) route: Mutex<Route>,
     /// A planned move is under way (dialing, draining or replaying).
     pub(crate) moving: AtomicBool,
-    /// A move holds the commands (draining, replaying, switching); `hold_over` wakes who waits
-    /// for it to end (see `Connection::while_held`).
+    /// A move holds the commands (draining, replaying, switching): a pool's checkout then
+    /// gives an identity the move would drop up itself (see `SessionState::take_into_use`).
     pub(crate) holding: AtomicBool,
-    pub(crate) hold_over: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -63,7 +62,6 @@ impl Shared {
             route: Mutex::new(Route::default()),
             moving: AtomicBool::new(false),
             holding: AtomicBool::new(false),
-            hold_over: tokio::sync::Notify::new(),
         }
     }
 
@@ -76,13 +74,10 @@ impl Shared {
     }
 
     /// A move begins or stops holding the commands (calls across a hold are judged apart: see
-    /// [`NodeStats::record_call`]); its end wakes who waits for it.
+    /// [`NodeStats::record_call`]).
     pub(crate) fn hold(&self, on: bool) {
         if self.holding.swap(on, Ordering::SeqCst) != on {
             self.stats.hold(on);
-            if !on {
-                self.hold_over.notify_waiters();
-            }
         }
     }
 

@@ -254,6 +254,20 @@ impl SessionState {
         }
     }
 
+    /// The session is taken into use by a pool's checkout (see [`SessionState::idle`]). While a
+    /// move holds its socket's commands (`holding`), an identity that move would give up — one
+    /// resting on an expired access token, with no remembered credentials to sign in again
+    /// (`restorable`) — is given up here, at once: the caller then finds the identity unknown
+    /// and prepares the session again, its commands running after the move, instead of sending
+    /// them under an identity the move's commit drops (which would refuse them).
+    pub(crate) fn take_into_use(&mut self, holding: bool, restorable: bool) {
+        self.idle = false;
+        let expired = matches!(&self.auth, AuthState::Token(t) if crate::connection::replay::expired(t));
+        if holding && expired && !restorable && self.auth_in_flight == 0 {
+            self.auth = AuthState::Unknown;
+        }
+    }
+
     /// A successful signin or authenticate: the server also selects the token's namespace and
     /// database (its `NS` and `DB` claims), so the state follows.
     fn authenticated(&mut self, tokens: Tokens) {
@@ -313,6 +327,29 @@ mod tests {
             s.apply(&a, Some(&Cbor::Null));
             assert_eq!(s.auth.access().map(AccessToken::as_str), Some("a"));
         }
+    }
+
+    #[test]
+    fn a_checkout_during_a_moves_hold_gives_up_an_identity_the_move_would_drop() {
+        // {"exp":1700000000}: long expired.
+        let expired = Tokens { access: AccessToken::new("eyJhbGciOiJub25lIn0.eyJleHAiOjE3MDAwMDAwMDB9."), refresh: None };
+        let idle = |auth: AuthState| {
+            let mut s = SessionState { auth, ..Default::default() };
+            s.idle = true;
+            s
+        };
+        let mut s = idle(AuthState::Token(expired.clone()));
+        s.take_into_use(false, false);
+        assert!(!s.idle && matches!(s.auth, AuthState::Token(_)), "no move: judged as it is");
+        let mut s = idle(AuthState::Token(expired.clone()));
+        s.take_into_use(true, true);
+        assert!(matches!(s.auth, AuthState::Token(_)), "the move signs it in again: kept");
+        let mut s = idle(AuthState::Token(expired));
+        s.take_into_use(true, false);
+        assert_eq!(s.auth, AuthState::Unknown, "given up now, prepared again by the pool");
+        let mut s = idle(AuthState::Token(tokens("a", None))); // no `exp`: never expires
+        s.take_into_use(true, false);
+        assert!(matches!(s.auth, AuthState::Token(_)));
     }
 
     #[test]

@@ -410,23 +410,11 @@ impl Pool {
             Either::Handoff(mut pooled) => {
                 shared.counters.affinity_hit();
                 // Marked idle as it came back, and handed straight over: in use again. Judged
-                // again, live, once no move holds its connection: a planned move may have given
-                // its identity up in between.
-                if let Some(s) = &pooled.session {
-                    s.connection().while_held().await;
-                }
+                // again, live: a move may have given its identity up in between.
                 if pooled.session.as_ref().is_some_and(|s| !s.is_attached()) {
                     return Ok(pooled); // gone: the caller drops it and tries again
                 }
-                let live = pooled.session.as_ref().map(|s| {
-                    s.with_state_mut(|st| {
-                        let st = st.map(|st| {
-                            st.idle = false;
-                            &*st
-                        });
-                        shared.classify(st, pooled.forwarded.as_ref(), &pooled.clean_ns_db)
-                    })
-                });
+                let live = pooled.session.as_ref().map(|s| s.with_state_in_use(|st| shared.classify(st, pooled.forwarded.as_ref(), &pooled.clean_ns_db)));
                 let live = live.unwrap_or(Tag::Dirty);
                 if live != pooled.want {
                     let want = pooled.want.clone();
@@ -455,20 +443,8 @@ impl Pool {
         };
         // The tag was computed when the session came back; a reconnect or a move may have
         // changed the session since (identity lost, namespace not restored): judge it again,
-        // live, once no move holds its connection (its commands would wait that long anyway).
-        // It is in use from here on (see `SessionState::idle`).
-        if let Some(s) = &pooled.session {
-            s.connection().while_held().await;
-        }
-        let live = pooled.session.as_ref().map(|s| {
-            s.with_state_mut(|st| {
-                let st = st.map(|st| {
-                    st.idle = false;
-                    &*st
-                });
-                shared.classify(st, tag.forwarded().as_ref(), &pooled.clean_ns_db)
-            })
-        });
+        // live. It is in use from here on (see `SessionState::take_into_use`).
+        let live = pooled.session.as_ref().map(|s| s.with_state_in_use(|st| shared.classify(st, tag.forwarded().as_ref(), &pooled.clean_ns_db)));
         let tag = if live.as_ref() == Some(&tag) { tag } else { Tag::Dirty };
         if hit && tag == *want && !want.token_expired() {
             shared.counters.affinity_hit();

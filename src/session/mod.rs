@@ -184,8 +184,22 @@ impl Session {
         f(self.conn.shared().sessions().get(&self.id))
     }
 
+    /// Marks the session in use (a pool's checkout: see `SessionState::take_into_use`) and runs
+    /// `f` on its state, under the one lock.
+    pub(crate) fn with_state_in_use<R>(&self, f: impl FnOnce(Option<&crate::connection::state::SessionState>) -> R) -> R {
+        let shared = self.conn.shared();
+        let holding = shared.holding.load(std::sync::atomic::Ordering::SeqCst);
+        let restorable = self.conn.config().remember_credentials;
+        let mut sessions = shared.sessions();
+        let state = sessions.get_mut(&self.id).map(|st| {
+            st.take_into_use(holding, restorable && st.credentials.is_some());
+            &*st
+        });
+        f(state)
+    }
+
     /// [`with_state`](Self::with_state), with the state to change (a pool marks its sessions
-    /// idle or in use).
+    /// idle).
     pub(crate) fn with_state_mut<R>(&self, f: impl FnOnce(Option<&mut crate::connection::state::SessionState>) -> R) -> R {
         f(self.conn.shared().sessions().get_mut(&self.id))
     }
