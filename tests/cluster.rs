@@ -1519,3 +1519,118 @@ async fn a_planned_move_does_not_end_a_live_stream_of_a_returned_session() {
     drop(stream);
     moved_within(&pool, &mut events, "the stream dropped").await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// ---- from the fifth cold review ----
+
+/// Calls `who` every 20 ms until the first move of socket 0 is done or given up (and 1 s past
+/// it); the outcomes (took ms, result) and that first move.
+async fn who_around_a_move<F, Fut>(events: &mut tokio::sync::broadcast::Receiver<ConnectionEvent>, who: F) -> (Vec<(u128, Result<String, String>)>, Option<ConnectionEvent>)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<String, Error>>,
+{
+    let (deadline, mut outcomes, mut first, mut past) = (Instant::now() + Duration::from_secs(15), Vec::new(), None, None::<Instant>);
+    while Instant::now() < deadline && past.is_none_or(|p| p.elapsed() < Duration::from_secs(1)) {
+        let t = Instant::now();
+        let r = who().await;
+        outcomes.push((t.elapsed().as_millis(), r.map_err(|e| e.to_string())));
+        while let Ok(e) = events.try_recv() {
+            if first.is_none() && matches!(e, ConnectionEvent::Moved { .. } | ConnectionEvent::MoveAbandoned { .. }) {
+                first = Some(e);
+                past = Some(Instant::now());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (outcomes, first)
+}
+
+/// `SessionState::take_into_use` gives up an expired identity during *any* hold, whether the
+/// session was idle (one the move would give up) or not. An `identity_token` pool's sessions
+/// are never idle (`PoolShared::may_give_up`): the move keeps their identity and is given up
+/// (`a_planned_move_does_not_break_an_identity_token_pool_that_served_before`). But a checkout
+/// that lands in that move's hold finds the identity given up, prepares the session with the
+/// same expired token, which the server refuses: the checkout fails, where without a move it
+/// would have been served (the server session outlives the token).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review5_a_checkout_during_a_moves_hold_does_not_break_an_identity_token_pool() {
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = expired_token_identity_pool(&c).await;
+    wait_token_expired().await;
+    assert_eq!(who_default(&pool).await.expect("the server sessions outlive the pool's token"), c.tenants[0].0);
+    let mut events = pool.connections()[0].events();
+    // The new node answers in 150 ms each way, so that the hold lasts long enough for a
+    // checkout to land in it.
+    c.nodes[0].proxy.delay(Duration::from_millis(150));
+    c.nodes[0].proxy.refuse(false);
+    let (outcomes, first) = who_around_a_move(&mut events, || who_default(&pool)).await;
+    let after = who_default(&pool).await;
+    let failed: Vec<_> = outcomes.iter().filter(|(_, r)| r.is_err()).collect();
+    eprintln!("first move: {first:?}; {} checkouts; after: {after:?}", outcomes.len());
+    assert!(matches!(first, Some(ConnectionEvent::MoveAbandoned { .. })), "{first:?}");
+    assert!(failed.is_empty(), "{} of {} checkouts failed around a planned move that was given up (took ms, error): {failed:?}", failed.len(), outcomes.len());
+    assert_eq!(after.expect("the pool serves on"), c.tenants[0].0);
+}
+
+/// The fourth review's fix keeps a live stream still read on a returned session whose token
+/// expired from being ended by a planned move ("A live query whose stream is still read keeps
+/// the move from happening"). But a checkout of that session during a move's hold (here: the
+/// drain, a root session's `SLEEP` in flight; the move is then given up, the root token not
+/// being good on `a`) makes `take_into_use` give its identity up though no move drops it: the
+/// checkout finds it `Dirty` and resets it, which ends the stream. Without the move, the same
+/// checkout is a hit and the stream goes on (the control).
+async fn a_checkout_during_a_hold_and_a_read_stream(mv: bool) {
+    use futures_util::StreamExt;
+    let c = cluster(&["a", "b"], 1).await;
+    let pool = expired_identity_pool(&c).await;
+    let db = pool.get().await.unwrap();
+    let mut stream = db.live::<serde_json::Value>("note").await.unwrap();
+    drop(db);
+    // The other session: a request in flight, so that a drain lasts.
+    let sleeper = pool.get().await.unwrap();
+    sleeper.signin(&Root::new("root", "root")).await.unwrap();
+    wait_token_expired().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sleeping = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let _ = sleeper.query("SLEEP 700ms", ()).await;
+            }
+        })
+    };
+    let mut events = pool.connections()[0].events();
+    if mv {
+        c.nodes[0].proxy.refuse(false);
+    }
+    // Whoever checks out the stream's session (the only idle one) meanwhile.
+    let (outcomes, first) = if mv {
+        who_around_a_move(&mut events, || who_default(&pool)).await
+    } else {
+        let mut outcomes = Vec::new();
+        for _ in 0..100 {
+            let t = Instant::now();
+            let r = who_default(&pool).await;
+            outcomes.push((t.elapsed().as_millis(), r.map_err(|e| e.to_string())));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (outcomes, None)
+    };
+    stop.store(true, Ordering::SeqCst);
+    sleeping.await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
+    let failed: Vec<_> = outcomes.iter().filter(|(_, r)| r.is_err()).collect();
+    eprintln!("first move: {first:?}; {} checkouts, failed {failed:?}; stream: {ended:?}; resets {}", outcomes.len(), pool.status().resets);
+    assert!(ended.is_err(), "the stream still read ended ({ended:?}); first move {first:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review5_a_checkout_during_a_moves_hold_does_not_end_a_read_stream() {
+    a_checkout_during_a_hold_and_a_read_stream(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review5_control_the_same_checkouts_without_a_move_keep_the_stream() {
+    a_checkout_during_a_hold_and_a_read_stream(false).await;
+}
