@@ -1521,7 +1521,7 @@ async fn a_planned_move_does_not_end_a_live_stream_of_a_returned_session() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// ---- from the fifth cold review ----
+// ---- from the fifth cold review: each failed before its fix ----
 
 /// Calls `who` every 20 ms until the first move of socket 0 is done or given up (and 1 s past
 /// it); the outcomes (took ms, result) and that first move.
@@ -1546,21 +1546,21 @@ where
     (outcomes, first)
 }
 
-/// `SessionState::take_into_use` gives up an expired identity during *any* hold, whether the
+/// `SessionState::take_into_use` gave up an expired identity during *any* hold, whether the
 /// session was idle (one the move would give up) or not. An `identity_token` pool's sessions
 /// are never idle (`PoolShared::may_give_up`): the move keeps their identity and is given up
 /// (`a_planned_move_does_not_break_an_identity_token_pool_that_served_before`). But a checkout
-/// that lands in that move's hold finds the identity given up, prepares the session with the
-/// same expired token, which the server refuses: the checkout fails, where without a move it
-/// would have been served (the server session outlives the token).
+/// that landed in that move's hold found the identity given up and prepared the session with
+/// the same expired token, which the server refused: the checkout failed, where without a move
+/// it would have been served (the server session outlives the token).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review5_a_checkout_during_a_moves_hold_does_not_break_an_identity_token_pool() {
+async fn a_checkout_during_a_moves_hold_does_not_break_an_identity_token_pool() {
     a_checkout_during_a_hold_in_a_token_pool(true).await;
 }
 
 /// Control: the same checkouts, the node `a` kept refused (no move, no hold): none fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review5_control_the_same_token_pool_checkouts_without_a_move_do_not_fail() {
+async fn control_the_same_token_pool_checkouts_without_a_move_do_not_fail() {
     a_checkout_during_a_hold_in_a_token_pool(false).await;
 }
 
@@ -1598,9 +1598,10 @@ async fn a_checkout_during_a_hold_in_a_token_pool(mv: bool) {
 /// expired from being ended by a planned move ("A live query whose stream is still read keeps
 /// the move from happening"). But a checkout of that session during a move's hold (here: the
 /// drain, a root session's `SLEEP` in flight; the move is then given up, the root token not
-/// being good on `a`) makes `take_into_use` give its identity up though no move drops it: the
-/// checkout finds it `Dirty` and resets it, which ends the stream. Without the move, the same
-/// checkout is a hit and the stream goes on (the control).
+/// being good on `a`) made `take_into_use` give its identity up though no move drops it: the
+/// checkout found it `Dirty` and reset it, which ended the stream. Without the move, the same
+/// checkout is a hit and the stream goes on (the control). A stream still read now keeps its
+/// session's identity.
 async fn a_checkout_during_a_hold_and_a_read_stream(mv: bool) {
     use futures_util::StreamExt;
     let c = cluster(&["a", "b"], 1).await;
@@ -1647,11 +1648,11 @@ async fn a_checkout_during_a_hold_and_a_read_stream(mv: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review5_a_checkout_during_a_moves_hold_does_not_end_a_read_stream() {
+async fn a_checkout_during_a_moves_hold_does_not_end_a_read_stream() {
     a_checkout_during_a_hold_and_a_read_stream(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn review5_control_the_same_checkouts_without_a_move_keep_the_stream() {
+async fn control_the_same_checkouts_without_a_move_keep_the_stream() {
     a_checkout_during_a_hold_and_a_read_stream(false).await;
 }

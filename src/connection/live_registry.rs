@@ -141,6 +141,11 @@ impl LiveRegistry {
         self.entries.iter().map(|(k, e)| (*k, e.session, e.server_id)).collect()
     }
 
+    /// Whether a live query of `session` has a stream still read.
+    pub(crate) fn session_is_read(&self, session: Option<uuid::Uuid>) -> bool {
+        self.entries.values().any(|e| e.session == session && !e.sender.is_closed())
+    }
+
     /// Whether live query `key`'s stream is still read (not dropped).
     pub(crate) fn is_read(&self, key: u64) -> bool {
         self.entries.get(&key).is_some_and(|e| !e.sender.is_closed())

@@ -255,15 +255,19 @@ impl SessionState {
     }
 
     /// The session is taken into use by a pool's checkout (see [`SessionState::idle`]). While a
-    /// move holds its socket's commands (`holding`), an identity that move would give up — one
-    /// resting on an expired access token, with no remembered credentials to sign in again
-    /// (`restorable`) — is given up here, at once: the caller then finds the identity unknown
-    /// and prepares the session again, its commands running after the move, instead of sending
-    /// them under an identity the move's commit drops (which would refuse them).
-    pub(crate) fn take_into_use(&mut self, holding: bool, restorable: bool) {
-        self.idle = false;
-        let expired = matches!(&self.auth, AuthState::Token(t) if crate::connection::replay::expired(t));
-        if holding && expired && !restorable && self.auth_in_flight == 0 {
+    /// move holds its socket's commands (`holding`), an identity that move would give up — an
+    /// idle session's, resting on an expired access token with no refresh token, and nothing
+    /// to `keep` it (remembered credentials to sign in again, a live stream still read) — is
+    /// given up here, at once: the caller then finds the identity unknown and prepares the
+    /// session again, its commands running after the move, instead of sending them under an
+    /// identity the move's commit drops (which would refuse them). A session that was not idle
+    /// (a pool's own fixed-token identity, say, which it could not make anew) keeps its
+    /// identity: such a session keeps the move from happening instead. If the move is then
+    /// given up, the session has paid a preparation (a reset and a signin) for nothing.
+    pub(crate) fn take_into_use(&mut self, holding: bool, keep: bool) {
+        let was_idle = std::mem::replace(&mut self.idle, false);
+        let lost = matches!(&self.auth, AuthState::Token(t) if t.refresh.is_none() && crate::connection::replay::expired(t));
+        if was_idle && holding && lost && !keep && self.auth_in_flight == 0 {
             self.auth = AuthState::Unknown;
         }
     }
@@ -344,12 +348,18 @@ mod tests {
         let mut s = idle(AuthState::Token(expired.clone()));
         s.take_into_use(true, true);
         assert!(matches!(s.auth, AuthState::Token(_)), "the move signs it in again: kept");
-        let mut s = idle(AuthState::Token(expired));
+        let mut s = idle(AuthState::Token(expired.clone()));
         s.take_into_use(true, false);
         assert_eq!(s.auth, AuthState::Unknown, "given up now, prepared again by the pool");
         let mut s = idle(AuthState::Token(tokens("a", None))); // no `exp`: never expires
         s.take_into_use(true, false);
         assert!(matches!(s.auth, AuthState::Token(_)));
+        let mut s = idle(AuthState::Token(Tokens { refresh: Some(crate::auth::RefreshToken::new("r")), ..expired.clone() }));
+        s.take_into_use(true, false);
+        assert!(matches!(s.auth, AuthState::Token(_)), "refreshable (by a reconnect or a forced move, or on its socket): kept");
+        let mut s = SessionState { auth: AuthState::Token(expired.clone()), ..Default::default() };
+        s.take_into_use(true, false);
+        assert!(matches!(s.auth, AuthState::Token(_)), "not idle (a pool's fixed-token identity): kept, the move waits");
     }
 
     #[test]

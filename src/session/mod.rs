@@ -189,10 +189,13 @@ impl Session {
     pub(crate) fn with_state_in_use<R>(&self, f: impl FnOnce(Option<&crate::connection::state::SessionState>) -> R) -> R {
         let shared = self.conn.shared();
         let holding = shared.holding.load(std::sync::atomic::Ordering::SeqCst);
-        let restorable = self.conn.config().remember_credentials;
+        // A stream still read keeps its session's identity (and the move waits): looked up
+        // before the sessions' lock, never under it.
+        let read = holding && shared.live().session_is_read(self.id);
+        let remembered = self.conn.config().remember_credentials;
         let mut sessions = shared.sessions();
         let state = sessions.get_mut(&self.id).map(|st| {
-            st.take_into_use(holding, restorable && st.credentials.is_some());
+            st.take_into_use(holding, read || (remembered && st.credentials.is_some()));
             &*st
         });
         f(state)
