@@ -452,8 +452,10 @@ impl Replayed {
     /// checkout takes to mark a session in use and judge it: a checkout before the commit
     /// keeps the move from happening, one after it finds the identity lost and prepares the
     /// session again. (A checkout while a move holds the commands gives such an identity up
-    /// itself, `SessionState::take_into_use`, which this check allows; so only a checkout that
-    /// took its session just before the hold began can stop a move here.)
+    /// itself, `SessionState::take_into_use`, which this check allows, unless something keeps
+    /// it: a refresh token, remembered credentials or a read stream. So a move is stopped here
+    /// by a checkout that took its session just before the hold began, or during it one whose
+    /// identity is kept that way: rare, since renewals refresh tokens before they expire.)
     pub(crate) fn commit_if_still_idle(self, shared: &Shared) -> Option<Committed> {
         self.commit_checked(shared, true)
     }
