@@ -86,7 +86,7 @@ async fn cluster(names: &[&str], users: usize) -> Cluster {
         async move {
             let s = first.attach().await.unwrap();
             let token = s.signup(&record("account", &format!("tenant{i}@x.y"), "pw")).await.unwrap().access;
-            let id: String = s.query("RETURN <string> $auth.id", ()).await.unwrap().take(0).unwrap();
+            let id = auth_id(&s).await.unwrap();
             (id, token)
         }
     });
@@ -139,6 +139,19 @@ impl Cluster {
                     .request_timeout(REQUEST)
             })
             .health(health)
+    }
+
+    /// Node a refuses connections and its sockets are cut: every socket of `pool` fails over
+    /// to b (bounded wait).
+    async fn fail_over_from_a(&self, pool: &Pool) {
+        self.nodes[0].proxy.refuse(true);
+        self.nodes[0].proxy.cut();
+        let sockets = pool.connections().len();
+        until("the sockets fail over to b", || {
+            let spread = self.spread(pool);
+            spread[0] == 0 && spread.iter().sum::<usize>() == sockets
+        })
+        .await;
     }
 
     /// Kills node `n` and starts it again, empty (in memory), behind its proxy refusing
@@ -260,6 +273,21 @@ fn assert_bounded(answers: &[Answer]) {
     assert!(slowest <= bound, "a request took {slowest:?}, past {bound:?}");
 }
 
+/// Of two sessions checked out of a pool of two sockets (one each), the one on socket 0 (the
+/// other goes back).
+async fn session_on_socket_zero(pool: &Pool) -> surreal_pool::PooledSession {
+    let (first, second) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
+    let db = if first.id().is_some_and(|id| on_zero.contains(&id)) { first } else { second };
+    assert!(db.id().is_some_and(|id| on_zero.contains(&id)), "one of the two is on socket 0");
+    db
+}
+
+/// `RETURN $auth.id` on `db`: whom it runs as.
+async fn auth_id(db: &surreal_pool::Session) -> Result<String, Error> {
+    db.query("RETURN <string> $auth.id", ()).await?.take::<String>(0)
+}
+
 /// Waits (bounded) for a connection event matching `pred` on any of `events`.
 async fn any_event(events: &mut [tokio::sync::broadcast::Receiver<ConnectionEvent>], what: &str, pred: impl Fn(&ConnectionEvent) -> bool) -> ConnectionEvent {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -287,9 +315,7 @@ async fn a_socket_that_failed_over_moves_back_when_its_node_returns() {
     let mut events = pool.connections()[0].events();
 
     load.next_phase();
-    c.nodes[0].proxy.refuse(true);
-    c.nodes[0].proxy.cut();
-    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    c.fail_over_from_a(&pool).await;
 
     let back = load.next_phase();
     c.nodes[0].proxy.refuse(false);
@@ -315,9 +341,7 @@ async fn a_move_waits_for_open_transactions_and_carries_live_queries() {
     use futures_util::StreamExt;
     let c = cluster(&["a", "b"], 2).await;
     let pool = c.pool(2, 4, quick_health()).build().await.unwrap();
-    c.nodes[0].proxy.refuse(true);
-    c.nodes[0].proxy.cut();
-    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    c.fail_over_from_a(&pool).await;
     // Two sessions of each tenant; find those on socket 0.
     let mut held = Vec::new();
     for (t, (id, token)) in c.tenants.iter().enumerate().chain(c.tenants.iter().enumerate()) {
@@ -705,13 +729,8 @@ async fn control_without_a_live_query_the_socket_moves_home() {
 async fn an_auth_lost_session_moves_home(live: bool) {
     let c = cluster(&["a", "b"], 1).await;
     let pool = c.pool(2, 2, quick_health()).build().await.unwrap();
-    c.nodes[0].proxy.refuse(true);
-    c.nodes[0].proxy.cut();
-    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
-    let (first, second) = (pool.get().await.unwrap(), pool.get().await.unwrap());
-    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
-    let db = if first.id().is_some_and(|id| on_zero.contains(&id)) { first } else { second };
-    assert!(db.id().is_some_and(|id| on_zero.contains(&id)));
+    c.fail_over_from_a(&pool).await;
+    let db = session_on_socket_zero(&pool).await;
     db.signin(&Root::new("root", "root")).await.unwrap();
     db.use_ns_db(NS, DB).await.unwrap();
     let _notes = if live { Some(db.live::<serde_json::Value>("note").await.unwrap()) } else { None };
@@ -747,26 +766,20 @@ async fn an_auth_lost_session_moves_home(live: bool) {
 async fn a_planned_move_never_takes_the_identity_of_a_held_session_whose_token_expired() {
     let c = cluster(&["a", "b"], 1).await;
     let pool = c.pool(2, 2, quick_health()).build().await.unwrap();
-    c.nodes[0].proxy.refuse(true);
-    c.nodes[0].proxy.cut();
-    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
-    let (first, second) = (pool.get().await.unwrap(), pool.get().await.unwrap());
-    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
-    let (db, other) = if first.id().is_some_and(|id| on_zero.contains(&id)) { (first, second) } else { (second, first) };
-    drop(other);
+    c.fail_over_from_a(&pool).await;
+    let db = session_on_socket_zero(&pool).await;
     let tokens = db.signin(&record("brief", "tenant0@x.y", "pw")).await.unwrap();
     assert!(tokens.refresh.is_none(), "nothing to refresh with");
     let exp = tokens.access.expires_at().unwrap();
     // The replay's own judgement: expired one second early, for the trip to the server.
     until("the access token expires", || chrono::Utc::now().timestamp() > exp + 1).await;
-    let who = |r: surreal_pool::Result<surreal_pool::QueryResponse>| r.and_then(|mut r| r.take::<String>(0));
-    let me = who(db.query("RETURN <string> $auth.id", ()).await).expect("the server session outlives its token");
+    let me = auth_id(&db).await.expect("the server session outlives its token");
     assert_eq!(me, c.tenants[0].0);
 
     let mut events = pool.connections()[0].events();
     c.nodes[0].proxy.refuse(false);
     let first = wait_for(&mut events, "a move done or given up", |e| matches!(e, ConnectionEvent::Moved { .. } | ConnectionEvent::MoveAbandoned { .. })).await;
-    let after = who(db.query("RETURN <string> $auth.id", ()).await);
+    let after = auth_id(&db).await;
     assert!(matches!(first, ConnectionEvent::MoveAbandoned { .. }), "the move went ahead ({first:?}); the held session then answered {after:?}");
     assert_eq!(after.expect("the held session keeps its identity"), me);
     assert_eq!(pool.connections()[0].endpoint(), c.url(1), "still on b while the session is held");
@@ -774,7 +787,7 @@ async fn a_planned_move_never_takes_the_identity_of_a_held_session_whose_token_e
     drop(db);
     wait_for(&mut events, "moved once the session is back in the pool", |e| matches!(e, ConnectionEvent::Moved { .. })).await;
     let again = pool.get_with_token(c.tenants[0].1.clone()).await.unwrap();
-    assert_eq!(who(again.query("RETURN <string> $auth.id", ()).await).expect("the pool serves on"), me);
+    assert_eq!(auth_id(&again).await.expect("the pool serves on"), me);
 }
 
 /// Notifications are not lost across a planned move: sessions of the socket write as fast as
@@ -788,9 +801,7 @@ async fn no_notification_is_lost_across_a_planned_move() {
     use futures_util::StreamExt;
     let c = cluster(&["a", "b"], 1).await;
     let pool = c.pool(2, 8, quick_health()).build().await.unwrap();
-    c.nodes[0].proxy.refuse(true);
-    c.nodes[0].proxy.cut();
-    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    c.fail_over_from_a(&pool).await;
     let held = futures_util::future::join_all((0..8).map(|_| pool.get())).await;
     let on_zero = pool.connections()[0].server_sessions().await.unwrap();
     let mut zero: Vec<_> = held.into_iter().map(Result::unwrap).filter(|s| s.id().is_some_and(|id| on_zero.contains(&id))).collect();
@@ -872,13 +883,8 @@ async fn a_planned_move_to_a_slow_node_holds_commands_for_a_bounded_time() {
         .build()
         .await
         .unwrap();
-    c.nodes[0].proxy.refuse(true);
-    c.nodes[0].proxy.cut();
-    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
-    let (first, second) = (pool.get().await.unwrap(), pool.get().await.unwrap());
-    let on_zero = pool.connections()[0].server_sessions().await.unwrap();
-    let (db, other) = if first.id().is_some_and(|id| on_zero.contains(&id)) { (first, second) } else { (second, first) };
-    drop(other);
+    c.fail_over_from_a(&pool).await;
+    let db = session_on_socket_zero(&pool).await;
     // A tenant's token (good on every node; root's tokens are each server's own here).
     db.authenticate(c.tenants[0].1.clone()).await.unwrap();
 
@@ -956,9 +962,7 @@ async fn a_forced_move_off_a_stalled_node_gives_its_socket_up_after_the_drain_li
 async fn a_move_given_up_after_a_drain_is_not_retried_at_once_forever() {
     let c = cluster(&["a", "b"], 1).await;
     let pool = c.pool(2, 8, quick_health()).build().await.unwrap();
-    c.nodes[0].proxy.refuse(true);
-    c.nodes[0].proxy.cut();
-    until("the socket fails over to b", || c.spread(&pool) == [0, 2]).await;
+    c.fail_over_from_a(&pool).await;
     let held = futures_util::future::join_all((0..8).map(|_| pool.get())).await;
     let on_zero = pool.connections()[0].server_sessions().await.unwrap();
     let mut zero: Vec<_> = held.into_iter().map(Result::unwrap).filter(|s| s.id().is_some_and(|id| on_zero.contains(&id))).collect();
@@ -1098,10 +1102,10 @@ async fn control_warm_sessions_returned_once_let_the_socket_move_home() {
 /// resting on an expired token its server session still honours (the pool's default identity
 /// is handed out whatever its token's age), was checked out during the replay, its caller's
 /// query waited behind the move, the move committed the identity as lost, and the query was
-/// refused (`AuthLost`): a request failed by a planned move, not in flight at any cut. Now the
-/// move gives such identities up as its replay begins, and the checkout prepares the session
-/// again. (The new node answers in 150 ms each way, so that the replay lasts long enough for a
-/// checkout to land in it.)
+/// refused (`AuthLost`): a request failed by a planned move, not in flight at any cut. Now a
+/// checkout during the move's hold gives such an identity up itself and prepares the session
+/// again, its commands running after the move. (The new node answers in 150 ms each way, so
+/// that the replay lasts long enough for a checkout to land in it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkout_during_a_planned_moves_replay_is_not_failed() {
     let c = cluster(&["a", "b"], 1).await;
@@ -1109,11 +1113,7 @@ async fn a_checkout_during_a_planned_moves_replay_is_not_failed() {
     let (x, y) = (pool.get().await.unwrap(), pool.get().await.unwrap());
     drop((x, y));
     wait_token_expired().await;
-    let who = || async {
-        let db = pool.get().await?;
-        let mut r = db.query("RETURN <string> $auth.id", ()).await?;
-        r.take::<String>(0)
-    };
+    let who = || who_default(&pool);
     assert_eq!(who().await.expect("the server sessions outlive the pool's token"), c.tenants[0].0);
 
     let mut events = pool.connections()[0].events();
@@ -1143,9 +1143,7 @@ async fn a_checkout_during_a_planned_moves_replay_is_not_failed() {
 async fn a_planned_move_with_a_live_query_does_not_hold_commands_for_the_settle_limit() {
     let c = cluster(&["a", "b"], 1).await;
     let pool = c.pool(1, 2, quick_health()).build().await.unwrap();
-    c.nodes[0].proxy.refuse(true);
-    c.nodes[0].proxy.cut();
-    until("the socket fails over to b", || c.spread(&pool) == [0, 1]).await;
+    c.fail_over_from_a(&pool).await;
     let db = pool.get().await.unwrap();
     db.authenticate(c.tenants[0].1.clone()).await.unwrap();
     let _notes = db.live::<serde_json::Value>("note").await.unwrap();
@@ -1168,9 +1166,7 @@ async fn a_drain_given_up_holds_commands_at_most_the_drain_limit_with_the_defaul
         .build()
         .await
         .unwrap();
-    c.nodes[0].proxy.refuse(true);
-    c.nodes[0].proxy.cut();
-    until("the socket fails over to b", || c.spread(&pool) == [0, 1]).await;
+    c.fail_over_from_a(&pool).await;
     let (sleeper, quick) = (pool.get().await.unwrap(), pool.get().await.unwrap());
     for db in [&sleeper, &quick] {
         db.signin(&Root::new("root", "root")).await.unwrap();
@@ -1223,9 +1219,7 @@ async fn calls_held_by_a_move_given_up_do_not_count_against_the_node_it_stays_on
         .build()
         .await
         .unwrap();
-    c.nodes[0].proxy.refuse(true);
-    c.nodes[0].proxy.cut();
-    until("the socket fails over to b", || c.spread(&pool) == [0, 1]).await;
+    c.fail_over_from_a(&pool).await;
     let held: Vec<_> = futures_util::future::join_all((0..4).map(|_| pool.get())).await.into_iter().map(Result::unwrap).collect();
     for db in &held[1..] {
         db.authenticate(c.tenants[0].1.clone()).await.unwrap();
@@ -1298,9 +1292,7 @@ async fn expired_token_identity_pool(c: &Cluster) -> Pool {
 
 /// `pool.get()` then `RETURN $auth.id`.
 async fn who_default(pool: &Pool) -> Result<String, Error> {
-    let db = pool.get().await?;
-    let mut r = db.query("RETURN <string> $auth.id", ()).await?;
-    r.take::<String>(0)
+    auth_id(&*pool.get().await?).await
 }
 
 /// An `identity_token` pool whose token has expired while its server sessions live on serves
@@ -1340,7 +1332,7 @@ async fn a_planned_move_given_up_leaves_idle_sessions_unchanged() {
     c.nodes[0].proxy.refuse(false);
     let abandoned = wait_for(&mut events, "a move given up", |e| matches!(e, ConnectionEvent::MoveAbandoned { .. })).await;
     assert_eq!(pool.connections()[0].endpoint(), c.url(1), "still on b");
-    let held_ok: Result<String, Error> = async { held.query("RETURN <string> $auth.id", ()).await?.take::<String>(0) }.await;
+    let held_ok = auth_id(&held).await;
     let after = who_default(&pool).await;
     eprintln!("move: {abandoned:?}; held session after: {held_ok:?}; idle session after: {after:?}");
     assert!(after.is_ok(), "the move was given up, the socket 'unchanged', yet the idle session now fails: {after:?} ({abandoned:?})");
@@ -1583,8 +1575,7 @@ async fn a_checkout_during_a_hold_in_a_token_pool(mv: bool) {
     // Two at once: both sessions in use, as any concurrent load does.
     let two = async {
         let (x, y) = (pool.get().await?, pool.get().await?);
-        let a = async { x.query("RETURN <string> $auth.id", ()).await?.take::<String>(0) }.await;
-        let b = async { y.query("RETURN <string> $auth.id", ()).await?.take::<String>(0) }.await;
+        let (a, b) = (auth_id(&x).await, auth_id(&y).await);
         Ok::<_, Error>((a.map_err(|e| e.to_string()), b.map_err(|e| e.to_string())))
     };
     let two = tokio::time::timeout(Duration::from_secs(5), two).await;
