@@ -95,9 +95,9 @@ impl NodeStats {
         self.epoch.fetch_add(2, Ordering::SeqCst);
     }
 
-    /// A move begins (`true`) or stops holding the commands; called once each way (see
-    /// `Shared::hold`).
-    pub(crate) fn hold(&self, _on: bool) {
+    /// A move began or stopped holding the commands (`Shared::hold` calls it once each way,
+    /// so the epoch is odd while a hold lasts).
+    pub(crate) fn hold_changed(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
@@ -214,9 +214,9 @@ mod tests {
         assert_eq!(stats.sample(0).failed, 1, "on the endpoint it started on, nothing switched");
         // Started on 0; a move held the commands and switched to 1 before it ended.
         let (failed, answered) = (stats.start(), stats.start());
-        stats.hold(true);
+        stats.hold_changed(); // the hold begins
         stats.set_current(1);
-        stats.hold(false);
+        stats.hold_changed(); // and ends
         stats.record_call(failed, Outcome::Failed, Duration::from_secs(2));
         assert_eq!((stats.sample(0).failed, stats.sample(1).failed), (1, 0), "a failure across a switch counts for neither");
         stats.record_call(answered, Outcome::Answered, Duration::from_millis(900));
@@ -227,9 +227,9 @@ mod tests {
         // A move that held the commands and was given up: the endpoint is the same, but a call
         // begun during the hold, or across its start or end, may never have been written.
         let across = stats.start();
-        stats.hold(true);
+        stats.hold_changed(); // the hold begins
         let during = stats.start();
-        stats.hold(false);
+        stats.hold_changed(); // the move is given up
         stats.record_call(during, Outcome::Failed, Duration::from_secs(2));
         stats.record_call(across, Outcome::Failed, Duration::from_secs(2));
         assert_eq!(stats.sample(1).failed, 0, "calls held by a move count against no node");

@@ -77,7 +77,7 @@ impl Shared {
     /// [`NodeStats::record_call`]).
     pub(crate) fn hold(&self, on: bool) {
         if self.holding.swap(on, Ordering::SeqCst) != on {
-            self.stats.hold(on);
+            self.stats.hold_changed();
         }
     }
 
