@@ -27,6 +27,7 @@ pub(crate) mod probe;
 pub(crate) mod reconnect;
 pub(crate) mod relocate;
 pub(crate) mod replay;
+mod settle;
 mod shared;
 pub(crate) mod state;
 mod transport;
